@@ -1,0 +1,114 @@
+# maskdet - build, test and benchmark.
+#
+#   make                  library + programs into build/ (build/maskdet)
+#   make test             build and run the Check suites (SUITE=name runs one suite)
+#   make test SANITIZE=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench            build and run the benchmarks (build/bench)
+#   make DEBUG=1          -O0 build
+#   make deps             install the Debian packages we need (needs root)
+#
+# Sources are found by wildcard: a new nn/foo.c or tests/test_foo.c needs no
+# edit here. Files named *_avx2.c / *_avx512.c get their ISA's flags only, so
+# one binary runs on any x86-64 and picks kernels at run time.
+
+CC      ?= cc
+SANITIZE ?= 0
+DEBUG   ?= 0
+
+ifeq ($(SANITIZE),1)
+  BUILD   ?= build-san
+  OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN    = -fsanitize=address,undefined
+else ifeq ($(DEBUG),1)
+  BUILD   ?= build-debug
+  OPT      = -O0 -g
+else
+  BUILD   ?= build
+  OPT      = -O2 -g
+endif
+
+PKGS     = libcjson check
+CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
+CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+
+WARN     = -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wvla
+CFLAGS  += -std=gnu11 $(OPT) $(WARN) -pthread -I. -Inn -Ivision -Idatasets -I/usr/include/stb $(CJSON_CFLAGS)
+LDLIBS   = $(CJSON_LIBS) -lm -pthread
+AVX2_FLAGS   = -mavx2 -mfma
+AVX512_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
+
+NN_SRC       := $(wildcard nn/*.c)
+VISION_SRC   := $(wildcard vision/*.c)
+DATASETS_SRC := $(wildcard datasets/*.c)
+APP_SRC      := $(wildcard apps/*.c)
+TEST_SRC     := $(wildcard tests/*.c)
+TEST_SUITES  := $(patsubst tests/test_%.c,%,$(wildcard tests/test_*.c))
+BENCH_SRC    := $(wildcard benchmarks/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBNN       = $(BUILD)/libnn.a
+LIBVISION   = $(BUILD)/libvision.a
+LIBDATASETS = $(BUILD)/libdatasets.a
+LIBS_ALL    = $(LIBDATASETS) $(LIBVISION) $(LIBNN)
+
+.PHONY: all test bench deps clean fuzz
+all: $(BUILD)/maskdet
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+# Libraries are linked with --whole-archive-free ordering: datasets, vision, nn.
+$(LIBNN): $(call obj,$(NN_SRC))
+$(LIBVISION): $(call obj,$(VISION_SRC))
+$(LIBDATASETS): $(call obj,$(DATASETS_SRC))
+$(BUILD)/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(if $^,ar rcs $@ $^,ar rcs $@)
+
+$(BUILD)/maskdet: $(call obj,$(APP_SRC)) $(LIBS_ALL)
+	$(CC) $(LDSAN) -o $@ $(call obj,$(APP_SRC)) $(LIBS_ALL) $(LDLIBS)
+
+# ---- tests: every tests/test_NAME.c defines `Suite *NAME_suite(void)`.
+$(BUILD)/tests/suites.inc: $(wildcard tests/test_*.c)
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(foreach s,$(TEST_SUITES),'SUITE($(s))') > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BUILD)/obj/tests/main.o: $(BUILD)/tests/suites.inc
+$(BUILD)/obj/tests/main.o: CFLAGS += -I$(BUILD)/tests
+$(BUILD)/obj/tests/%.o: CFLAGS += $(CHECK_CFLAGS) -Itests
+
+$(BUILD)/run_tests: $(call obj,$(TEST_SRC)) $(LIBS_ALL)
+	$(CC) $(LDSAN) -o $@ $(call obj,$(TEST_SRC)) $(LIBS_ALL) $(CHECK_LIBS) $(LDLIBS)
+
+test: $(BUILD)/run_tests $(BUILD)/maskdet
+	cd tests && ../$(BUILD)/run_tests $(SUITE)
+
+# ---- benchmarks
+$(BUILD)/bench: $(call obj,$(BENCH_SRC)) $(LIBS_ALL)
+	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_SRC)) $(LIBS_ALL) $(LDLIBS) -ldl
+
+bench: $(BUILD)/bench
+	$(BUILD)/bench
+
+deps:
+	apt-get update
+	apt-get install -y build-essential pkg-config libcjson-dev libstb-dev check
+
+clean:
+	rm -rf build build-san build-debug
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,51 @@
+/*
+ * nn_internal.h - what op files share, not part of the public API.
+ *
+ * How an op is written (see conv2d.c for a complete one):
+ *   1. check inputs, report problems with nn_ctx_fail and return NULL;
+ *   2. allocate the output with nn_ctx_tensor and run the forward kernel;
+ *   3. call nn_tape_record; if it returns a node, keep in node->saved what the
+ *      backward pass needs (the inputs are already in node->in).
+ * The backward function reads node->out->grad and ADDS into the gradients of
+ * its inputs, obtained with nn_grad(), which allocates a zeroed gradient on
+ * first use. It must skip inputs that do not need a gradient (nn_needs_grad).
+ */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include "nn.h"
+
+typedef void (*nn_backward_fn)(nn_ctx *ctx, nn_node *node);
+
+struct nn_node {
+    nn_backward_fn backward;
+    const char *op;      /* op name, for error messages */
+    nn_tensor *out;
+    int n_in;
+    nn_tensor **in;      /* n_in inputs (arena memory)  */
+    void *saved;         /* op-specific, zeroed, arena memory */
+};
+
+/* Returns NULL if nothing needs recording (grad disabled, or no input needs a
+ * gradient); otherwise a node with in[] filled and `saved_bytes` of zeroed
+ * scratch. On allocation failure records the error in ctx and returns NULL. */
+nn_node *nn_tape_record(nn_ctx *ctx, const char *op, nn_tensor *out, nn_backward_fn backward,
+                        int n_in, nn_tensor *const *in, size_t saved_bytes);
+
+/* True if t takes part in gradient flow (a requires_grad leaf or a recorded result). */
+static inline bool nn_needs_grad(const nn_tensor *t) {
+    return t != NULL && (t->requires_grad || t->node != NULL);
+}
+/* t's gradient buffer, zero-allocated in the arena on first use (NULL on OOM). */
+float *nn_grad(nn_ctx *ctx, nn_tensor *t);
+
+/* Arena scratch memory valid until nn_ctx_reset; NULL (and ctx error) on OOM. */
+void *nn_ctx_scratch(nn_ctx *ctx, size_t bytes);
+
+/* Common input check: returns false (and records an error) if any is NULL
+ * (an earlier op failed) or if the ctx already holds an error. */
+bool nn_check_inputs(nn_ctx *ctx, const char *op, int n, nn_tensor *const *ts);
+
+#define NN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif /* NN_INTERNAL_H */
