@@ -1,33 +1,44 @@
 /*
  * maskdet.c - the command-line program: entry point and sub-command dispatch.
+ * To add a command: write apps/cmd_NAME.c with `int cmd_NAME(int, char **)`,
+ * declare it below and add a row to the table.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "nn.h"
 
+static int cmd_version(int argc, char **argv) {
+    printf("maskdet 0.1 (kernels: %s, threads: %d)\n", nn_kernels_get()->name, nn_threads_get());
+    return 0;
+}
+
+static const maskdet_command commands[] = {
+    {"version", "print the version and the SIMD kernels in use", cmd_version},
+};
+
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: maskdet COMMAND [options]\n"
-            "\n"
-            "Face-mask detection built on a from-scratch C neural-network framework.\n"
-            "\n"
-            "commands:\n"
-            "  help                 show this text\n"
-            "  version              print the version and the SIMD kernels in use\n"
-            "\n"
-            "Run 'maskdet COMMAND --help' for a command's options.\n");
+    fprintf(out, "usage: maskdet COMMAND [options]\n\n"
+                 "Face-mask detection built on a from-scratch C neural-network framework.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'maskdet COMMAND --help' for a command's options.\n");
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
-    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-        printf("maskdet 0.1 (kernels: %s, threads: %d)\n", nn_kernels_get()->name, nn_threads_get());
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
         return 0;
     }
+    if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "maskdet: unknown command '%s' (see 'maskdet --help')\n", argv[1]);
     return 2;
 }
