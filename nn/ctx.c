@@ -99,6 +99,13 @@ nn_status nn_ctx_fail(nn_ctx *ctx, nn_status code, const char *fmt, ...) {
     return code;
 }
 
+void nn_ctx_prefix_error(nn_ctx *ctx, const char *prefix) {
+    if (ctx->status == NN_OK) ctx->status = NN_ERR_STATE;
+    char old[NN_ERROR_MSG_LEN];
+    snprintf(old, sizeof old, "%s", ctx->error);
+    snprintf(ctx->error, sizeof ctx->error, "%s%s", prefix, old);
+}
+
 void *nn_ctx_scratch(nn_ctx *ctx, size_t bytes) {
     void *p = nn_arena_alloc(ctx->arena, bytes);
     if (!p) nn_ctx_fail(ctx, NN_ERR_NOMEM, "out of memory allocating %zu bytes of activations", bytes);

@@ -328,9 +328,11 @@ nn_param nn_model_param(const nn_model *m, int i);
 nn_tensor *nn_model_find_param(const nn_model *m, const char *name);
 size_t nn_model_trainable_numel(const nn_model *m);
 void nn_model_zero_grad(nn_model *m);
-/* Kaiming-uniform weights and zero biases (PyTorch's defaults), from seed. */
+/* He (Kaiming) uniform weights for ReLU nets, bound sqrt(6 / fan_in); zero
+ * biases; batch norm gamma 1, beta 0, running var 1. Deterministic in seed. */
 void nn_model_init(nn_model *m, uint64_t seed);
-/* Replaces each conv+batch-norm pair by a conv with folded bias (inference). */
+/* Inference: replaces each conv+batch-norm pair by a conv with a folded bias,
+ * and lets each conv followed only by a ReLU apply the ReLU itself. */
 nn_status nn_model_fold_batch_norm(nn_model *m, nn_error *err);
 
 /* -------------------------------------------------------------- optimizers */

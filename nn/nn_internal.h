@@ -46,6 +46,9 @@ void *nn_ctx_scratch(nn_ctx *ctx, size_t bytes);
  * (an earlier op failed) or if the ctx already holds an error. */
 bool nn_check_inputs(nn_ctx *ctx, const char *op, int n, nn_tensor *const *ts);
 
+/* Puts `prefix` in front of the recorded error message (e.g. the layer name). */
+void nn_ctx_prefix_error(nn_ctx *ctx, const char *prefix);
+
 #define NN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif /* NN_INTERNAL_H */
