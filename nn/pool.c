@@ -1,0 +1,283 @@
+/*
+ * pool.c - 2-D max and average pooling, and global average pooling.
+ *
+ * x [N, C, H, W] -> y [N, C, Ho, Wo], each output reading the window
+ *   rows oy*sh - ph .. oy*sh - ph + kh - 1,  cols ox*sw - pw .. ox*sw - pw + kw - 1
+ * of its own (n, c) plane. Output size (rows; columns likewise), as PyTorch
+ * and Caffe:
+ *   Ho = (H + 2*ph - kh) / sh + 1      rounded down, or up with ceil_mode;
+ *   with ceil_mode the last window must start inside the input or the top
+ *   padding: if (Ho-1)*sh >= H + ph, drop it.
+ * Padding may be at most half the kernel, so every window holds at least one
+ * real input element.
+ *
+ * Max pooling treats padding as -inf: y is the largest real element of the
+ * window, and the gradient goes to that element (the first one in row-major
+ * window order on ties; a NaN wins, as in PyTorch). The forward pass saves
+ * the position of that element for the backward pass.
+ *
+ * Average pooling follows PyTorch's avg_pool2d: the window is first clipped to
+ * the padded input [-ph, H + ph) (this only matters with ceil_mode), then to
+ * the input [0, H). y is the sum over the real elements divided by the size of
+ * the first clipped window (count_include_pad) or of the second (not).
+ *
+ * Global average pooling: y[n, c, 0, 0] = mean of the (n, c) plane.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+nn_pool2d_params nn_pool2d_default(int kernel, int stride) {
+    return (nn_pool2d_params){.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride,
+                              .stride_w = stride, .count_include_pad = true};
+}
+
+/* Everything the loops need, computed once from x and the params. */
+typedef struct {
+    int n, c, h, w;
+    int kh, kw, sh, sw, ph, pw;
+    int hout, wout;
+    bool count_include_pad;
+} pool_shape;
+
+/* Number of outputs along one axis (see the file comment), or 0 if the
+ * padded input is smaller than the kernel. */
+static int pool_out_size(int in, int k, int s, int pad, bool ceil_mode) {
+    int span = in + 2 * pad - k;
+    if (span < 0) return 0;
+    int out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (out - 1) * s >= in + pad) out--;
+    return out;
+}
+
+static bool pool_make_shape(nn_ctx *ctx, const char *op, const nn_tensor *x,
+                            const nn_pool2d_params *p, pool_shape *s) {
+    char xs[64];
+    nn_shape_str(x, xs, sizeof xs);
+    if (!p) {
+        nn_ctx_fail(ctx, NN_ERR_ARG, "%s: params are NULL", op);
+        return false;
+    }
+    if (x->ndim != 4) {
+        nn_ctx_fail(ctx, NN_ERR_SHAPE, "%s: x %s must be 4-D [N, C, H, W]", op, xs);
+        return false;
+    }
+    if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1 ||
+        p->pad_h < 0 || p->pad_w < 0) {
+        nn_ctx_fail(ctx, NN_ERR_ARG,
+                    "%s: kernel %dx%d and stride %dx%d must be >= 1, padding %dx%d >= 0", op,
+                    p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, p->pad_h, p->pad_w);
+        return false;
+    }
+    /* PyTorch's rule; it guarantees that no window lies wholly in the padding. */
+    if (p->pad_h > p->kernel_h / 2 || p->pad_w > p->kernel_w / 2) {
+        nn_ctx_fail(ctx, NN_ERR_ARG, "%s: padding %dx%d is more than half the kernel %dx%d", op,
+                    p->pad_h, p->pad_w, p->kernel_h, p->kernel_w);
+        return false;
+    }
+    *s = (pool_shape){.n = x->shape[0], .c = x->shape[1], .h = x->shape[2], .w = x->shape[3],
+                      .kh = p->kernel_h, .kw = p->kernel_w, .sh = p->stride_h, .sw = p->stride_w,
+                      .ph = p->pad_h, .pw = p->pad_w, .count_include_pad = p->count_include_pad};
+    /* Window arithmetic adds a padded size, a stride and a kernel in int;
+     * capping each at 2^30 keeps every such sum below INT_MAX. */
+    const long long cap = 1LL << 30;
+    if ((long long)s->h + 2LL * s->ph > cap || (long long)s->w + 2LL * s->pw > cap ||
+        s->kh > cap || s->kw > cap || s->sh > cap || s->sw > cap) {
+        nn_ctx_fail(ctx, NN_ERR_LIMIT, "%s: x %s, kernel %dx%d or stride %dx%d is too large", op,
+                    xs, s->kh, s->kw, s->sh, s->sw);
+        return false;
+    }
+    s->hout = pool_out_size(s->h, s->kh, s->sh, s->ph, p->ceil_mode);
+    s->wout = pool_out_size(s->w, s->kw, s->sw, s->pw, p->ceil_mode);
+    if (s->hout < 1 || s->wout < 1) {
+        nn_ctx_fail(ctx, NN_ERR_SHAPE, "%s: input %s with padding %dx%d is smaller than the kernel %dx%d",
+                    op, xs, s->ph, s->pw, s->kh, s->kw);
+        return false;
+    }
+    return true;
+}
+
+static inline int imax(int a, int b) { return a > b ? a : b; }
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+/* ------------------------------------------------------------------ max pool */
+
+typedef struct {
+    pool_shape shape;
+    int32_t *argmax; /* per output: row*W + col of the winning element in its plane */
+} max_pool_saved;
+
+/* argmax may be NULL (nothing will be recorded). */
+static void max_pool_forward(const pool_shape *s, const float *x, float *y, int32_t *argmax) {
+    size_t plane_in = (size_t)s->h * s->w, plane_out = (size_t)s->hout * s->wout;
+    for (size_t nc = 0; nc < (size_t)s->n * s->c; nc++) {
+        const float *xp = x + nc * plane_in;
+        float *yp = y + nc * plane_out;
+        int32_t *ap = argmax ? argmax + nc * plane_out : NULL;
+        for (int oy = 0; oy < s->hout; oy++) {
+            int y0 = imax(oy * s->sh - s->ph, 0), y1 = imin(oy * s->sh - s->ph + s->kh, s->h);
+            for (int ox = 0; ox < s->wout; ox++) {
+                int x0 = imax(ox * s->sw - s->pw, 0), x1 = imin(ox * s->sw - s->pw + s->kw, s->w);
+                /* the window is never empty (padding <= kernel/2), so best is set */
+                int best = y0 * s->w + x0;
+                float best_val = xp[best];
+                for (int iy = y0; iy < y1; iy++) {
+                    for (int ix = x0; ix < x1; ix++) {
+                        float v = xp[iy * s->w + ix];
+                        if (v > best_val || (isnan(v) && !isnan(best_val))) {
+                            best_val = v;
+                            best = iy * s->w + ix;
+                        }
+                    }
+                }
+                yp[oy * s->wout + ox] = best_val;
+                if (ap) ap[oy * s->wout + ox] = (int32_t)best;
+            }
+        }
+    }
+}
+
+static void max_pool_backward(nn_ctx *ctx, nn_node *node) {
+    max_pool_saved *sv = node->saved;
+    const pool_shape *s = &sv->shape;
+    float *dx = nn_grad(ctx, node->in[0]);
+    if (!dx) return;
+    const float *dy = node->out->grad;
+    size_t plane_in = (size_t)s->h * s->w, plane_out = (size_t)s->hout * s->wout;
+    for (size_t nc = 0; nc < (size_t)s->n * s->c; nc++)
+        for (size_t i = 0; i < plane_out; i++)
+            dx[nc * plane_in + (size_t)sv->argmax[nc * plane_out + i]] += dy[nc * plane_out + i];
+}
+
+nn_tensor *nn_max_pool2d(nn_ctx *ctx, nn_tensor *x, const nn_pool2d_params *p) {
+    if (!nn_check_inputs(ctx, "max_pool2d", 1, &x)) return NULL;
+    pool_shape s;
+    if (!pool_make_shape(ctx, "max_pool2d", x, p, &s)) return NULL;
+    int yshape[4] = {s.n, s.c, s.hout, s.wout};
+    nn_tensor *y = nn_ctx_tensor(ctx, 4, yshape);
+    if (!y) return NULL;
+
+    int32_t *argmax = NULL;
+    if (nn_ctx_grad_enabled(ctx) && nn_needs_grad(x)) {
+        argmax = nn_ctx_scratch(ctx, y->numel * sizeof *argmax);
+        if (!argmax) return NULL;
+    }
+    max_pool_forward(&s, x->data, y->data, argmax);
+
+    nn_node *node = nn_tape_record(ctx, "max_pool2d", y, max_pool_backward, 1, &x,
+                                   sizeof(max_pool_saved));
+    if (node) {
+        max_pool_saved *sv = node->saved;
+        sv->shape = s;
+        sv->argmax = argmax;
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------ avg pool */
+
+typedef struct {
+    pool_shape shape;
+} avg_pool_saved;
+
+/* The real-input window [*y0, *y1) x [*x0, *x1) of output (oy, ox) and the
+ * divisor PyTorch uses for it. */
+static float avg_pool_window(const pool_shape *s, int oy, int ox, int *y0, int *y1, int *x0,
+                             int *x1) {
+    int ys = oy * s->sh - s->ph, xs = ox * s->sw - s->pw;
+    int ye = imin(ys + s->kh, s->h + s->ph), xe = imin(xs + s->kw, s->w + s->pw);
+    long long padded_count = (long long)(ye - ys) * (xe - xs);
+    *y0 = imax(ys, 0);
+    *x0 = imax(xs, 0);
+    *y1 = imin(ye, s->h);
+    *x1 = imin(xe, s->w);
+    long long real_count = (long long)(*y1 - *y0) * (*x1 - *x0);
+    return (float)(s->count_include_pad ? padded_count : real_count);
+}
+
+static void avg_pool_backward(nn_ctx *ctx, nn_node *node) {
+    const pool_shape *s = &((avg_pool_saved *)node->saved)->shape;
+    float *dx = nn_grad(ctx, node->in[0]);
+    if (!dx) return;
+    const float *dy = node->out->grad;
+    size_t plane_in = (size_t)s->h * s->w, plane_out = (size_t)s->hout * s->wout;
+    for (size_t nc = 0; nc < (size_t)s->n * s->c; nc++) {
+        float *dxp = dx + nc * plane_in;
+        const float *dyp = dy + nc * plane_out;
+        for (int oy = 0; oy < s->hout; oy++) {
+            for (int ox = 0; ox < s->wout; ox++) {
+                int y0, y1, x0, x1;
+                float count = avg_pool_window(s, oy, ox, &y0, &y1, &x0, &x1);
+                float g = dyp[oy * s->wout + ox] / count;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) dxp[iy * s->w + ix] += g;
+            }
+        }
+    }
+}
+
+nn_tensor *nn_avg_pool2d(nn_ctx *ctx, nn_tensor *x, const nn_pool2d_params *p) {
+    if (!nn_check_inputs(ctx, "avg_pool2d", 1, &x)) return NULL;
+    pool_shape s;
+    if (!pool_make_shape(ctx, "avg_pool2d", x, p, &s)) return NULL;
+    int yshape[4] = {s.n, s.c, s.hout, s.wout};
+    nn_tensor *y = nn_ctx_tensor(ctx, 4, yshape);
+    if (!y) return NULL;
+
+    size_t plane_in = (size_t)s.h * s.w, plane_out = (size_t)s.hout * s.wout;
+    for (size_t nc = 0; nc < (size_t)s.n * s.c; nc++) {
+        const float *xp = x->data + nc * plane_in;
+        float *yp = y->data + nc * plane_out;
+        for (int oy = 0; oy < s.hout; oy++) {
+            for (int ox = 0; ox < s.wout; ox++) {
+                int y0, y1, x0, x1;
+                float count = avg_pool_window(&s, oy, ox, &y0, &y1, &x0, &x1);
+                float sum = 0.0f;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) sum += xp[iy * s.w + ix];
+                yp[oy * s.wout + ox] = sum / count;
+            }
+        }
+    }
+
+    nn_node *node = nn_tape_record(ctx, "avg_pool2d", y, avg_pool_backward, 1, &x,
+                                   sizeof(avg_pool_saved));
+    if (node) ((avg_pool_saved *)node->saved)->shape = s;
+    return y;
+}
+
+/* ----------------------------------------------------------- global avg pool */
+
+static void global_avg_pool_backward(nn_ctx *ctx, nn_node *node) {
+    nn_tensor *x = node->in[0];
+    float *dx = nn_grad(ctx, x);
+    if (!dx) return;
+    size_t planes = (size_t)x->shape[0] * x->shape[1];
+    size_t plane = x->numel / planes;
+    for (size_t nc = 0; nc < planes; nc++) {
+        float g = node->out->grad[nc] / (float)plane;
+        for (size_t i = 0; i < plane; i++) dx[nc * plane + i] += g;
+    }
+}
+
+nn_tensor *nn_global_avg_pool2d(nn_ctx *ctx, nn_tensor *x) {
+    if (!nn_check_inputs(ctx, "global_avg_pool2d", 1, &x)) return NULL;
+    if (x->ndim != 4) {
+        char xs[64];
+        nn_ctx_fail(ctx, NN_ERR_SHAPE, "global_avg_pool2d: x %s must be 4-D [N, C, H, W]",
+                    nn_shape_str(x, xs, sizeof xs));
+        return NULL;
+    }
+    int yshape[4] = {x->shape[0], x->shape[1], 1, 1};
+    nn_tensor *y = nn_ctx_tensor(ctx, 4, yshape);
+    if (!y) return NULL;
+    size_t plane = (size_t)x->shape[2] * x->shape[3];
+    for (size_t nc = 0; nc < y->numel; nc++) {
+        double sum = 0.0; /* planes can be large: keep the digits */
+        for (size_t i = 0; i < plane; i++) sum += x->data[nc * plane + i];
+        y->data[nc] = (float)(sum / (double)plane);
+    }
+    nn_tape_record(ctx, "global_avg_pool2d", y, global_avg_pool_backward, 1, &x, 0);
+    return y;
+}
