@@ -71,8 +71,8 @@ nn_tensor *nn_l2norm(nn_ctx *ctx, nn_tensor *x, nn_tensor *scale, float eps) {
     nn_shape_str(x, xs, sizeof xs);
     nn_shape_str(scale, ss, sizeof ss);
     if (x->ndim < 2 || scale->numel != (size_t)x->shape[1]) {
-        nn_ctx_fail(ctx, NN_ERR_SHAPE, "l2norm: x %s must be [N, C, ...] with scale [C], got scale %s",
-                    xs, ss);
+        nn_ctx_fail(ctx, NN_ERR_SHAPE,
+                    "l2norm: x %s must be [N, C, ...] with scale [C], got scale %s", xs, ss);
         return NULL;
     }
     if (!(eps >= 0.0f) || isinf(eps)) {
@@ -89,8 +89,12 @@ nn_tensor *nn_l2norm(nn_ctx *ctx, nn_tensor *x, nn_tensor *scale, float eps) {
         const float *xb = x->data + b * c * plane;
         float *yb = y->data + b * c * plane, *rb = r + b * plane;
         for (size_t p = 0; p < plane; p++) sum_sq[p] = 0.0;
-        for (size_t k = 0; k < c; k++)
-            for (size_t p = 0; p < plane; p++) sum_sq[p] += (double)xb[k * plane + p] * xb[k * plane + p];
+        for (size_t k = 0; k < c; k++) {
+            for (size_t p = 0; p < plane; p++) {
+                double v = xb[k * plane + p];
+                sum_sq[p] += v * v;
+            }
+        }
         /* eps = 0 and an all-zero vector: y = 0 rather than 0 * inf = NaN */
         for (size_t p = 0; p < plane; p++)
             rb[p] = sum_sq[p] + eps > 0.0 ? (float)(1.0 / sqrt(sum_sq[p] + eps)) : 0.0f;

@@ -186,7 +186,8 @@ nn_tensor *nn_permute(nn_ctx *ctx, nn_tensor *x, const int *perm) {
     nn_tensor *y = nn_ctx_tensor(ctx, x->ndim, y_shape);
     if (!y) return NULL;
     permute_walk(x, perm, x->data, y->data, false);
-    nn_node *node = nn_tape_record(ctx, "permute", y, permute_backward, 1, &x, sizeof(permute_saved));
+    nn_node *node =
+        nn_tape_record(ctx, "permute", y, permute_backward, 1, &x, sizeof(permute_saved));
     if (node) memcpy(((permute_saved *)node->saved)->perm, perm, (size_t)x->ndim * sizeof(int));
     return y;
 }
