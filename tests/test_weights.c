@@ -288,6 +288,38 @@ START_TEST(writer_matches_spec) {
 }
 END_TEST
 
+/* Large tensors (the fast CRC path) carry the standard CRC-32 too; odd sizes
+ * exercise the tail of the word loop. */
+START_TEST(large_tensor_crc_matches_spec) {
+    const int counts[] = {1001, 4096 + 3, 70001};
+    for (int c = 0; c < 3; c++) {
+        for (int dtype = 0; dtype < 2; dtype++) {
+            nn_weights *w = nn_weights_create();
+            nn_tensor *t = tu_param(1, (int[]){counts[c]}, -3, 3, (uint64_t)c + 20);
+            nn_error err;
+            ck_assert_int_eq(nn_weights_add(w, "t", t, (nn_dtype)dtype, &err), NN_OK);
+            char path[128];
+            snprintf(path, sizeof path, "%s/large.nnw", tmp_dir);
+            ck_assert_msg(nn_weights_save(w, path, &err) == NN_OK, "%s", err.msg);
+            size_t len;
+            uint8_t *file = read_whole(path, &len);
+            /* single entry after the 40-byte header: u32 1, "t\0", dtype, ndim, shape, offset, bytes, crc */
+            const uint8_t *e = file + 40 + 4 + 2 + 4 + 4 + 4;
+            uint64_t offset = get_u32(e), nbytes = get_u32(e + 8);
+            ck_assert_uint_eq(nbytes, (uint64_t)counts[c] * (dtype ? 2 : 4));
+            ck_assert_uint_eq(offset + nbytes, len);
+            ck_assert_uint_eq(get_u32(e + 16), crc32_bitwise(file + offset, nbytes, 0));
+            file[offset + nbytes / 2 + 1] ^= 0x40;
+            nn_weights *r = NULL;
+            ck_assert_int_eq(load_bytes(file, len, &r, &err), NN_ERR_CHECKSUM);
+            free(file);
+            nn_tensor_free(t);
+            nn_weights_free(w);
+        }
+    }
+}
+END_TEST
+
 /* f16 storage equals NumPy's float32 -> float16 -> float32. */
 START_TEST(f16_matches_numpy) {
     tu_fixture *fx = tu_fixture_load("fixtures/f16_values.nnfx");
@@ -802,6 +834,7 @@ Suite *weights_suite(void) {
     tcase_add_unchecked_fixture(tc, make_tmp_dir, remove_tmp_dir);
     tcase_add_test(tc, round_trip_f32_and_meta);
     tcase_add_test(tc, writer_matches_spec);
+    tcase_add_test(tc, large_tensor_crc_matches_spec);
     tcase_add_test(tc, f16_matches_numpy);
     tcase_add_test(tc, f16_special_values);
     suite_add_tcase(s, tc);
