@@ -54,7 +54,8 @@ LIBVISION   = $(BUILD)/libvision.a
 LIBDATASETS = $(BUILD)/libdatasets.a
 LIBS_ALL    = $(LIBDATASETS) $(LIBVISION) $(LIBNN)
 
-.PHONY: all test bench deps clean fuzz
+.PHONY: all test bench deps clean fuzz examples
+.SECONDARY:
 all: $(BUILD)/maskdet
 
 $(BUILD)/obj/%.o: %.c
@@ -94,7 +95,19 @@ $(BUILD)/obj/tests/%.o: CFLAGS += $(CHECK_CFLAGS) -Itests
 $(BUILD)/run_tests: $(call obj,$(TEST_SRC)) $(LIBS_ALL)
 	$(CC) $(LDSAN) -o $@ $(call obj,$(TEST_SRC)) $(LIBS_ALL) $(CHECK_LIBS) $(LDLIBS)
 
-test: $(BUILD)/run_tests $(BUILD)/maskdet
+# nn/examples/*.c: small programs that use only the public API (the README's
+# example is one); `make test` builds and runs each, before the suites.
+EXAMPLES := $(patsubst nn/examples/%.c,$(BUILD)/examples/%,$(wildcard nn/examples/*.c))
+$(BUILD)/examples/%: $(BUILD)/obj/nn/examples/%.o $(LIBNN)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $< $(LIBNN) $(LDLIBS)
+
+examples: $(EXAMPLES)
+
+test: $(BUILD)/run_tests $(BUILD)/maskdet $(EXAMPLES)
+ifeq ($(SUITE),)
+	@for e in $(EXAMPLES); do echo "example: $$e"; $$e || exit 1; done
+endif
 	cd tests && ../$(BUILD)/run_tests $(SUITE)
 
 # ---- benchmarks

@@ -265,6 +265,7 @@ extern const nn_kernels nn_kernels_reference;
 
 /* A global pool of worker threads. Thread count: nn_threads_set, else the
  * NN_THREADS environment variable, else the number of cores. */
+/* Waits for a running job first; never call it (or shutdown) from a task. */
 void nn_threads_set(int n);
 int nn_threads_get(void);
 /* Runs fn(arg, i) for i in [0, n) over the pool and waits for all. Nested

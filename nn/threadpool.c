@@ -8,6 +8,7 @@
  * runs serially on the calling thread, which keeps nesting safe and simple.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -84,10 +85,22 @@ static void pool_start(void) {
     g_pool.started = true;
 }
 
+/* Waits for a running job to end, then holds `busy` so none starts meanwhile.
+ * (So nn_threads_set / shutdown must not be called from inside a task.) */
+static void acquire_idle_pool(void) {
+    bool expected = false;
+    while (!atomic_compare_exchange_weak(&g_pool.busy, &expected, true)) {
+        expected = false;
+        sched_yield();
+    }
+}
+
 void nn_threads_shutdown(void) {
+    acquire_idle_pool();
     pthread_mutex_lock(&g_pool.lock);
     if (!g_pool.started) {
         pthread_mutex_unlock(&g_pool.lock);
+        atomic_store(&g_pool.busy, false);
         return;
     }
     g_pool.stopping = true;
@@ -98,6 +111,7 @@ void nn_threads_shutdown(void) {
     g_pool.started = false;
     g_pool.n_workers = 0;
     pthread_mutex_unlock(&g_pool.lock);
+    atomic_store(&g_pool.busy, false);
 }
 
 void nn_threads_set(int n) {

@@ -145,6 +145,43 @@ START_TEST(forward_errors_name_the_layer) {
 END_TEST
 
 
+START_TEST(weights_round_trip) {
+    nn_model *a = small_model(), *b = small_model();
+    nn_model_init(a, 1);
+    nn_model_init(b, 2);
+    nn_weights *w = nn_weights_create();
+    nn_error err;
+    ck_assert_int_eq(nn_model_to_weights(a, w, NN_DTYPE_F32, &err), NN_OK);
+    char path[] = "/tmp/nn_model_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    ck_assert_int_eq(nn_weights_save(w, path, &err), NN_OK);
+    nn_weights *r = NULL;
+    ck_assert_msg(nn_weights_load(path, &r, &err) == NN_OK, "%s", err.msg);
+    ck_assert_int_eq(nn_model_load_weights(b, r, &err), NN_OK);
+    for (int i = 0; i < nn_model_param_count(a); i++) {
+        nn_param pa = nn_model_param(a, i), pb = nn_model_param(b, i);
+        ck_assert_mem_eq(pa.tensor->data, pb.tensor->data, pa.tensor->numel * sizeof(float));
+    }
+    /* a model of another shape is refused with both shapes named */
+    nn_model *c = nn_model_create(3);
+    nn_model_conv2d(c, "conv1", NN_MODEL_INPUT, 4, 3, NULL, false);
+    ck_assert_int_eq(nn_model_load_weights(c, r, &err), NN_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "conv1.weight"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "[8, 3, 3, 3]"));
+    nn_model_conv2d(c, "other", 0, 4, 3, NULL, false);
+    nn_weights *empty = nn_weights_create();
+    ck_assert_int_eq(nn_model_load_weights(c, empty, &err), NN_ERR_NOT_FOUND);
+    unlink(path);
+    nn_weights_free(empty);
+    nn_weights_free(w);
+    nn_weights_free(r);
+    nn_model_free(a);
+    nn_model_free(b);
+    nn_model_free(c);
+}
+END_TEST
+
 /* After the first pass the arena holds one block: later passes allocate nothing. */
 START_TEST(inference_reuses_memory) {
     nn_model *m = small_model();
@@ -176,6 +213,7 @@ Suite *model_suite(void) {
     tcase_add_test(tc, model_gradients);
     tcase_add_test(tc, build_errors);
     tcase_add_test(tc, forward_errors_name_the_layer);
+    tcase_add_test(tc, weights_round_trip);
     tcase_add_test(tc, inference_reuses_memory);
     suite_add_tcase(s, tc);
     return s;
