@@ -121,7 +121,7 @@ static nn_status list_dir(const char *dir, list_kind kind, const char *suffix, n
         out->count++;
     }
     closedir(d);
-    qsort(out->names, out->count, sizeof *out->names, compare_names);
+    if (out->count > 1) qsort(out->names, out->count, sizeof *out->names, compare_names);
     return NN_OK;
 nomem:
     closedir(d);
