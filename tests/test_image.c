@@ -652,6 +652,13 @@ START_TEST(to_chw_mean_scale_order) {
                               (50 - 2) * 2.f,  -(10 - 3.f),      -(40 - 3.f)};
     tu_assert_close(out, bgr_ref, 6, 0, 1e-6);
     image_free(&img);
+    /* a grey image feeds all three planes */
+    ck_assert_int_eq(image_alloc(&img, 2, 1, 1, &err), NN_OK);
+    img.pixels[0] = 7, img.pixels[1] = 9;
+    image_to_chw(&img, mean, scale, false, out);
+    const float grey_ref[6] = {3.f, 4.f, 10.f, 14.f, -4.f, -6.f};
+    tu_assert_close(out, grey_ref, 6, 0, 1e-6);
+    image_free(&img);
 }
 END_TEST
 

@@ -549,13 +549,14 @@ void image_adjust_gamma(image *img, float gamma) {
     for (size_t i = 0; i < n; i++) img->pixels[i] = table[img->pixels[i]];
 }
 
+/* A grey image feeds all three planes; a fourth (alpha) channel is ignored. */
 void image_to_chw(const image *img, const float mean[3], const float scale[3], bool bgr,
                   float *out) {
-    if (!image_valid(img) || img->channels < 3 || !out) return;
+    if (!image_valid(img) || !out) return;
     int c = img->channels;
     size_t plane = (size_t)img->width * img->height;
     for (int oc = 0; oc < 3; oc++) {
-        int ic = bgr ? 2 - oc : oc; /* which interleaved channel feeds output plane oc */
+        int ic = c == 1 ? 0 : (bgr ? 2 - oc : oc); /* interleaved channel feeding plane oc */
         float m = mean[oc], s = scale[oc];
         float *o = out + oc * plane;
         const uint8_t *p = img->pixels + ic;
