@@ -177,14 +177,111 @@ loader_config loader_default_config(void) {
     c.margin = 0.1f;
     c.augment.gamma_min = c.augment.gamma_max = 1.0f;
     c.prefetch = true;
+    c.cache_bytes = (size_t)256 << 20;
     return c;
 }
 
-nn_status loader_prepare_sample(const loader_sample *sample, const loader_config *cfg,
-                                uint64_t rng_seed, float *out, nn_error *err) {
-    image img = {0}, crop = {0}, rotated = {0}, sized = {0};
-    nn_status st = image_load(sample->image_path, 3, &img, err);
+/*
+ * The face region a sample may ever be cut from: the box widened by the margin
+ * and by the largest crop jitter, plus a pixel of slack. Caching this region
+ * (instead of the decoded photo) makes later epochs skip JPEG decoding, and
+ * cropping from it gives exactly what cropping from the photo gives, since
+ * both fill outside the photo with 0.
+ */
+typedef struct {
+    image region;
+    int x, y;      /* top-left of the region in the photo */
+    int photo_w, photo_h;
+    bool present;
+} cache_entry;
+
+typedef struct {
+    cache_entry *entries; /* one per sample, or NULL: no cache */
+    size_t bytes_used, bytes_max;
+} sample_cache;
+
+/* The box a sample is cut around, given the decoded photo size. */
+static void sample_box(const loader_sample *s, int img_w, int img_h, float *x1, float *y1,
+                       float *x2, float *y2) {
+    if (s->has_box) {
+        *x1 = s->x1, *y1 = s->y1, *x2 = s->x2, *y2 = s->y2;
+    } else {
+        *x1 = 0, *y1 = 0, *x2 = (float)img_w, *y2 = (float)img_h;
+    }
+}
+
+/* The crop rectangle for jitter draws shift_x, shift_y, grow in [-1, 1]. */
+static void crop_rect(const loader_sample *s, const loader_config *cfg, float x1, float y1,
+                      float x2, float y2, float shift_x, float shift_y, float grow, int *rx,
+                      int *ry, int *rw, int *rh) {
+    float bw = x2 - x1, bh = y2 - y1;
+    float cx = 0.5f * (x1 + x2), cy = 0.5f * (y1 + y2);
+    /* Whole-image samples get no margin: there is no context beyond the photo. */
+    float margin = s->has_box ? cfg->margin : 0;
+    float half_w = 0.5f * bw * (1 + 2 * margin), half_h = 0.5f * bh * (1 + 2 * margin);
+    float jitter = cfg->augment_on ? cfg->augment.crop_jitter : 0;
+    if (jitter > 0) {
+        cx += shift_x * jitter * bw;
+        cy += shift_y * jitter * bh;
+        half_w *= 1 + grow * jitter;
+        half_h *= 1 + grow * jitter;
+    }
+    *rx = (int)floorf(cx - half_w);
+    *ry = (int)floorf(cy - half_h);
+    *rw = (int)ceilf(cx + half_w) - *rx;
+    *rh = (int)ceilf(cy + half_h) - *ry;
+    if (*rw < 1) *rw = 1;
+    if (*rh < 1) *rh = 1;
+}
+
+/* Cuts the crop rectangle for a sample, from the cache when it holds the
+ * sample, else from the decoded photo (filling the cache when it fits). */
+static nn_status cut_sample(const loader_sample *s, const loader_config *cfg, float shift_x,
+                            float shift_y, float grow, sample_cache *cache, size_t id, image *crop,
+                            nn_error *err) {
+    cache_entry *entry = cache && cache->entries ? &cache->entries[id] : NULL;
+    if (entry && entry->present) {
+        float x1, y1, x2, y2;
+        sample_box(s, entry->photo_w, entry->photo_h, &x1, &y1, &x2, &y2);
+        int rx, ry, rw, rh;
+        crop_rect(s, cfg, x1, y1, x2, y2, shift_x, shift_y, grow, &rx, &ry, &rw, &rh);
+        return image_crop(&entry->region, rx - entry->x, ry - entry->y, rw, rh, 0, crop, err);
+    }
+    image photo = {0};
+    nn_status st = image_load(s->image_path, 3, &photo, err);
     if (st) return st;
+    float x1, y1, x2, y2;
+    sample_box(s, photo.width, photo.height, &x1, &y1, &x2, &y2);
+    int rx, ry, rw, rh;
+    crop_rect(s, cfg, x1, y1, x2, y2, shift_x, shift_y, grow, &rx, &ry, &rw, &rh);
+    st = image_crop(&photo, rx, ry, rw, rh, 0, crop, err);
+    if (st == NN_OK && entry) {
+        /* The union of all crops: jitter draws at their extremes. */
+        int ax, ay, aw, ah, bx, by, bw, bh;
+        crop_rect(s, cfg, x1, y1, x2, y2, -1, -1, 1, &ax, &ay, &aw, &ah);
+        crop_rect(s, cfg, x1, y1, x2, y2, 1, 1, 1, &bx, &by, &bw, &bh);
+        int gx = ax - 1, gy = ay - 1, gw = bx + bw + 1 - gx, gh = by + bh + 1 - gy;
+        size_t bytes = (size_t)gw * (size_t)gh * 3;
+        if (cache->bytes_used + bytes <= cache->bytes_max) {
+            nn_error ignored;
+            if (image_crop(&photo, gx, gy, gw, gh, 0, &entry->region, &ignored) == NN_OK) {
+                entry->x = gx;
+                entry->y = gy;
+                entry->photo_w = photo.width;
+                entry->photo_h = photo.height;
+                entry->present = true;
+                cache->bytes_used += bytes;
+            }
+        }
+    }
+    image_free(&photo);
+    return st;
+}
+
+/* The whole per-sample pipeline (see loader_prepare_sample). */
+static nn_status prepare_sample(const loader_sample *sample, const loader_config *cfg,
+                                uint64_t rng_seed, sample_cache *cache, size_t id, float *out,
+                                nn_error *err) {
     /* Draw every random number up front, in a fixed order, whether or not
      * its augmentation is on: the stream never depends on the options used. */
     transform_rng rng;
@@ -197,29 +294,8 @@ nn_status loader_prepare_sample(const loader_sample *sample, const loader_config
     float gamma_t = transform_rng_uniform(&rng, 0, 1);
     uint64_t jitter_seed = transform_rng_next(&rng);
 
-    float x1 = 0, y1 = 0, x2 = (float)img.width, y2 = (float)img.height;
-    if (sample->has_box) {
-        x1 = sample->x1;
-        y1 = sample->y1;
-        x2 = sample->x2;
-        y2 = sample->y2;
-    }
-    float bw = x2 - x1, bh = y2 - y1;
-    float cx = 0.5f * (x1 + x2), cy = 0.5f * (y1 + y2);
-    float half_w = 0.5f * bw * (1 + 2 * cfg->margin), half_h = 0.5f * bh * (1 + 2 * cfg->margin);
-    if (!sample->has_box) half_w = 0.5f * bw, half_h = 0.5f * bh; /* no context beyond the image */
-    if (cfg->augment_on && aug->crop_jitter > 0) {
-        cx += shift_x * aug->crop_jitter * bw;
-        cy += shift_y * aug->crop_jitter * bh;
-        half_w *= 1 + grow * aug->crop_jitter;
-        half_h *= 1 + grow * aug->crop_jitter;
-    }
-    int rx = (int)floorf(cx - half_w), ry = (int)floorf(cy - half_h);
-    int rw = (int)ceilf(cx + half_w) - rx, rh = (int)ceilf(cy + half_h) - ry;
-    if (rw < 1) rw = 1;
-    if (rh < 1) rh = 1;
-    st = image_crop(&img, rx, ry, rw, rh, 0, &crop, err);
-    image_free(&img);
+    image crop = {0}, rotated = {0}, sized = {0};
+    nn_status st = cut_sample(sample, cfg, shift_x, shift_y, grow, cache, id, &crop, err);
     if (st) goto done;
     const image *current = &crop;
     if (cfg->augment_on && aug->rotate_deg > 0) {
@@ -244,6 +320,12 @@ done:
     image_free(&rotated);
     image_free(&sized);
     return st;
+}
+
+nn_status loader_prepare_sample(const loader_sample *sample, const loader_config *cfg,
+                                uint64_t rng_seed, float *out, nn_error *err) {
+    if (!sample || !cfg || !out) return nn_error_set(err, NN_ERR_ARG, "loader_prepare_sample: NULL argument");
+    return prepare_sample(sample, cfg, rng_seed, NULL, 0, out, err);
 }
 
 /* ------------------------------------------------------ the loader */
@@ -271,6 +353,8 @@ struct loader {
     size_t *order;        /* samples->count indexes for plan_epoch */
     long plan_epoch;
     double *cumulative;   /* balanced sampling: cumulative sample weights */
+
+    sample_cache cache;   /* used only by the batch builder, like the plan */
 
     loader_slot slots[2];
     size_t next_to_hand;  /* the global batch the caller gets next */
@@ -329,8 +413,8 @@ static void build_batch(loader *ld, size_t g, loader_slot *slot) {
         slot->sample_ids[k] = id;
         slot->labels[k] = s->label;
         uint64_t seed = derive_seed(ld->cfg.seed, (uint64_t)epoch + 1, first + k);
-        nn_status st = loader_prepare_sample(s, &ld->cfg, seed, slot->data + k * ld->sample_floats,
-                                             &slot->err);
+        nn_status st = prepare_sample(s, &ld->cfg, seed, &ld->cache, id,
+                                      slot->data + k * ld->sample_floats, &slot->err);
         if (st) {
             slot->status = st;
             break;
@@ -401,6 +485,11 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
             ld->cumulative[i] = sum;
         }
     }
+    if (ok && cfg->cache_bytes > 0) {
+        ld->cache.entries = calloc(samples->count, sizeof *ld->cache.entries);
+        ld->cache.bytes_max = cfg->cache_bytes;
+        ok = ld->cache.entries != NULL;
+    }
     for (int s = 0; ok && s < 2; s++) {
         loader_slot *slot = &ld->slots[s];
         slot->data = malloc(sample_floats * (size_t)cfg->batch_size * sizeof(float));
@@ -470,6 +559,9 @@ void loader_destroy(loader *ld) {
         free(ld->slots[s].labels);
         free(ld->slots[s].sample_ids);
     }
+    if (ld->cache.entries)
+        for (size_t i = 0; i < ld->samples->count; i++) image_free(&ld->cache.entries[i].region);
+    free(ld->cache.entries);
     free(ld->order);
     free(ld->cumulative);
     free(ld);

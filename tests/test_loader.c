@@ -354,6 +354,63 @@ START_TEST(prefetch_shutdown_and_errors) {
 }
 END_TEST
 
+/* Batches from cached face regions equal batches from freshly decoded photos,
+ * with every augmentation on and boxes touching the photo's edges. */
+START_TEST(cache_gives_same_batches) {
+    char root[512];
+    dsf_make_tempdir(root, sizeof root);
+    image img = {0};
+    nn_error err = {0};
+    ck_assert_int_eq(image_alloc(&img, 40, 30, 3, &err), NN_OK);
+    for (int i = 0; i < 40 * 30 * 3; i++) img.pixels[i] = (uint8_t)((i * 37) % 251);
+    char path[1024];
+    dsf_write_text(root, "images/p.png", "");
+    snprintf(path, sizeof path, "%s/images/p.png", root);
+    ck_assert_int_eq(image_save(&img, path, 95, &err), NN_OK);
+    image_free(&img);
+    dsf_write_text(root, "annotations/p.xml",
+                   "<annotation><size><width>40</width><height>30</height></size>"
+                   "<object><name>with_mask</name><bndbox><xmin>0</xmin><ymin>0</ymin>"
+                   "<xmax>12</xmax><ymax>10</ymax></bndbox></object>"
+                   "<object><name>without_mask</name><bndbox><xmin>15.5</xmin><ymin>8</ymin>"
+                   "<xmax>27</xmax><ymax>21.5</ymax></bndbox></object>"
+                   "<object><name>with_mask</name><bndbox><xmin>30</xmin><ymin>20</ymin>"
+                   "<xmax>40</xmax><ymax>30</ymax></bndbox></object></annotation>");
+    annot_set set;
+    ck_assert_msg(annot_load(root, NULL, &set, &err) == NN_OK, "%s", err.msg);
+    loader_samples all;
+    ck_assert_int_eq(loader_samples_from_set(&set, 0, &all, &err), NN_OK);
+    ck_assert_uint_eq(all.count, 3);
+    ck_assert(all.items[0].has_box);
+    loader_config cfg = loader_default_config();
+    cfg.input_w = 9;
+    cfg.input_h = 7;
+    cfg.batch_size = 2;
+    cfg.seed = 11;
+    cfg.margin = 0.3f;
+    cfg.augment_on = true;
+    cfg.augment = (loader_augment){true, 0.8f, 1.3f, {0.2f, 0.2f, 0.2f, 0.05f}, 12, 0.15f};
+    loader *cached, *plain;
+    ck_assert_int_eq(loader_create(&all, &cfg, &cached, &err), NN_OK);
+    cfg.cache_bytes = 0;
+    cfg.prefetch = false;
+    ck_assert_int_eq(loader_create(&all, &cfg, &plain, &err), NN_OK);
+    for (int k = 0; k < 200; k++) { /* 100 epochs of 2 batches: crops reach the extremes */
+        const loader_batch *a, *b;
+        ck_assert_msg(loader_next(cached, &a, &err) == NN_OK, "%s", err.msg);
+        ck_assert_msg(loader_next(plain, &b, &err) == NN_OK, "%s", err.msg);
+        ck_assert_int_eq(a->count, b->count);
+        ck_assert_mem_eq(a->sample_ids, b->sample_ids, (size_t)a->count * sizeof(size_t));
+        ck_assert_mem_eq(a->data, b->data, (size_t)a->count * 3 * 9 * 7 * sizeof(float));
+    }
+    loader_destroy(cached);
+    loader_destroy(plain);
+    loader_samples_free(&all);
+    annot_set_free(&set);
+    dsf_remove_tree(root);
+}
+END_TEST
+
 Suite *loader_suite(void) {
     Suite *s = suite_create("loader");
     TCase *tc = tcase_create("loader");
@@ -364,6 +421,7 @@ Suite *loader_suite(void) {
     tcase_add_test(tc, balanced_sampling);
     tcase_add_test(tc, augmentation_and_boxes);
     tcase_add_test(tc, prefetch_shutdown_and_errors);
+    tcase_add_test(tc, cache_gives_same_batches);
     suite_add_tcase(s, tc);
     return s;
 }
