@@ -62,9 +62,8 @@ void draw_rect(image *img, int x, int y, int w, int h, int thickness, draw_color
     draw_fill_rect(img, x + w - t, y + t, t, h - 2 * t, color); /* right */
 }
 
-/* Liang-Barsky: clips the segment to [lo_x, hi_x] x [lo_y, hi_y]; false if
- * nothing is left. */
-static bool clip_segment(double *x0, double *y0, double *x1, double *y1, double lo_x, double lo_y,
+/* Liang-Barsky: one parametric pass against the four edges. */
+bool draw_clip_segment(double *x0, double *y0, double *x1, double *y1, double lo_x, double lo_y,
                          double hi_x, double hi_y) {
     double dx = *x1 - *x0, dy = *y1 - *y0, t0 = 0, t1 = 1;
     double p[4] = {-dx, dx, -dy, dy};
@@ -91,7 +90,7 @@ void draw_line(image *img, int x0, int y0, int x1, int y1, int thickness, draw_c
     /* Clip to the image plus a brush-sized margin, so the loop below only
      * walks pixels that can show, whatever the end points. */
     double ax = x0, ay = y0, bx = x1, by = y1, m = thickness;
-    if (!clip_segment(&ax, &ay, &bx, &by, -m, -m, img->width - 1 + m, img->height - 1 + m))
+    if (!draw_clip_segment(&ax, &ay, &bx, &by, -m, -m, img->width - 1 + m, img->height - 1 + m))
         return;
     int xa = (int)lround(ax), ya = (int)lround(ay), xb = (int)lround(bx), yb = (int)lround(by);
     int dx = abs(xb - xa), dy = -abs(yb - ya);

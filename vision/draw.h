@@ -10,6 +10,7 @@
 #ifndef VISION_DRAW_H
 #define VISION_DRAW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "image.h"
@@ -29,6 +30,11 @@ void draw_rect(image *img, int x, int y, int w, int h, int thickness, draw_color
 /* Straight line between two pixel centres (Bresenham), thickness >= 1 pixels
  * (a square brush centred on the line). */
 void draw_line(image *img, int x0, int y0, int x1, int y1, int thickness, draw_color color);
+
+/* Clips the segment (x0, y0)-(x1, y1) to the box [lo_x, hi_x] x [lo_y, hi_y]
+ * in place; false when no part of it is inside. */
+bool draw_clip_segment(double *x0, double *y0, double *x1, double *y1, double lo_x, double lo_y,
+                       double hi_x, double hi_y);
 
 /* Text with its top-left corner at (x, y), scaled by `scale` >= 1; '\n'
  * starts a new line. Only the glyph pixels are drawn (no background). */
