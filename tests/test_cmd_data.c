@@ -88,6 +88,30 @@ START_TEST(stats_json_and_crop) {
     free(out);
     free(err);
 
+    /* The chart: a 1440 x 800 PNG with something drawn on it. */
+    snprintf(args, sizeof args, "data stats '%s/data' --chart '%s/chart.png'", tmp, tmp);
+    ck_assert_int_eq(run(args, tmp, &out, &err), 0);
+    free(out);
+    free(err);
+    {
+        char chart[1024];
+        snprintf(chart, sizeof chart, "%s/chart.png", tmp);
+        image png = {0};
+        nn_error e = {0};
+        ck_assert_msg(image_load(chart, 3, &png, &e) == NN_OK, "%s", e.msg);
+        ck_assert_int_eq(png.width, 1440);
+        ck_assert_int_eq(png.height, 800);
+        size_t dark = 0;
+        for (size_t i = 0; i < (size_t)png.width * png.height * 3; i++) dark += png.pixels[i] < 128;
+        ck_assert_uint_gt(dark, 1000);
+        image_free(&png);
+    }
+    snprintf(args, sizeof args, "data stats '%s/data' --chart /nonexistent/dir/c.png", tmp);
+    ck_assert_int_eq(run(args, tmp, &out, &err), 1);
+    ck_assert_msg(strstr(err, "/nonexistent/dir/c.png") != NULL, "%s", err);
+    free(out);
+    free(err);
+
     snprintf(args, sizeof args, "data stats '%s/data' --incorrect-class", tmp);
     ck_assert_int_eq(run(args, tmp, &out, &err), 0);
     ck_assert_ptr_nonnull(strstr(out, "mask_incorrect"));
