@@ -607,7 +607,7 @@ static nn_status read_folder_image(reader *r, const char *image_path, const char
 
 /* ------------------------------------------------------------- the load loop */
 
-/* One file's failure: stop, or count and go on. NOMEM and LIMIT always stop. */
+/* One file's failure: stop, or count and go on. Running out of memory always stops. */
 static nn_status file_problem(reader *r, nn_status st, const nn_error *file_err, nn_error *err) {
     if (!r->opt->skip_bad || st == NN_ERR_NOMEM) {
         if (err && err != file_err) *err = *file_err;

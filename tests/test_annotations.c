@@ -88,6 +88,36 @@ START_TEST(xml_depth_limit) {
 }
 END_TEST
 
+/* Every truncation and many byte changes of a document: errors, never a crash
+ * (this is what the sanitizer build checks). */
+START_TEST(xml_damaged_never_crashes) {
+    const char *doc = "<?xml version=\"1.0\"?>\n<annotation a=\"1\"><size><width>5</width>"
+                      "<!-- c --><height>&amp;&#x41;</height></size><![CDATA[x]]><e/></annotation>";
+    size_t len = strlen(doc);
+    char *copy = malloc(len);
+    for (size_t cut = 0; cut < len; cut++) {
+        /* Exactly cut bytes, no terminator: reading on is caught by the sanitizer. */
+        char *part = malloc(cut ? cut : 1);
+        memcpy(part, doc, cut);
+        nn_error err = {0};
+        xml_node *root = NULL;
+        ck_assert_int_ne(xml_parse(part, cut, "cut.xml", &root, &err), NN_OK);
+        ck_assert_ptr_nonnull(strstr(err.msg, "cut.xml:"));
+        free(part);
+    }
+    static const char replacements[] = "<>&;/!?-[]\"'= a\n";
+    for (size_t pos = 0; pos < len; pos++)
+        for (size_t r = 0; r < sizeof replacements - 1; r++) {
+            memcpy(copy, doc, len);
+            copy[pos] = replacements[r];
+            nn_error err = {0};
+            xml_node *root = NULL;
+            if (xml_parse(copy, len, "flip.xml", &root, &err) == NN_OK) xml_free(root);
+        }
+    free(copy);
+}
+END_TEST
+
 /* ----------------------------------------------------------- image sizes */
 
 START_TEST(image_header_sizes) {
@@ -530,6 +560,7 @@ Suite *annotations_suite(void) {
     tcase_add_test(tc, xml_subset);
     tcase_add_test(tc, xml_malformed);
     tcase_add_test(tc, xml_depth_limit);
+    tcase_add_test(tc, xml_damaged_never_crashes);
     tcase_add_test(tc, image_header_sizes);
     tcase_add_test(tc, voc_reads_clamps_and_drops);
     tcase_add_test(tc, voc_bad_input_stops_or_skips);
