@@ -150,8 +150,11 @@ int cmd_data(int argc, char **argv) {
 
     annot_set set;
     if (annot_load(path, &opt, &set, &err)) {
-        fprintf(stderr, "maskdet data %s: %s%s\n", action, err.msg,
-                opt.skip_bad ? "" : "\n(use --skip-bad to skip bad files and go on)");
+        /* A problem with one file inside PATH can be skipped; say how. */
+        size_t n = strlen(path);
+        bool inside = strncmp(err.msg, path, n) == 0 && (err.msg[n] == '/' || (n && path[n - 1] == '/'));
+        fprintf(stderr, "maskdet data %s: %s\n%s", action, err.msg,
+                inside && !opt.skip_bad ? "(use --skip-bad to skip bad files and go on)\n" : "");
         return 1;
     }
     int rc = 0;
