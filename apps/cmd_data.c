@@ -57,10 +57,12 @@ static void show_progress(void *user, size_t done, size_t total) {
 static void print_problems(const annot_set *set) {
     const annot_report *r = &set->report;
     if (!r->n_problems) return;
-    fprintf(stderr, "maskdet data: %zu problem(s) skipped: %zu bad files, %zu missing images, "
-                    "%zu boxes outside the image\n",
+    fprintf(stderr,
+            "maskdet data: %zu problem(s) skipped: %zu bad files, %zu missing images, "
+            "%zu boxes outside the image\n",
             r->n_problems, r->files_skipped, r->images_missing, r->boxes_outside);
-    for (size_t i = 0; i < r->n_messages; i++) fprintf(stderr, "  %s\n", r->messages[i]);
+    for (size_t i = 0; i < r->n_messages; i++)
+        fprintf(stderr, "  %s\n", r->messages[i]);
     if (r->n_problems > r->n_messages)
         fprintf(stderr, "  ... and %zu more\n", r->n_problems - r->n_messages);
 }
@@ -110,11 +112,13 @@ int cmd_data(int argc, char **argv) {
             json = true;
         } else if (!strcmp(a, "--chart") && has_value && !strcmp(action, "stats")) {
             chart = argv[++i];
-        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_value && !strcmp(action, "crop")) {
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_value &&
+                   !strcmp(action, "crop")) {
             outdir = argv[++i];
         } else if (!strcmp(a, "--margin") && has_value && !strcmp(action, "crop")) {
             if (!parse_number(argv[++i], 0, 10, &v)) {
-                fprintf(stderr, "maskdet data: --margin wants a number in [0, 10], got '%s'\n", argv[i]);
+                fprintf(stderr, "maskdet data: --margin wants a number in [0, 10], got '%s'\n",
+                        argv[i]);
                 return 2;
             }
             copt.margin = (float)v;
@@ -152,7 +156,8 @@ int cmd_data(int argc, char **argv) {
     if (annot_load(path, &opt, &set, &err)) {
         /* A problem with one file inside PATH can be skipped; say how. */
         size_t n = strlen(path);
-        bool inside = strncmp(err.msg, path, n) == 0 && (err.msg[n] == '/' || (n && path[n - 1] == '/'));
+        bool inside =
+            strncmp(err.msg, path, n) == 0 && (err.msg[n] == '/' || (n && path[n - 1] == '/'));
         fprintf(stderr, "maskdet data %s: %s\n%s", action, err.msg,
                 inside && !opt.skip_bad ? "(use --skip-bad to skip bad files and go on)\n" : "");
         return 1;
@@ -166,8 +171,10 @@ int cmd_data(int argc, char **argv) {
         } else {
             if (json) {
                 char *text = stats_to_json(&s, &set);
-                if (text) printf("%s\n", text);
-                else rc = 1;
+                if (text)
+                    printf("%s\n", text);
+                else
+                    rc = 1;
                 free(text);
             } else {
                 stats_print_table(&s, &set, stdout);

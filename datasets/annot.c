@@ -74,7 +74,8 @@ typedef struct {
 } name_list;
 
 static void name_list_free(name_list *l) {
-    for (size_t i = 0; i < l->count; i++) free(l->names[i]);
+    for (size_t i = 0; i < l->count; i++)
+        free(l->names[i]);
     free(l->names);
     memset(l, 0, sizeof *l);
 }
@@ -165,7 +166,8 @@ nn_status annot_parse_format(const char *name, annot_format *format, nn_error *e
             *format = all[i];
             return NN_OK;
         }
-    return nn_error_set(err, NN_ERR_ARG, "unknown format '%s' (expected voc, json, folders or auto)",
+    return nn_error_set(err, NN_ERR_ARG,
+                        "unknown format '%s' (expected voc, json, folders or auto)",
                         name ? name : "(null)");
 }
 
@@ -181,7 +183,8 @@ static char *annotation_dir(const char *root) {
 }
 
 nn_status annot_detect_format(const char *path, annot_format *format, nn_error *err) {
-    if (!path || !format) return nn_error_set(err, NN_ERR_ARG, "annot_detect_format: NULL argument");
+    if (!path || !format)
+        return nn_error_set(err, NN_ERR_ARG, "annot_detect_format: NULL argument");
     if (!is_dir(path)) return nn_error_set(err, NN_ERR_IO, "%s: not a folder", path);
     char *adir = annotation_dir(path);
     if (!adir) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
@@ -189,7 +192,8 @@ nn_status annot_detect_format(const char *path, annot_format *format, nn_error *
     free(adir);
     if (xml && json)
         return nn_error_set(err, NN_ERR_FORMAT,
-                            "%s: holds both .xml and .json annotations; choose with --format", path);
+                            "%s: holds both .xml and .json annotations; choose with --format",
+                            path);
     if (xml) {
         *format = ANNOT_FORMAT_VOC;
         return NN_OK;
@@ -250,11 +254,14 @@ static void item_free(annot_item *it) {
 
 void annot_set_free(annot_set *set) {
     if (!set) return;
-    for (size_t i = 0; i < set->n_items; i++) item_free(&set->items[i]);
+    for (size_t i = 0; i < set->n_items; i++)
+        item_free(&set->items[i]);
     free(set->items);
-    for (int i = 0; i < set->n_source_names; i++) free(set->source_names[i]);
+    for (int i = 0; i < set->n_source_names; i++)
+        free(set->source_names[i]);
     free(set->source_names);
-    for (size_t i = 0; i < set->report.n_messages; i++) free(set->report.messages[i]);
+    for (size_t i = 0; i < set->report.n_messages; i++)
+        free(set->report.messages[i]);
     free(set->report.messages);
     free(set->root);
     memset(set, 0, sizeof *set);
@@ -311,7 +318,8 @@ void annot_apply_classmap(annot_set *set, const classmap *map) {
 size_t annot_count_faces(const annot_set *set) {
     size_t n = 0;
     for (size_t i = 0; i < set->n_items; i++)
-        for (int b = 0; b < set->items[i].n_boxes; b++) n += set->items[i].boxes[b].class_id >= 0;
+        for (int b = 0; b < set->items[i].n_boxes; b++)
+            n += set->items[i].boxes[b].class_id >= 0;
     return n;
 }
 
@@ -343,14 +351,15 @@ static nn_status add_box(reader *r, annot_item *it, int *cap, float x1, float y1
     const char *where = it->annotation_path;
     char what[256];
     if (!isfinite(x1) || !isfinite(y1) || !isfinite(x2) || !isfinite(y2) || x2 < x1 || y2 < y1) {
-        snprintf(what, sizeof what, "box (%g, %g, %g, %g) is inverted or not a number", x1, y1, x2, y2);
+        snprintf(what, sizeof what, "box (%g, %g, %g, %g) is inverted or not a number", x1, y1, x2,
+                 y2);
         return box_problem(r, err, where, line, what);
     }
     float w = (float)it->width_px, h = (float)it->height_px;
     bool has_area = x2 > x1 && y2 > y1;
     if (has_area && (x2 <= 0 || y2 <= 0 || x1 >= w || y1 >= h)) {
-        snprintf(what, sizeof what, "box (%g, %g, %g, %g) lies outside the %dx%d image", x1, y1,
-                 x2, y2, it->width_px, it->height_px);
+        snprintf(what, sizeof what, "box (%g, %g, %g, %g) lies outside the %dx%d image", x1, y1, x2,
+                 y2, it->width_px, it->height_px);
         return box_problem(r, err, where, line, what);
     }
     float cx1 = fmaxf(x1, 0), cy1 = fmaxf(y1, 0), cx2 = fminf(x2, w), cy2 = fminf(y2, h);
@@ -372,7 +381,8 @@ static char *find_image(char *const *dirs, size_t n_dirs, const char *stem) {
     for (size_t d = 0; d < n_dirs; d++) {
         if (!dirs[d]) continue;
         for (size_t e = 0; e < sizeof exts / sizeof exts[0]; e++) {
-            if ((size_t)snprintf(name, sizeof name, "%s%s", stem, exts[e]) >= sizeof name) return NULL;
+            if ((size_t)snprintf(name, sizeof name, "%s%s", stem, exts[e]) >= sizeof name)
+                return NULL;
             char *p = path_join(dirs[d], name);
             if (p && is_file(p)) return p;
             free(p);
@@ -382,8 +392,8 @@ static char *find_image(char *const *dirs, size_t n_dirs, const char *stem) {
 }
 
 /* Parses a VOC number element (<xmin>12</xmin>). */
-static nn_status voc_number(const xml_node *parent, const char *name, const char *path,
-                            double *out, nn_error *err) {
+static nn_status voc_number(const xml_node *parent, const char *name, const char *path, double *out,
+                            nn_error *err) {
     const xml_node *n = xml_child(parent, name);
     if (!n)
         return nn_error_set(err, NN_ERR_FORMAT, "%s:%d: <%s> has no <%s>", path, parent->line,
@@ -428,14 +438,16 @@ static nn_status read_voc(reader *r, const char *xml_path, const char *stem,
     const xml_node *size = xml_child(root, "size");
     double w = 0, h = 0;
     if (!size) {
-        st = nn_error_set(err, NN_ERR_FORMAT, "%s:%d: <annotation> has no <size>", xml_path, root->line);
+        st = nn_error_set(err, NN_ERR_FORMAT, "%s:%d: <annotation> has no <size>", xml_path,
+                          root->line);
         goto done;
     }
     if ((st = voc_number(size, "width", xml_path, &w, err)) ||
         (st = voc_number(size, "height", xml_path, &h, err)))
         goto done;
     if (w < 1 || h < 1 || w > 1e6 || h > 1e6 || w != floor(w) || h != floor(h)) {
-        st = nn_error_set(err, NN_ERR_FORMAT, "%s:%d: bad image size %gx%g", xml_path, size->line, w, h);
+        st = nn_error_set(err, NN_ERR_FORMAT, "%s:%d: bad image size %gx%g", xml_path, size->line,
+                          w, h);
         goto done;
     }
     it->image_path = find_image(image_dirs, n_dirs, stem);
@@ -500,7 +512,8 @@ static nn_status read_whole_file(const char *path, char **out, size_t *len, nn_e
 /* 1-based line of byte offset pos in text. */
 static int line_of(const char *text, size_t pos) {
     int line = 1;
-    for (size_t i = 0; i < pos; i++) line += text[i] == '\n';
+    for (size_t i = 0; i < pos; i++)
+        line += text[i] == '\n';
     return line;
 }
 
@@ -515,8 +528,11 @@ static nn_status read_json(reader *r, const char *json_path, const char *json_na
     const char *parse_end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &parse_end, 0);
     if (!doc) {
-        size_t at = parse_end && parse_end >= text && parse_end <= text + len ? (size_t)(parse_end - text) : len;
-        st = nn_error_set(err, NN_ERR_FORMAT, "%s:%d: malformed JSON", json_path, line_of(text, at));
+        size_t at = parse_end && parse_end >= text && parse_end <= text + len
+                        ? (size_t)(parse_end - text)
+                        : len;
+        st =
+            nn_error_set(err, NN_ERR_FORMAT, "%s:%d: malformed JSON", json_path, line_of(text, at));
         free(text);
         return st;
     }
@@ -527,16 +543,17 @@ static nn_status read_json(reader *r, const char *json_path, const char *json_na
     }
     const cJSON *annotations = cJSON_GetObjectItemCaseSensitive(doc, "Annotations");
     if (!cJSON_IsObject(doc) || !cJSON_IsArray(annotations)) {
-        st = nn_error_set(err, NN_ERR_FORMAT, "%s: expected an object with an \"Annotations\" array",
-                          json_path);
+        st = nn_error_set(err, NN_ERR_FORMAT,
+                          "%s: expected an object with an \"Annotations\" array", json_path);
         goto done;
     }
     const cJSON *file_name = cJSON_GetObjectItemCaseSensitive(doc, "FileName");
     char name[1024];
     if (cJSON_IsString(file_name) && file_name->valuestring[0]) {
         if (strchr(file_name->valuestring, '/') || strlen(file_name->valuestring) >= sizeof name) {
-            st = nn_error_set(err, NN_ERR_FORMAT, "%s: FileName \"%.200s\" is not a plain file name",
-                              json_path, file_name->valuestring);
+            st =
+                nn_error_set(err, NN_ERR_FORMAT, "%s: FileName \"%.200s\" is not a plain file name",
+                             json_path, file_name->valuestring);
             goto done;
         }
         snprintf(name, sizeof name, "%s", file_name->valuestring);
@@ -545,8 +562,10 @@ static nn_status read_json(reader *r, const char *json_path, const char *json_na
     }
     for (size_t d = 0; d < n_dirs && !it->image_path; d++) {
         char *p = image_dirs[d] ? path_join(image_dirs[d], name) : NULL;
-        if (p && is_file(p)) it->image_path = p;
-        else free(p);
+        if (p && is_file(p))
+            it->image_path = p;
+        else
+            free(p);
     }
     if (!it->image_path) {
         st = nn_error_set(err, NN_ERR_NOT_FOUND, "%s: its image %s is missing", json_path, name);
@@ -593,14 +612,19 @@ done:
 /* One image in a class folder: a single face box covering the image. */
 static nn_status read_folder_image(reader *r, const char *image_path, const char *class_name,
                                    annot_item *it, nn_error *err) {
-    if (!(it->image_path = dup_string(image_path))) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
+    if (!(it->image_path = dup_string(image_path)))
+        return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
     nn_status st = imgsize_read(image_path, &it->width_px, &it->height_px, err);
     if (st) return st;
     int cap = 0;
     it->annotation_path = NULL;
     int source = source_index(r->set, class_name);
     if (source < 0) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
-    annot_box box = {0, 0, (float)it->width_px, (float)it->height_px, source,
+    annot_box box = {0,
+                     0,
+                     (float)it->width_px,
+                     (float)it->height_px,
+                     source,
                      classmap_lookup(&r->opt->map, class_name)};
     return push_box(it, &cap, box, err);
 }
@@ -613,8 +637,10 @@ static nn_status file_problem(reader *r, nn_status st, const nn_error *file_err,
         if (err && err != file_err) *err = *file_err;
         return st;
     }
-    if (st == NN_ERR_NOT_FOUND) r->set->report.images_missing++;
-    else r->set->report.files_skipped++;
+    if (st == NN_ERR_NOT_FOUND)
+        r->set->report.images_missing++;
+    else
+        r->set->report.files_skipped++;
     report_add(&r->set->report, "%s (skipped)", file_err->msg);
     return NN_OK;
 }
@@ -646,13 +672,16 @@ static nn_status load_annotation_files(reader *r, const char *root, bool json, n
             fst = read_voc(r, path, stem, image_dirs, 3, &it, &file_err);
         }
         free(path);
-        if (fst == NN_OK) st = push_item(r->set, &cap, &it, err);
-        else st = file_problem(r, fst, &file_err, err);
+        if (fst == NN_OK)
+            st = push_item(r->set, &cap, &it, err);
+        else
+            st = file_problem(r, fst, &file_err, err);
         item_free(&it);
         if (r->opt->progress) r->opt->progress(r->opt->progress_user, i + 1, files.count);
     }
     name_list_free(&files);
-    for (int d = 0; d < 3; d++) free(image_dirs[d]);
+    for (int d = 0; d < 3; d++)
+        free(image_dirs[d]);
     free(adir);
     return st;
 }
@@ -680,8 +709,10 @@ static nn_status load_folders(reader *r, const char *root, nn_error *err) {
             nn_error file_err = {0};
             nn_status fst = read_folder_image(r, path, classes.names[c], &it, &file_err);
             free(path);
-            if (fst == NN_OK) st = push_item(r->set, &cap, &it, err);
-            else st = file_problem(r, fst, &file_err, err);
+            if (fst == NN_OK)
+                st = push_item(r->set, &cap, &it, err);
+            else
+                st = file_problem(r, fst, &file_err, err);
             item_free(&it);
             if (r->opt->progress) r->opt->progress(r->opt->progress_user, i + 1, images.count);
         }

@@ -64,12 +64,12 @@ typedef struct {
 
 typedef struct {
     annot_format format;
-    char *root;           /* the path that was loaded */
-    annot_item *items;    /* sorted by annotation (or image) file name */
+    char *root;        /* the path that was loaded */
+    annot_item *items; /* sorted by annotation (or image) file name */
     size_t n_items;
-    char **source_names;  /* in order of first appearance */
+    char **source_names; /* in order of first appearance */
     int n_source_names;
-    classmap map;         /* the map class_id was computed with */
+    classmap map; /* the map class_id was computed with */
     annot_report report;
 } annot_set;
 

@@ -56,16 +56,19 @@ static void file_stem(const char *path, char *out, size_t out_len) {
 
 nn_status crops_extract(const annot_set *set, const char *outdir, const crops_options *opt,
                         crops_result *result, nn_error *err) {
-    if (!set || !outdir || !result) return nn_error_set(err, NN_ERR_ARG, "crops_extract: NULL argument");
+    if (!set || !outdir || !result)
+        return nn_error_set(err, NN_ERR_ARG, "crops_extract: NULL argument");
     crops_options defaults = crops_default_options();
     if (!opt) opt = &defaults;
     if (!(opt->margin >= 0) || opt->margin > 10)
-        return nn_error_set(err, NN_ERR_ARG, "crops_extract: margin %g not in [0, 10]", opt->margin);
+        return nn_error_set(err, NN_ERR_ARG, "crops_extract: margin %g not in [0, 10]",
+                            opt->margin);
     memset(result, 0, sizeof *result);
     nn_status st = make_dir(outdir, err);
     char path[4096];
     for (int c = 0; st == NN_OK && c < classmap_n_classes(&set->map); c++) {
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", outdir, classmap_class_name(c)) >= sizeof path)
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", outdir, classmap_class_name(c)) >=
+            sizeof path)
             return nn_error_set(err, NN_ERR_LIMIT, "%s: path too long", outdir);
         st = make_dir(path, err);
     }

@@ -30,7 +30,8 @@ static nn_status jpeg_size(FILE *f, const char *path, int *w, int *h, nn_error *
     for (int markers = 0; markers < 10000; markers++) {
         int c = fgetc(f);
         if (c != 0xFF) break;
-        while (c == 0xFF) c = fgetc(f); /* fill bytes */
+        while (c == 0xFF)
+            c = fgetc(f); /* fill bytes */
         if (c == EOF) break;
         if (c == 0xD8 || (c >= 0xD0 && c <= 0xD7) || c == 0x01) continue; /* no payload */
         if (c == 0xD9 || c == 0xDA) break; /* end of image / start of scan before any SOF */
@@ -53,7 +54,8 @@ static nn_status jpeg_size(FILE *f, const char *path, int *w, int *h, nn_error *
 }
 
 nn_status imgsize_read(const char *path, int *width_px, int *height_px, nn_error *err) {
-    if (!path || !width_px || !height_px) return nn_error_set(err, NN_ERR_ARG, "imgsize_read: NULL argument");
+    if (!path || !width_px || !height_px)
+        return nn_error_set(err, NN_ERR_ARG, "imgsize_read: NULL argument");
     *width_px = *height_px = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return nn_error_set(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -97,7 +99,8 @@ int imgsize_is_image_name(const char *name) {
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
         if (strlen(dot) != strlen(exts[i])) continue;
         size_t k = 0;
-        while (dot[k] && tolower((unsigned char)dot[k]) == exts[i][k]) k++;
+        while (dot[k] && tolower((unsigned char)dot[k]) == exts[i][k])
+            k++;
         if (!dot[k]) return 1;
     }
     return 0;

@@ -37,11 +37,13 @@ static uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b) {
 
 nn_status loader_samples_from_set(const annot_set *set, int min_size_px, loader_samples *out,
                                   nn_error *err) {
-    if (!set || !out) return nn_error_set(err, NN_ERR_ARG, "loader_samples_from_set: NULL argument");
+    if (!set || !out)
+        return nn_error_set(err, NN_ERR_ARG, "loader_samples_from_set: NULL argument");
     memset(out, 0, sizeof *out);
     out->n_classes = classmap_n_classes(&set->map);
     size_t n = 0;
-    for (size_t i = 0; i < set->n_items; i++) n += (size_t)set->items[i].n_boxes;
+    for (size_t i = 0; i < set->n_items; i++)
+        n += (size_t)set->items[i].n_boxes;
     if (n == 0) return NN_OK;
     if (!(out->items = malloc(n * sizeof *out->items)))
         return nn_error_set(err, NN_ERR_NOMEM, "out of memory for %zu samples", n);
@@ -87,7 +89,8 @@ nn_status loader_split(const loader_samples *all, float val_fraction, uint64_t s
                        loader_samples *train, loader_samples *val, nn_error *err) {
     if (!all || !train || !val) return nn_error_set(err, NN_ERR_ARG, "loader_split: NULL argument");
     if (!(val_fraction >= 0 && val_fraction <= 1))
-        return nn_error_set(err, NN_ERR_ARG, "loader_split: val_fraction %g not in [0, 1]", val_fraction);
+        return nn_error_set(err, NN_ERR_ARG, "loader_split: val_fraction %g not in [0, 1]",
+                            val_fraction);
     memset(train, 0, sizeof *train);
     memset(val, 0, sizeof *val);
     train->n_classes = val->n_classes = all->n_classes;
@@ -118,11 +121,14 @@ nn_status loader_split(const loader_samples *all, float val_fraction, uint64_t s
     size_t n_val = (size_t)lround((double)val_fraction * (double)n_groups);
     if (val_fraction > 0 && n_val == 0 && n_groups >= 2) n_val = 1;
     if (val_fraction < 1 && n_val == n_groups && n_groups >= 2) n_val = n_groups - 1;
-    for (size_t k = 0; k < n_val; k++) to_val[groups[k]] = true;
+    for (size_t k = 0; k < n_val; k++)
+        to_val[groups[k]] = true;
     for (size_t i = 0; i < all->count; i++) {
         const loader_sample *s = &all->items[i];
-        if (s->group >= 0 && to_val[s->group]) val->items[val->count++] = *s;
-        else train->items[train->count++] = *s;
+        if (s->group >= 0 && to_val[s->group])
+            val->items[val->count++] = *s;
+        else
+            train->items[train->count++] = *s;
     }
     free(present);
     free(to_val);
@@ -131,15 +137,18 @@ nn_status loader_split(const loader_samples *all, float val_fraction, uint64_t s
 }
 
 void loader_class_counts(const loader_samples *s, size_t *counts) {
-    for (int c = 0; c < CLASSMAP_MAX_CLASSES; c++) counts[c] = 0;
+    for (int c = 0; c < CLASSMAP_MAX_CLASSES; c++)
+        counts[c] = 0;
     for (size_t i = 0; i < s->count; i++)
-        if (s->items[i].label >= 0 && s->items[i].label < CLASSMAP_MAX_CLASSES) counts[s->items[i].label]++;
+        if (s->items[i].label >= 0 && s->items[i].label < CLASSMAP_MAX_CLASSES)
+            counts[s->items[i].label]++;
 }
 
 void loader_class_weights(const loader_samples *s, float *weights) {
     size_t counts[CLASSMAP_MAX_CLASSES];
     loader_class_counts(s, counts);
-    int n_classes = s->n_classes > 0 && s->n_classes <= CLASSMAP_MAX_CLASSES ? s->n_classes : CLASSMAP_MAX_CLASSES;
+    int n_classes = s->n_classes > 0 && s->n_classes <= CLASSMAP_MAX_CLASSES ? s->n_classes
+                                                                             : CLASSMAP_MAX_CLASSES;
     for (int c = 0; c < CLASSMAP_MAX_CLASSES; c++)
         weights[c] = c < n_classes && counts[c]
                          ? (float)((double)s->count / ((double)n_classes * (double)counts[c]))
@@ -171,7 +180,8 @@ loader_config loader_default_config(void) {
     loader_config c;
     memset(&c, 0, sizeof c);
     c.input_w = c.input_h = 64;
-    for (int i = 0; i < 3; i++) c.scale[i] = 1.0f / 255.0f;
+    for (int i = 0; i < 3; i++)
+        c.scale[i] = 1.0f / 255.0f;
     c.batch_size = 32;
     c.shuffle = true;
     c.margin = 0.1f;
@@ -190,7 +200,7 @@ loader_config loader_default_config(void) {
  */
 typedef struct {
     image region;
-    int x, y;      /* top-left of the region in the photo */
+    int x, y; /* top-left of the region in the photo */
     int photo_w, photo_h;
     bool present;
 } cache_entry;
@@ -287,7 +297,8 @@ static nn_status prepare_sample(const loader_sample *sample, const loader_config
     transform_rng rng;
     transform_rng_seed(&rng, rng_seed);
     const loader_augment *aug = &cfg->augment;
-    float shift_x = transform_rng_uniform(&rng, -1, 1), shift_y = transform_rng_uniform(&rng, -1, 1);
+    float shift_x = transform_rng_uniform(&rng, -1, 1),
+          shift_y = transform_rng_uniform(&rng, -1, 1);
     float grow = transform_rng_uniform(&rng, -1, 1);
     float angle = transform_rng_uniform(&rng, -1, 1);
     bool flip = transform_rng_chance(&rng, 0.5f);
@@ -305,8 +316,10 @@ static nn_status prepare_sample(const loader_sample *sample, const loader_config
     if ((st = image_resize(current, cfg->input_w, cfg->input_h, &sized, err))) goto done;
     if (cfg->augment_on) {
         if (aug->flip && flip) image_flip_horizontal(&sized);
-        if (aug->gamma_max > 0 && aug->gamma_min > 0 && (aug->gamma_min != 1 || aug->gamma_max != 1))
-            image_adjust_gamma(&sized, aug->gamma_min + gamma_t * (aug->gamma_max - aug->gamma_min));
+        if (aug->gamma_max > 0 && aug->gamma_min > 0 &&
+            (aug->gamma_min != 1 || aug->gamma_max != 1))
+            image_adjust_gamma(&sized,
+                               aug->gamma_min + gamma_t * (aug->gamma_max - aug->gamma_min));
         const transform_jitter *j = &aug->jitter;
         if (j->brightness > 0 || j->contrast > 0 || j->saturation > 0 || j->hue > 0) {
             transform_rng jitter_rng;
@@ -324,7 +337,8 @@ done:
 
 nn_status loader_prepare_sample(const loader_sample *sample, const loader_config *cfg,
                                 uint64_t rng_seed, float *out, nn_error *err) {
-    if (!sample || !cfg || !out) return nn_error_set(err, NN_ERR_ARG, "loader_prepare_sample: NULL argument");
+    if (!sample || !cfg || !out)
+        return nn_error_set(err, NN_ERR_ARG, "loader_prepare_sample: NULL argument");
     return prepare_sample(sample, cfg, rng_seed, NULL, 0, out, err);
 }
 
@@ -350,15 +364,15 @@ struct loader {
     size_t sample_floats; /* 3 * h * w */
 
     /* The epoch plan, used only by whoever builds batches (one thread). */
-    size_t *order;        /* samples->count indexes for plan_epoch */
+    size_t *order; /* samples->count indexes for plan_epoch */
     long plan_epoch;
-    double *cumulative;   /* balanced sampling: cumulative sample weights */
+    double *cumulative; /* balanced sampling: cumulative sample weights */
 
-    sample_cache cache;   /* used only by the batch builder, like the plan */
+    sample_cache cache; /* used only by the batch builder, like the plan */
 
     loader_slot slots[2];
-    size_t next_to_hand;  /* the global batch the caller gets next */
-    int held;             /* slot handed out last, or -1 */
+    size_t next_to_hand; /* the global batch the caller gets next */
+    int held;            /* slot handed out last, or -1 */
 
     bool sync_ready; /* lock and changed are initialised */
     bool threaded;
@@ -380,17 +394,21 @@ static void plan_epoch(loader *ld, long epoch) {
         double total = ld->cumulative[n - 1];
         for (size_t i = 0; i < n; i++) {
             /* 53 random bits -> [0, total); binary search for the first cumulative > u. */
-            double u = (double)(transform_rng_next(&rng) >> 11) * (1.0 / 9007199254740992.0) * total;
+            double u =
+                (double)(transform_rng_next(&rng) >> 11) * (1.0 / 9007199254740992.0) * total;
             size_t lo = 0, hi = n - 1;
             while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
-                if (ld->cumulative[mid] > u) hi = mid;
-                else lo = mid + 1;
+                if (ld->cumulative[mid] > u)
+                    hi = mid;
+                else
+                    lo = mid + 1;
             }
             ld->order[i] = lo;
         }
     } else {
-        for (size_t i = 0; i < n; i++) ld->order[i] = i;
+        for (size_t i = 0; i < n; i++)
+            ld->order[i] = i;
         if (ld->cfg.shuffle) shuffle_indexes(ld->order, n, seed);
     }
     ld->plan_epoch = epoch;
@@ -421,8 +439,8 @@ static void build_batch(loader *ld, size_t g, loader_slot *slot) {
         }
     }
     slot->global_index = g;
-    slot->batch = (loader_batch){slot->data, slot->labels, slot->sample_ids, (int)count,
-                                 (int)epoch, index};
+    slot->batch =
+        (loader_batch){slot->data, slot->labels, slot->sample_ids, (int)count, (int)epoch, index};
 }
 
 static void *prefetch_main(void *arg) {
@@ -431,7 +449,8 @@ static void *prefetch_main(void *arg) {
     for (;;) {
         loader_slot *slot = &ld->slots[g % 2];
         pthread_mutex_lock(&ld->lock);
-        while (!ld->stop && slot->state != SLOT_FREE) pthread_cond_wait(&ld->changed, &ld->lock);
+        while (!ld->stop && slot->state != SLOT_FREE)
+            pthread_cond_wait(&ld->changed, &ld->lock);
         bool stop = ld->stop;
         pthread_mutex_unlock(&ld->lock);
         if (stop) break;
@@ -447,16 +466,19 @@ static void *prefetch_main(void *arg) {
 
 nn_status loader_create(const loader_samples *samples, const loader_config *cfg, loader **out,
                         nn_error *err) {
-    if (!samples || !cfg || !out) return nn_error_set(err, NN_ERR_ARG, "loader_create: NULL argument");
+    if (!samples || !cfg || !out)
+        return nn_error_set(err, NN_ERR_ARG, "loader_create: NULL argument");
     *out = NULL;
     if (samples->count == 0) return nn_error_set(err, NN_ERR_ARG, "loader_create: no samples");
     if (cfg->input_w < 1 || cfg->input_h < 1 || cfg->input_w > 4096 || cfg->input_h > 4096)
         return nn_error_set(err, NN_ERR_ARG, "loader_create: input size %dx%d not in 1..4096",
                             cfg->input_w, cfg->input_h);
     if (cfg->batch_size < 1 || cfg->batch_size > 65536)
-        return nn_error_set(err, NN_ERR_ARG, "loader_create: batch size %d not in 1..65536", cfg->batch_size);
+        return nn_error_set(err, NN_ERR_ARG, "loader_create: batch size %d not in 1..65536",
+                            cfg->batch_size);
     if (!(cfg->margin >= 0 && cfg->margin <= 10))
-        return nn_error_set(err, NN_ERR_ARG, "loader_create: margin %g not in [0, 10]", cfg->margin);
+        return nn_error_set(err, NN_ERR_ARG, "loader_create: margin %g not in [0, 10]",
+                            cfg->margin);
     size_t sample_floats = (size_t)3 * (size_t)cfg->input_w * (size_t)cfg->input_h;
     if (sample_floats * (size_t)cfg->batch_size > NN_MAX_TENSOR_ELEMS)
         return nn_error_set(err, NN_ERR_LIMIT, "loader_create: batch of %d x %zu floats too large",
@@ -467,7 +489,8 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
     ld->samples = samples;
     ld->cfg = *cfg;
     ld->sample_floats = sample_floats;
-    ld->batches_per_epoch = (samples->count + (size_t)cfg->batch_size - 1) / (size_t)cfg->batch_size;
+    ld->batches_per_epoch =
+        (samples->count + (size_t)cfg->batch_size - 1) / (size_t)cfg->batch_size;
     ld->plan_epoch = -1;
     ld->held = -1;
     ld->order = malloc(samples->count * sizeof *ld->order);
@@ -481,7 +504,9 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
         for (size_t i = 0; ok && i < samples->count; i++) {
             int label = samples->items[i].label;
             /* Each class gets the same total weight. */
-            sum += label >= 0 && label < CLASSMAP_MAX_CLASSES && counts[label] ? 1.0 / (double)counts[label] : 0.0;
+            sum += label >= 0 && label < CLASSMAP_MAX_CLASSES && counts[label]
+                       ? 1.0 / (double)counts[label]
+                       : 0.0;
             ld->cumulative[i] = sum;
         }
     }
@@ -499,7 +524,8 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
     }
     if (!ok) {
         loader_destroy(ld);
-        return nn_error_set(err, NN_ERR_NOMEM, "loader_create: out of memory for the batch buffers");
+        return nn_error_set(err, NN_ERR_NOMEM,
+                            "loader_create: out of memory for the batch buffers");
     }
     pthread_mutex_init(&ld->lock, NULL);
     pthread_cond_init(&ld->changed, NULL);
@@ -507,7 +533,8 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
     if (cfg->prefetch) {
         if (pthread_create(&ld->thread, NULL, prefetch_main, ld) != 0) {
             loader_destroy(ld);
-            return nn_error_set(err, NN_ERR_STATE, "loader_create: cannot start the prefetch thread");
+            return nn_error_set(err, NN_ERR_STATE,
+                                "loader_create: cannot start the prefetch thread");
         }
         ld->threaded = true;
     }
@@ -528,7 +555,8 @@ nn_status loader_next(loader *ld, const loader_batch **batch, nn_error *err) {
             ld->slots[ld->held].state = SLOT_FREE; /* the caller is done with it */
             pthread_cond_broadcast(&ld->changed);
         }
-        while (slot->state != SLOT_READY) pthread_cond_wait(&ld->changed, &ld->lock);
+        while (slot->state != SLOT_READY)
+            pthread_cond_wait(&ld->changed, &ld->lock);
         slot->state = SLOT_HELD;
         ld->held = (int)(g % 2);
         pthread_mutex_unlock(&ld->lock);
@@ -560,7 +588,8 @@ void loader_destroy(loader *ld) {
         free(ld->slots[s].sample_ids);
     }
     if (ld->cache.entries)
-        for (size_t i = 0; i < ld->samples->count; i++) image_free(&ld->cache.entries[i].region);
+        for (size_t i = 0; i < ld->samples->count; i++)
+            image_free(&ld->cache.entries[i].region);
     free(ld->cache.entries);
     free(ld->order);
     free(ld->cumulative);

@@ -61,27 +61,27 @@ void loader_class_counts(const loader_samples *s, size_t *counts);
 void loader_class_weights(const loader_samples *s, float *weights);
 
 typedef struct {
-    bool flip;                    /* horizontal flip with probability 0.5 */
-    float gamma_min, gamma_max;   /* gamma drawn from [min, max]; 1, 1 = off */
-    transform_jitter jitter;      /* colour jitter (all 0 = off) */
-    float rotate_deg;             /* rotation drawn from [-r, r] degrees; 0 = off */
-    float crop_jitter;            /* box centre moved and size scaled by up to this fraction */
+    bool flip;                  /* horizontal flip with probability 0.5 */
+    float gamma_min, gamma_max; /* gamma drawn from [min, max]; 1, 1 = off */
+    transform_jitter jitter;    /* colour jitter (all 0 = off) */
+    float rotate_deg;           /* rotation drawn from [-r, r] degrees; 0 = off */
+    float crop_jitter;          /* box centre moved and size scaled by up to this fraction */
 } loader_augment;
 
 typedef struct {
-    int input_w, input_h;   /* network input size */
-    float mean[3], scale[3];/* per channel: (px - mean) * scale */
-    bool bgr;               /* channel order BGR (Caffe models) */
+    int input_w, input_h;    /* network input size */
+    float mean[3], scale[3]; /* per channel: (px - mean) * scale */
+    bool bgr;                /* channel order BGR (Caffe models) */
     int batch_size;
     uint64_t seed;
-    bool shuffle;           /* new order each epoch (else the samples' order) */
-    bool balance;           /* weighted sampling: classes drawn equally often (with replacement) */
-    float margin;           /* context around a face box, as a fraction of its size */
+    bool shuffle; /* new order each epoch (else the samples' order) */
+    bool balance; /* weighted sampling: classes drawn equally often (with replacement) */
+    float margin; /* context around a face box, as a fraction of its size */
     bool augment_on;
     loader_augment augment;
-    bool prefetch;          /* prepare the next batch on a background thread */
-    size_t cache_bytes;     /* keep decoded face regions up to this many bytes (0: off), so
-                               later epochs skip JPEG decoding; results are the same either way */
+    bool prefetch;      /* prepare the next batch on a background thread */
+    size_t cache_bytes; /* keep decoded face regions up to this many bytes (0: off), so
+                           later epochs skip JPEG decoding; results are the same either way */
 } loader_config;
 
 /* 64x64 input, mean 0, scale 1/255, RGB, batch 32, shuffle, margin 0.1,
@@ -94,7 +94,7 @@ typedef struct {
     const size_t *sample_ids; /* count indexes into the samples (for checks) */
     int count;                /* batch_size, or fewer in an epoch's last batch */
     int epoch;
-    size_t index;             /* batch number within the epoch */
+    size_t index; /* batch number within the epoch */
 } loader_batch;
 
 typedef struct loader loader;

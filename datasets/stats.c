@@ -35,8 +35,8 @@ nn_status stats_compute(const annot_set *set, stats_summary *out, nn_error *err)
     out->n_source = set->n_source_names;
     out->source_names = set->source_names;
     out->n_classes = classmap_n_classes(&set->map);
-    out->per_source = calloc(set->n_source_names > 0 ? (size_t)set->n_source_names : 1,
-                             sizeof *out->per_source);
+    out->per_source =
+        calloc(set->n_source_names > 0 ? (size_t)set->n_source_names : 1, sizeof *out->per_source);
     if (!out->per_source) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
     out->n_images = set->n_items;
     for (size_t i = 0; i < set->n_items; i++) {
@@ -66,7 +66,9 @@ void stats_free(stats_summary *s) {
     memset(s, 0, sizeof *s);
 }
 
-static double percent(size_t part, size_t whole) { return whole ? 100.0 * (double)part / (double)whole : 0; }
+static double percent(size_t part, size_t whole) {
+    return whole ? 100.0 * (double)part / (double)whole : 0;
+}
 
 void stats_print_table(const stats_summary *s, const annot_set *set, FILE *out) {
     fprintf(out, "data set   %s (%s)\n", set->root, annot_format_name(set->format));
@@ -94,8 +96,8 @@ void stats_print_table(const stats_summary *s, const annot_set *set, FILE *out) 
         fprintf(out, "%-28s %8zu %6.1f%%\n", stats_count_bin_names[b], s->count_bins[b],
                 percent(s->count_bins[b], s->n_images));
     const annot_report *r = &set->report;
-    fprintf(out, "\nboxes clamped to the image %zu, zero-area boxes dropped %zu\n", r->boxes_clamped,
-            r->boxes_zero_area);
+    fprintf(out, "\nboxes clamped to the image %zu, zero-area boxes dropped %zu\n",
+            r->boxes_clamped, r->boxes_zero_area);
     if (r->n_problems)
         fprintf(out, "skipped: %zu bad files, %zu missing images, %zu boxes outside the image\n",
                 r->files_skipped, r->images_missing, r->boxes_outside);

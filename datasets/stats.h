@@ -18,11 +18,11 @@
 
 typedef struct {
     size_t n_images;
-    size_t n_faces;          /* boxes whose class maps to a project class */
-    size_t n_objects;        /* other boxes (not faces) */
-    int n_source;            /* = set->n_source_names */
+    size_t n_faces;            /* boxes whose class maps to a project class */
+    size_t n_objects;          /* other boxes (not faces) */
+    int n_source;              /* = set->n_source_names */
     char *const *source_names; /* borrowed from the set: keep the set alive */
-    size_t *per_source;      /* boxes per source name */
+    size_t *per_source;        /* boxes per source name */
     int n_classes;
     size_t per_class[CLASSMAP_MAX_CLASSES];
     size_t size_bins[STATS_N_SIZE_BINS];

@@ -20,7 +20,7 @@ nn_status statschart_write(const stats_summary *s, const char *png_path, nn_erro
     int n_class_bars = s->n_source + s->n_classes;
     const char **labels = malloc((size_t)(n_class_bars > 0 ? n_class_bars : 1) * sizeof *labels);
     double *values = malloc((size_t)(n_class_bars > 0 ? n_class_bars : 1) * sizeof *values);
-    char (*names)[48] = malloc((size_t)(n_class_bars > 0 ? n_class_bars : 1) * sizeof *names);
+    char(*names)[48] = malloc((size_t)(n_class_bars > 0 ? n_class_bars : 1) * sizeof *names);
     image canvas = {0};
     nn_status st = NN_OK;
     if (!labels || !values || !names) {
@@ -39,8 +39,10 @@ nn_status statschart_write(const stats_summary *s, const char *png_path, nn_erro
         values[s->n_source + c] = (double)s->per_class[c];
     }
     double sizes[STATS_N_SIZE_BINS], counts[STATS_N_COUNT_BINS];
-    for (int b = 0; b < STATS_N_SIZE_BINS; b++) sizes[b] = (double)s->size_bins[b];
-    for (int b = 0; b < STATS_N_COUNT_BINS; b++) counts[b] = (double)s->count_bins[b];
+    for (int b = 0; b < STATS_N_SIZE_BINS; b++)
+        sizes[b] = (double)s->size_bins[b];
+    for (int b = 0; b < STATS_N_COUNT_BINS; b++)
+        counts[b] = (double)s->count_bins[b];
 
     if ((st = image_alloc(&canvas, 2 * CHART_W, 2 * CHART_H, 3, err))) goto done;
     memset(canvas.pixels, 255, (size_t)canvas.width * (size_t)canvas.height * 3);
@@ -51,7 +53,8 @@ nn_status statschart_write(const stats_summary *s, const char *png_path, nn_erro
     snprintf(title, sizeof title, "boxes per class (%zu images)", s->n_images);
     opt.title = title;
     opt.y_label = "boxes";
-    if ((st = plot_bars(&canvas, 0, 0, 2 * CHART_W, CHART_H, &opt, n_class_bars, labels, values, err)))
+    if ((st = plot_bars(&canvas, 0, 0, 2 * CHART_W, CHART_H, &opt, n_class_bars, labels, values,
+                        err)))
         goto done;
     opt.color_per_bar = false;
     opt.title = "face size (longest side, px)";

@@ -28,7 +28,8 @@ typedef struct {
 } xml_buf;
 
 static nn_status xml_fail(xml_cursor *c, nn_status code, const char *what, const char *detail) {
-    return nn_error_set(c->err, code, "%s:%d: %s%s", c->source, c->line, what, detail ? detail : "");
+    return nn_error_set(c->err, code, "%s:%d: %s%s", c->source, c->line, what,
+                        detail ? detail : "");
 }
 
 static int peek(const xml_cursor *c) { return c->pos < c->len ? (unsigned char)c->s[c->pos] : -1; }
@@ -44,7 +45,8 @@ static int starts_with(const xml_cursor *c, const char *prefix) {
 }
 
 static void skip_space(xml_cursor *c) {
-    while (c->pos < c->len && isspace((unsigned char)c->s[c->pos])) advance(c, 1);
+    while (c->pos < c->len && isspace((unsigned char)c->s[c->pos]))
+        advance(c, 1);
 }
 
 /* Moves past the next occurrence of terminator; fails at end of input. */
@@ -64,7 +66,8 @@ static nn_status skip_past(xml_cursor *c, const char *terminator, const char *co
 static nn_status buf_push(xml_buf *b, const char *bytes, size_t n, nn_error *err) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 32;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *grown = realloc(b->data, cap);
         if (!grown) return nn_error_set(err, NN_ERR_NOMEM, "out of memory reading XML");
         b->data = grown;
@@ -140,7 +143,9 @@ static nn_status read_entity(xml_cursor *c, xml_buf *b) {
                     NULL);
 }
 
-static int is_name_start(int ch) { return ch >= 0 && (isalpha(ch) || ch == '_' || ch == ':' || ch >= 0x80); }
+static int is_name_start(int ch) {
+    return ch >= 0 && (isalpha(ch) || ch == '_' || ch == ':' || ch >= 0x80);
+}
 static int is_name_char(int ch) {
     return is_name_start(ch) || (ch >= 0 && (isdigit(ch) || ch == '-' || ch == '.'));
 }
@@ -149,7 +154,8 @@ static int is_name_char(int ch) {
 static nn_status read_name(xml_cursor *c, char **out) {
     size_t start = c->pos;
     if (!is_name_start(peek(c))) return xml_fail(c, NN_ERR_FORMAT, "expected a name", NULL);
-    while (is_name_char(peek(c))) advance(c, 1);
+    while (is_name_char(peek(c)))
+        advance(c, 1);
     size_t n = c->pos - start;
     *out = malloc(n + 1);
     if (!*out) return nn_error_set(c->err, NN_ERR_NOMEM, "out of memory reading XML");
@@ -164,18 +170,23 @@ static nn_status skip_attributes(xml_cursor *c) {
         skip_space(c);
         int ch = peek(c);
         if (ch == '>' || ch == '/' || ch < 0) return NN_OK;
-        if (!is_name_start(ch)) return xml_fail(c, NN_ERR_FORMAT, "bad character in a start tag", NULL);
-        while (is_name_char(peek(c))) advance(c, 1);
+        if (!is_name_start(ch))
+            return xml_fail(c, NN_ERR_FORMAT, "bad character in a start tag", NULL);
+        while (is_name_char(peek(c)))
+            advance(c, 1);
         skip_space(c);
-        if (peek(c) != '=') return xml_fail(c, NN_ERR_FORMAT, "expected '=' after an attribute name", NULL);
+        if (peek(c) != '=')
+            return xml_fail(c, NN_ERR_FORMAT, "expected '=' after an attribute name", NULL);
         advance(c, 1);
         skip_space(c);
         int quote = peek(c);
         if (quote != '"' && quote != '\'')
             return xml_fail(c, NN_ERR_FORMAT, "expected a quoted attribute value", NULL);
         advance(c, 1);
-        while (c->pos < c->len && peek(c) != quote) advance(c, 1);
-        if (c->pos >= c->len) return xml_fail(c, NN_ERR_TRUNCATED, "unterminated attribute value", NULL);
+        while (c->pos < c->len && peek(c) != quote)
+            advance(c, 1);
+        if (c->pos >= c->len)
+            return xml_fail(c, NN_ERR_TRUNCATED, "unterminated attribute value", NULL);
         advance(c, 1);
     }
 }
@@ -184,8 +195,10 @@ static nn_status skip_attributes(xml_cursor *c) {
 static char *take_trimmed(xml_buf *b) {
     if (!b->data) return calloc(1, 1);
     size_t start = 0, end = b->len;
-    while (start < end && isspace((unsigned char)b->data[start])) start++;
-    while (end > start && isspace((unsigned char)b->data[end - 1])) end--;
+    while (start < end && isspace((unsigned char)b->data[start]))
+        start++;
+    while (end > start && isspace((unsigned char)b->data[end - 1]))
+        end--;
     memmove(b->data, b->data + start, end - start);
     b->data[end - start] = '\0';
     char *s = b->data;
@@ -270,7 +283,8 @@ static nn_status parse_element(xml_cursor *c, int depth, xml_node **out) {
         } else {
             /* Copy a run of plain text at once. */
             size_t start = c->pos;
-            while (c->pos < c->len && c->s[c->pos] != '<' && c->s[c->pos] != '&') advance(c, 1);
+            while (c->pos < c->len && c->s[c->pos] != '<' && c->s[c->pos] != '&')
+                advance(c, 1);
             if ((st = buf_push(&text, c->s + start, c->pos - start, c->err))) goto fail;
         }
     }
@@ -292,10 +306,14 @@ static nn_status skip_misc(xml_cursor *c) {
     for (;;) {
         skip_space(c);
         nn_status st = NN_OK;
-        if (starts_with(c, "<!--")) st = skip_past(c, "-->", "comment");
-        else if (starts_with(c, "<?")) st = skip_past(c, "?>", "processing instruction");
-        else if (starts_with(c, "<!DOCTYPE")) st = skip_past(c, ">", "DOCTYPE");
-        else return NN_OK;
+        if (starts_with(c, "<!--"))
+            st = skip_past(c, "-->", "comment");
+        else if (starts_with(c, "<?"))
+            st = skip_past(c, "?>", "processing instruction");
+        else if (starts_with(c, "<!DOCTYPE"))
+            st = skip_past(c, ">", "DOCTYPE");
+        else
+            return NN_OK;
         if (st) return st;
     }
 }

@@ -19,9 +19,9 @@
 #define XML_MAX_BYTES ((size_t)16 << 20)
 
 typedef struct xml_node {
-    char *name;   /* element name */
-    char *text;   /* the element's own text (children's text excluded), decoded, trimmed */
-    int line;     /* 1-based line of the start tag */
+    char *name; /* element name */
+    char *text; /* the element's own text (children's text excluded), decoded, trimmed */
+    int line;   /* 1-based line of the start tag */
     struct xml_node *first_child, *next_sibling;
 } xml_node;
 

@@ -63,12 +63,14 @@ void dsf_write_png_header(const char *root, const char *rel, int width, int heig
 }
 
 void dsf_write_jpeg_header(const char *root, const char *rel, int width, int height) {
+    /* clang-format off */
     uint8_t b[] = {
-        0xFF, 0xD8,                                                 /* SOI */
+        0xFF, 0xD8,                                                               /* SOI */
         0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, /* APP0 */
-        0xFF, 0xC0, 0x00, 0x11, 8, 0, 0, 0, 0, 3,                    /* SOF0: h, w filled below */
+        0xFF, 0xC0, 0x00, 0x11, 8, 0, 0, 0, 0, 3,       /* SOF0: height, width filled below */
         1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
-        0xFF, 0xD9};
+        0xFF, 0xD9};                                                              /* EOI */
+    /* clang-format on */
     b[25] = (uint8_t)(height >> 8);
     b[26] = (uint8_t)height;
     b[27] = (uint8_t)(width >> 8);

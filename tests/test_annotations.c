@@ -53,15 +53,15 @@ START_TEST(xml_malformed) {
     static const struct {
         const char *doc, *expect;
     } cases[] = {
-        {"<a>\n<b>\n</c>\n</a>", "bad.xml:3:"},  /* mismatched end tag */
-        {"<a>\n<b>text</b>\n", "bad.xml:3:"},    /* never closed */
-        {"<a>\n &nbsp; </a>", "bad.xml:2:"},     /* unknown entity */
-        {"<a x=1></a>", "bad.xml:1:"},           /* unquoted attribute */
-        {"<a></a><b></b>", "bad.xml:1:"},        /* two roots */
-        {"", "bad.xml:1:"},                      /* empty */
-        {"<a>\n<!-- open", "bad.xml:2:"},        /* unterminated comment */
-        {"<a>\n< b></a>", "bad.xml:2:"},         /* '<' without a name */
-        {"<a>&#0;</a>", "bad.xml:1:"},           /* bad character reference */
+        {"<a>\n<b>\n</c>\n</a>", "bad.xml:3:"}, /* mismatched end tag */
+        {"<a>\n<b>text</b>\n", "bad.xml:3:"},   /* never closed */
+        {"<a>\n &nbsp; </a>", "bad.xml:2:"},    /* unknown entity */
+        {"<a x=1></a>", "bad.xml:1:"},          /* unquoted attribute */
+        {"<a></a><b></b>", "bad.xml:1:"},       /* two roots */
+        {"", "bad.xml:1:"},                     /* empty */
+        {"<a>\n<!-- open", "bad.xml:2:"},       /* unterminated comment */
+        {"<a>\n< b></a>", "bad.xml:2:"},        /* '<' without a name */
+        {"<a>&#0;</a>", "bad.xml:1:"},          /* bad character reference */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nn_error err = {0};
@@ -79,8 +79,10 @@ START_TEST(xml_depth_limit) {
     size_t depth = XML_MAX_DEPTH + 5;
     char *doc = malloc(depth * 7 + 1);
     size_t n = 0;
-    for (size_t i = 0; i < depth; i++) n += (size_t)sprintf(doc + n, "<a>");
-    for (size_t i = 0; i < depth; i++) n += (size_t)sprintf(doc + n, "</a>");
+    for (size_t i = 0; i < depth; i++)
+        n += (size_t)sprintf(doc + n, "<a>");
+    for (size_t i = 0; i < depth; i++)
+        n += (size_t)sprintf(doc + n, "</a>");
     nn_error err = {0};
     xml_node *root = NULL;
     ck_assert_int_eq(xml_parse(doc, n, "deep.xml", &root, &err), NN_ERR_LIMIT);
@@ -170,10 +172,10 @@ static void write_voc(const char *root, const char *rel, const char *png_name, i
 }
 
 /* An <object> whose <bndbox> starts on its third line. */
-#define VOC_OBJECT(name, x1, y1, x2, y2)                                                     \
-    "    <object>\n        <name>" name "</name>\n        <bndbox>\n"                        \
-    "            <xmin>" #x1 "</xmin>\n            <ymin>" #y1 "</ymin>\n"                   \
-    "            <xmax>" #x2 "</xmax>\n            <ymax>" #y2 "</ymax>\n        </bndbox>\n" \
+#define VOC_OBJECT(name, x1, y1, x2, y2)                                                           \
+    "    <object>\n        <name>" name "</name>\n        <bndbox>\n"                              \
+    "            <xmin>" #x1 "</xmin>\n            <ymin>" #y1 "</ymin>\n"                         \
+    "            <xmax>" #x2 "</xmax>\n            <ymax>" #y2 "</ymax>\n        </bndbox>\n"      \
     "    </object>\n"
 
 /* A small VOC set: a (400x300 JPEG) with a normal box, a box past the right
@@ -263,8 +265,9 @@ START_TEST(voc_bad_input_stops_or_skips) {
     make_voc_set(root);
     /* c: malformed (</size> missing: the error is found at </annotation> on line 6). */
     dsf_write_jpeg_header(root, "images/c.jpg", 50, 50);
-    dsf_write_text(root, "annotations/c.xml",
-                   "<annotation>\n<size>\n<width>50</width>\n<height>50</height>\n\n</annotation>\n");
+    dsf_write_text(
+        root, "annotations/c.xml",
+        "<annotation>\n<size>\n<width>50</width>\n<height>50</height>\n\n</annotation>\n");
     /* d: its image is missing. */
     write_voc(root, "annotations/d.xml", "d.png", 50, 50, VOC_OBJECT("with_mask", 1, 1, 9, 9));
     /* e: one box wholly outside the image (the bndbox is on line 12). */
@@ -284,8 +287,8 @@ START_TEST(voc_bad_input_stops_or_skips) {
 
     opt.skip_bad = true;
     ck_assert_msg(annot_load(root, &opt, &set, &err) == NN_OK, "%s", err.msg);
-    ck_assert_uint_eq(set.n_items, 3); /* a, b, e */
-    ck_assert_uint_eq(set.report.files_skipped, 2); /* c, f */
+    ck_assert_uint_eq(set.n_items, 3);               /* a, b, e */
+    ck_assert_uint_eq(set.report.files_skipped, 2);  /* c, f */
     ck_assert_uint_eq(set.report.images_missing, 1); /* d */
     ck_assert_uint_eq(set.report.boxes_outside, 1);  /* in e */
     ck_assert_uint_eq(set.report.n_problems, 4);
@@ -293,8 +296,10 @@ START_TEST(voc_bad_input_stops_or_skips) {
     ck_assert_int_eq(set.items[2].n_boxes, 1);
     ck_assert_msg(strstr(set.report.messages[0], "c.xml:6:") != NULL, "%s", set.report.messages[0]);
     ck_assert_msg(strstr(set.report.messages[1], "d.xml") != NULL, "%s", set.report.messages[1]);
-    ck_assert_msg(strstr(set.report.messages[2], "e.xml:11:") != NULL, "%s", set.report.messages[2]);
-    ck_assert_msg(strstr(set.report.messages[3], "f.xml:14:") != NULL, "%s", set.report.messages[3]);
+    ck_assert_msg(strstr(set.report.messages[2], "e.xml:11:") != NULL, "%s",
+                  set.report.messages[2]);
+    ck_assert_msg(strstr(set.report.messages[3], "f.xml:14:") != NULL, "%s",
+                  set.report.messages[3]);
     annot_set_free(&set);
 
     /* Stopping at the box outside the image names the file and line too. */
@@ -392,9 +397,10 @@ START_TEST(json_same_folder_and_errors) {
     ck_assert_int_ne(annot_load(root, &opt, &set, &err), NN_OK);
     ck_assert_msg(strstr(err.msg, "bad.json:3:") != NULL, "%s", err.msg);
     /* A box that is not 4 numbers. */
-    dsf_write_text(root, "bad.json",
-                   "{\"FileName\": \"1801.jpg\", \"Annotations\": [{\"classname\": \"face_no_mask\","
-                   " \"BoundingBox\": [1, 2, 3]}]}");
+    dsf_write_text(
+        root, "bad.json",
+        "{\"FileName\": \"1801.jpg\", \"Annotations\": [{\"classname\": \"face_no_mask\","
+        " \"BoundingBox\": [1, 2, 3]}]}");
     ck_assert_int_ne(annot_load(root, &opt, &set, &err), NN_OK);
     ck_assert_msg(strstr(err.msg, "bad.json") && strstr(err.msg, "Annotations[0]"), "%s", err.msg);
     /* Image missing; then skipping both problems. */
@@ -405,7 +411,8 @@ START_TEST(json_same_folder_and_errors) {
     ck_assert_uint_eq(set.n_items, 1);
     ck_assert_uint_eq(set.report.files_skipped, 1);
     ck_assert_uint_eq(set.report.images_missing, 1);
-    ck_assert_msg(strstr(set.report.messages[1], "gone.json") != NULL, "%s", set.report.messages[1]);
+    ck_assert_msg(strstr(set.report.messages[1], "gone.json") != NULL, "%s",
+                  set.report.messages[1]);
     annot_set_free(&set);
     dsf_remove_tree(root);
 }
@@ -489,7 +496,8 @@ START_TEST(shared_detection_set) {
     char root[4096];
     if (shared) snprintf(root, sizeof root, "%s/datasets/facemask_detection_andrewmvd", shared);
     if (!shared || access(root, R_OK) != 0) {
-        fprintf(stderr, "annotations: shared/datasets/facemask_detection_andrewmvd absent, skipped\n");
+        fprintf(stderr,
+                "annotations: shared/datasets/facemask_detection_andrewmvd absent, skipped\n");
         return;
     }
     annot_set set;
@@ -526,9 +534,12 @@ END_TEST
 START_TEST(shared_classification_set) {
     const char *shared = tu_shared_dir();
     char root[4096];
-    if (shared) snprintf(root, sizeof root, "%s/datasets/facemask_classification_chandrikadeb7", shared);
+    if (shared)
+        snprintf(root, sizeof root, "%s/datasets/facemask_classification_chandrikadeb7", shared);
     if (!shared || access(root, R_OK) != 0) {
-        fprintf(stderr, "annotations: shared/datasets/facemask_classification_chandrikadeb7 absent, skipped\n");
+        fprintf(
+            stderr,
+            "annotations: shared/datasets/facemask_classification_chandrikadeb7 absent, skipped\n");
         return;
     }
     annot_set set;
@@ -544,7 +555,7 @@ START_TEST(shared_classification_set) {
     ck_assert_uint_eq(s.size_bins[0], 0);
     for (size_t i = 0; i < set.n_items; i++) {
         int longest = set.items[i].width_px > set.items[i].height_px ? set.items[i].width_px
-                                                                      : set.items[i].height_px;
+                                                                     : set.items[i].height_px;
         ck_assert_int_le(longest, 640);
         ck_assert_int_ge(longest, 26);
     }

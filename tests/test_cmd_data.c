@@ -102,7 +102,8 @@ START_TEST(stats_json_and_crop) {
         ck_assert_int_eq(png.width, 1440);
         ck_assert_int_eq(png.height, 800);
         size_t dark = 0;
-        for (size_t i = 0; i < (size_t)png.width * png.height * 3; i++) dark += png.pixels[i] < 128;
+        for (size_t i = 0; i < (size_t)png.width * png.height * 3; i++)
+            dark += png.pixels[i] < 128;
         ck_assert_uint_gt(dark, 1000);
         image_free(&png);
     }
@@ -118,7 +119,8 @@ START_TEST(stats_json_and_crop) {
     free(out);
     free(err);
 
-    snprintf(args, sizeof args, "data crop '%s/data' -o '%s/crops' --margin 0 --min-size 12", tmp, tmp);
+    snprintf(args, sizeof args, "data crop '%s/data' -o '%s/crops' --margin 0 --min-size 12", tmp,
+             tmp);
     ck_assert_int_eq(run(args, tmp, &out, &err), 0);
     ck_assert_msg(strstr(out, "wrote 1 face crops") != NULL, "%s", out);
     char rel[64];

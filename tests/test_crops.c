@@ -21,7 +21,8 @@ static void write_pattern_png(const char *root, const char *rel, int w, int h) {
     ck_assert_int_eq(image_alloc(&img, w, h, 3, &err), NN_OK);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++) img.pixels[(y * w + x) * 3 + c] = pattern(x, y, c);
+            for (int c = 0; c < 3; c++)
+                img.pixels[(y * w + x) * 3 + c] = pattern(x, y, c);
     char path[1024];
     dsf_write_text(root, rel, ""); /* creates the folders */
     snprintf(path, sizeof path, "%s/%s", root, rel);
@@ -31,18 +32,20 @@ static void write_pattern_png(const char *root, const char *rel, int w, int h) {
 
 static void write_set(const char *root) {
     write_pattern_png(root, "images/a.png", 40, 30);
-    dsf_write_text(root, "annotations/a.xml",
-                   "<annotation><size><width>40</width><height>30</height></size>"
-                   "<object><name>with_mask</name><bndbox><xmin>10</xmin><ymin>5</ymin>"
-                   "<xmax>20</xmax><ymax>15</ymax></bndbox></object>"
-                   "<object><name>without_mask</name><bndbox><xmin>0</xmin><ymin>0</ymin>"
-                   "<xmax>4</xmax><ymax>4</ymax></bndbox></object>"
-                   "<object><name>mask_weared_incorrect</name><bndbox><xmin>30</xmin><ymin>20</ymin>"
-                   "<xmax>40</xmax><ymax>30</ymax></bndbox></object>"
-                   "</annotation>");
+    dsf_write_text(
+        root, "annotations/a.xml",
+        "<annotation><size><width>40</width><height>30</height></size>"
+        "<object><name>with_mask</name><bndbox><xmin>10</xmin><ymin>5</ymin>"
+        "<xmax>20</xmax><ymax>15</ymax></bndbox></object>"
+        "<object><name>without_mask</name><bndbox><xmin>0</xmin><ymin>0</ymin>"
+        "<xmax>4</xmax><ymax>4</ymax></bndbox></object>"
+        "<object><name>mask_weared_incorrect</name><bndbox><xmin>30</xmin><ymin>20</ymin>"
+        "<xmax>40</xmax><ymax>30</ymax></bndbox></object>"
+        "</annotation>");
 }
 
-static void check_image(const char *dir, const char *rel, int w, int h, int x0, int y0, bool exact) {
+static void check_image(const char *dir, const char *rel, int w, int h, int x0, int y0,
+                        bool exact) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     image img = {0};
@@ -89,8 +92,8 @@ START_TEST(crop_files_sizes_and_pixels) {
     opt = crops_default_options();
     ck_assert_msg(crops_extract(&set, out, &opt, &res, &err) == NN_OK, "%s", err.msg);
     ck_assert_uint_eq(res.n_written, 3);
-    check_image(out, "mask/a_0.jpg", 12, 12, 9, 4, false);   /* margin 0.1: 1 px */
-    check_image(out, "no_mask/a_1.jpg", 5, 5, 0, 0, false);  /* (-0.4..4.4) -> 0..5 */
+    check_image(out, "mask/a_0.jpg", 12, 12, 9, 4, false);  /* margin 0.1: 1 px */
+    check_image(out, "no_mask/a_1.jpg", 5, 5, 0, 0, false); /* (-0.4..4.4) -> 0..5 */
     check_image(out, "mask_incorrect/a_2.jpg", 11, 11, 29, 19, false);
 
     int x, y, w, h;

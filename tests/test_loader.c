@@ -80,10 +80,12 @@ START_TEST(samples_weights_and_split) {
     ck_assert_uint_eq(train.count, 6);
     ck_assert_uint_eq(val.count, 3);
     ck_assert_int_eq(loader_split(&all, 1.0f / 3.0f, 42, &train2, &val2, &err), NN_OK);
-    for (size_t i = 0; i < val.count; i++) ck_assert_int_eq(val.items[i].group, val2.items[i].group);
+    for (size_t i = 0; i < val.count; i++)
+        ck_assert_int_eq(val.items[i].group, val2.items[i].group);
     /* Every group on exactly one side. */
     for (size_t i = 0; i < train.count; i++)
-        for (size_t j = 0; j < val.count; j++) ck_assert_int_ne(train.items[i].group, val.items[j].group);
+        for (size_t j = 0; j < val.count; j++)
+            ck_assert_int_ne(train.items[i].group, val.items[j].group);
     loader_samples_free(&train2);
     loader_samples_free(&val2);
     loader_samples_free(&train);
@@ -179,7 +181,8 @@ START_TEST(batches_deterministic) {
                 }
             }
         }
-        for (int i = 0; i < 9; i++) ck_assert_int_eq(seen[i], 1);
+        for (int i = 0; i < 9; i++)
+            ck_assert_int_eq(seen[i], 1);
     }
     /* A new order each epoch (fixed for this seed: checked, not assumed random). */
     ck_assert(memcmp(first_epoch, second_epoch, sizeof first_epoch) != 0);
@@ -193,7 +196,8 @@ START_TEST(batches_deterministic) {
     for (int k = 0; k < 3; k++) {
         const loader_batch *ba;
         ck_assert_int_eq(loader_next(a, &ba, &err), NN_OK);
-        for (int s = 0; s < ba->count; s++) other[pos++] = ba->sample_ids[s];
+        for (int s = 0; s < ba->count; s++)
+            other[pos++] = ba->sample_ids[s];
     }
     ck_assert(memcmp(first_epoch, other, sizeof other) != 0);
     loader_destroy(a);
@@ -203,7 +207,8 @@ START_TEST(batches_deterministic) {
     ck_assert_int_eq(loader_create(&all, &cfg, &a, &err), NN_OK);
     const loader_batch *ba;
     ck_assert_int_eq(loader_next(a, &ba, &err), NN_OK);
-    for (int s = 0; s < 4; s++) ck_assert_uint_eq(ba->sample_ids[s], (size_t)s);
+    for (int s = 0; s < 4; s++)
+        ck_assert_uint_eq(ba->sample_ids[s], (size_t)s);
     loader_destroy(a);
     loader_samples_free(&all);
     annot_set_free(&set);
@@ -230,11 +235,13 @@ START_TEST(balanced_sampling) {
     for (int e = 0; e < 40; e++) {
         const loader_batch *b;
         ck_assert_int_eq(loader_next(ld, &b, &err), NN_OK);
-        for (int s = 0; s < b->count; s++) per_class[b->labels[s]]++;
+        for (int s = 0; s < b->count; s++)
+            per_class[b->labels[s]]++;
     }
     /* 360 draws with classes equally likely (6 : 3 samples unbalanced would give 240 : 120). */
     ck_assert_uint_eq(per_class[0] + per_class[1], 360);
-    ck_assert_msg(per_class[1] > 150 && per_class[1] < 210, "no_mask drawn %zu of 360", per_class[1]);
+    ck_assert_msg(per_class[1] > 150 && per_class[1] < 210, "no_mask drawn %zu of 360",
+                  per_class[1]);
     loader_destroy(ld);
     loader_samples_free(&all);
     annot_set_free(&set);
@@ -251,7 +258,8 @@ START_TEST(augmentation_and_boxes) {
     ck_assert_int_eq(image_alloc(&img, 8, 8, 3, &err), NN_OK);
     for (int y = 0; y < 8; y++)
         for (int x = 0; x < 8; x++)
-            for (int c = 0; c < 3; c++) img.pixels[(y * 8 + x) * 3 + c] = x < 4 ? 0 : 255;
+            for (int c = 0; c < 3; c++)
+                img.pixels[(y * 8 + x) * 3 + c] = x < 4 ? 0 : 255;
     char path[1024];
     snprintf(path, sizeof path, "%s/half.png", root);
     ck_assert_int_eq(image_save(&img, path, 95, &err), NN_OK);
@@ -286,7 +294,8 @@ START_TEST(augmentation_and_boxes) {
     ck_assert_int_eq(loader_prepare_sample(&s, &cfg, 99, out, &err), NN_OK);
     ck_assert_int_eq(loader_prepare_sample(&s, &cfg, 99, again, &err), NN_OK);
     ck_assert_mem_eq(out, again, sizeof out);
-    for (int i = 0; i < 3 * 64; i++) ck_assert(out[i] >= 0 && out[i] <= 1);
+    for (int i = 0; i < 3 * 64; i++)
+        ck_assert(out[i] >= 0 && out[i] <= 1);
 
     /* A missing image is an error naming it. */
     loader_sample gone = {"/nonexistent/x.jpg", false, 0, 0, 0, 0, 0, 0};
@@ -362,7 +371,8 @@ START_TEST(cache_gives_same_batches) {
     image img = {0};
     nn_error err = {0};
     ck_assert_int_eq(image_alloc(&img, 40, 30, 3, &err), NN_OK);
-    for (int i = 0; i < 40 * 30 * 3; i++) img.pixels[i] = (uint8_t)((i * 37) % 251);
+    for (int i = 0; i < 40 * 30 * 3; i++)
+        img.pixels[i] = (uint8_t)((i * 37) % 251);
     char path[1024];
     dsf_write_text(root, "images/p.png", "");
     snprintf(path, sizeof path, "%s/images/p.png", root);
