@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "annot.h"
 #include "dsfixture.h"
 #include "image.h"
 #include "loader.h"
+#include "testutil.h"
 
 /* A solid w x h image of colour (r, g, b). */
 static void write_solid(const char *root, const char *rel, int w, int h, int r, int g, int b) {
@@ -421,6 +423,61 @@ START_TEST(cache_gives_same_batches) {
 }
 END_TEST
 
+/* The real detection set: split by photo, and a batch with and without prefetch. */
+START_TEST(shared_detection_loader) {
+    const char *shared = tu_shared_dir();
+    char root[4096];
+    if (shared) snprintf(root, sizeof root, "%s/datasets/facemask_detection_andrewmvd", shared);
+    if (!shared || access(root, R_OK) != 0) {
+        fprintf(stderr, "loader: shared/datasets/facemask_detection_andrewmvd absent, skipped\n");
+        return;
+    }
+    annot_set set;
+    nn_error err = {0};
+    ck_assert_msg(annot_load(root, NULL, &set, &err) == NN_OK, "%s", err.msg);
+    loader_samples all, train, val;
+    ck_assert_int_eq(loader_samples_from_set(&set, 0, &all, &err), NN_OK);
+    ck_assert_uint_eq(all.count, 3348);
+    ck_assert_int_eq(loader_split(&all, 0.15f, 2024, &train, &val, &err), NN_OK);
+    ck_assert_uint_eq(train.count + val.count, 3348);
+    bool *in_val = calloc(set.n_items, sizeof *in_val);
+    size_t val_images = 0;
+    for (size_t i = 0; i < val.count; i++) {
+        val_images += !in_val[val.items[i].group];
+        in_val[val.items[i].group] = true;
+    }
+    ck_assert_uint_eq(val_images, 110); /* round(0.15 * 731) photos */
+    for (size_t i = 0; i < train.count; i++)
+        ck_assert(!in_val[train.items[i].group]);
+    free(in_val);
+
+    loader_config cfg = loader_default_config();
+    cfg.input_w = cfg.input_h = 24;
+    cfg.batch_size = 8;
+    cfg.seed = 5;
+    cfg.augment_on = true;
+    cfg.augment.flip = true;
+    cfg.augment.crop_jitter = 0.1f;
+    loader *a, *b;
+    ck_assert_int_eq(loader_create(&train, &cfg, &a, &err), NN_OK);
+    cfg.prefetch = false;
+    ck_assert_int_eq(loader_create(&train, &cfg, &b, &err), NN_OK);
+    for (int k = 0; k < 2; k++) {
+        const loader_batch *ba, *bb;
+        ck_assert_msg(loader_next(a, &ba, &err) == NN_OK, "%s", err.msg);
+        ck_assert_msg(loader_next(b, &bb, &err) == NN_OK, "%s", err.msg);
+        ck_assert_int_eq(ba->count, 8);
+        ck_assert_mem_eq(ba->data, bb->data, 8 * 3 * 24 * 24 * sizeof(float));
+    }
+    loader_destroy(a);
+    loader_destroy(b);
+    loader_samples_free(&train);
+    loader_samples_free(&val);
+    loader_samples_free(&all);
+    annot_set_free(&set);
+}
+END_TEST
+
 Suite *loader_suite(void) {
     Suite *s = suite_create("loader");
     TCase *tc = tcase_create("loader");
@@ -433,5 +490,9 @@ Suite *loader_suite(void) {
     tcase_add_test(tc, prefetch_shutdown_and_errors);
     tcase_add_test(tc, cache_gives_same_batches);
     suite_add_tcase(s, tc);
+    TCase *shared = tcase_create("shared");
+    tcase_set_timeout(shared, 120);
+    tcase_add_test(shared, shared_detection_loader);
+    suite_add_tcase(s, shared);
     return s;
 }
