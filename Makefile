@@ -35,7 +35,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 
 WARN     = -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wvla
 CFLAGS  += -std=gnu11 $(OPT) $(WARN) -pthread -I. -Inn -Ivision -Idatasets -I/usr/include/stb $(CJSON_CFLAGS)
-LDLIBS   = $(CJSON_LIBS) -lm -pthread
+LDLIBS   = $(CJSON_LIBS) -lstb -lm -pthread
 AVX2_FLAGS   = -mavx2 -mfma
 AVX512_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
 

@@ -14,8 +14,11 @@ static int cmd_version(int argc, char **argv) {
     return 0;
 }
 
+int cmd_data(int argc, char **argv);
+
 static const maskdet_command commands[] = {
     {"version", "print the version and the SIMD kernels in use", cmd_version},
+    {"data", "data-set statistics and face crops (data stats|crop PATH)", cmd_data},
 };
 
 static void usage(FILE *out) {

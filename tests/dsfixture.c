@@ -1,0 +1,86 @@
+/*
+ * dsfixture.c - temporary data-set folders for tests (see dsfixture.h).
+ */
+#define _XOPEN_SOURCE 700
+#include "dsfixture.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void dsf_make_tempdir(char *path, size_t path_len) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, path_len, "%s/maskdet-test-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    ck_assert_msg(mkdtemp(path) != NULL, "cannot create a temp folder at %s", path);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void dsf_remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+static void make_parents(char *full) {
+    for (char *p = full + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(full, 0777);
+            *p = '/';
+        }
+}
+
+void dsf_write(const char *root, const char *rel, const void *bytes, size_t len) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s/%s", root, rel);
+    make_parents(full);
+    FILE *f = fopen(full, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", full);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+}
+
+void dsf_write_text(const char *root, const char *rel, const char *text) {
+    dsf_write(root, rel, text, strlen(text));
+}
+
+void dsf_write_png_header(const char *root, const char *rel, int width, int height) {
+    uint8_t b[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    for (int i = 0; i < 4; i++) {
+        b[16 + i] = (uint8_t)((uint32_t)width >> (24 - 8 * i));
+        b[20 + i] = (uint8_t)((uint32_t)height >> (24 - 8 * i));
+    }
+    b[24] = 8; /* bit depth */
+    b[25] = 2; /* RGB */
+    dsf_write(root, rel, b, sizeof b);
+}
+
+void dsf_write_jpeg_header(const char *root, const char *rel, int width, int height) {
+    /* clang-format off */
+    uint8_t b[] = {
+        0xFF, 0xD8,                                                               /* SOI */
+        0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, /* APP0 */
+        0xFF, 0xC0, 0x00, 0x11, 8, 0, 0, 0, 0, 3,       /* SOF0: height, width filled below */
+        1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
+        0xFF, 0xD9};                                                              /* EOI */
+    /* clang-format on */
+    b[25] = (uint8_t)(height >> 8);
+    b[26] = (uint8_t)height;
+    b[27] = (uint8_t)(width >> 8);
+    b[28] = (uint8_t)width;
+    dsf_write(root, rel, b, sizeof b);
+}
+
+int dsf_exists(const char *root, const char *rel) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s/%s", root, rel);
+    struct stat st;
+    return stat(full, &st) == 0 && S_ISREG(st.st_mode);
+}

@@ -1,0 +1,24 @@
+/*
+ * dsfixture.h - small on-disk data sets for the datasets tests, written by the
+ * tests themselves into a fresh temporary folder.
+ */
+#ifndef TESTS_DSFIXTURE_H
+#define TESTS_DSFIXTURE_H
+
+#include <stddef.h>
+
+/* A new empty folder under $TMPDIR (or /tmp); the path is static per call site
+ * buffer given by the caller. Aborts the test on failure. */
+void dsf_make_tempdir(char *path, size_t path_len);
+/* rm -rf path. */
+void dsf_remove_tree(const char *path);
+/* Writes bytes to root/rel, creating folders on the way. */
+void dsf_write(const char *root, const char *rel, const void *bytes, size_t len);
+void dsf_write_text(const char *root, const char *rel, const char *text);
+/* Header-only images: enough for the header size reader, not for decoding. */
+void dsf_write_png_header(const char *root, const char *rel, int width, int height);
+void dsf_write_jpeg_header(const char *root, const char *rel, int width, int height);
+/* 1 if root/rel exists as a file. */
+int dsf_exists(const char *root, const char *rel);
+
+#endif
