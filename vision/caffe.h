@@ -251,6 +251,17 @@ nn_status caffe_net_attach_weights(caffe_net *net, const caffe_model *model, nn_
 /* Number of blobs a layer needs and their shapes (shapes must be inferred). */
 int caffe_layer_blob_shapes(const caffe_layer *layer, caffe_shape *shapes /* CAFFE_MAX_BLOBS */);
 
+/* ------------------------------------------------ SSD glue (caffe_ssd.c) */
+
+/* Appends the priors of blob `prior_blob` (e.g. "mbox_priorbox"): the top of
+ * a PriorBox layer, or a Concat (axis 2) of such tops, in concat order.
+ * Shapes must be inferred (feature and image sizes come from them). */
+nn_status caffe_net_priors(const caffe_net *net, const char *prior_blob, ssd_priors *out,
+                           nn_error *err);
+/* The ssd_detect settings of a DetectionOutput layer; boxes scaled to image_w x image_h. */
+ssd_detect_params caffe_detection_params(const caffe_detection_param *d, float image_w,
+                                         float image_h);
+
 /* Reads a whole file with a size limit (shared by the loaders). */
 nn_status caffe_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
                           nn_error *err);
