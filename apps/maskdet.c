@@ -14,8 +14,11 @@ static int cmd_version(int argc, char **argv) {
     return 0;
 }
 
+int cmd_caffe_info(int argc, char **argv);
+
 static const maskdet_command commands[] = {
     {"version", "print the version and the SIMD kernels in use", cmd_version},
+    {"caffe-info", "list a Caffe model's layers, shapes, weights and priors", cmd_caffe_info},
 };
 
 static void usage(FILE *out) {
