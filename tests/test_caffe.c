@@ -73,6 +73,12 @@ START_TEST(syntax_errors_with_line_numbers) {
     expect_syntax_error("x: [1, 2\n", ":2:1:", "expected ',' or ']'");
     expect_syntax_error("s: \"a\\qb\"\n", ":1:4:", "unknown escape");
     expect_syntax_error("x:", ":1:3:", "end of file");
+    expect_syntax_error("x: 1\n\x01", ":2:1:", "unexpected byte 0x01");
+    /* an embedded NUL is an error, not the end of the text */
+    nn_error err;
+    caffe_pt_msg *m;
+    ck_assert_int_eq(caffe_pt_parse("a: 1\0b: 2", 10, "nul", &m, &err), NN_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "nul:1:5: NUL") != NULL, "%s", err.msg);
 }
 END_TEST
 

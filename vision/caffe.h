@@ -154,8 +154,12 @@ typedef struct {
 
     /* Parameters: only the member for `type` is filled. */
     caffe_conv_param conv;
-    struct { float eps; bool use_global_stats, has_use_global_stats; float moving_average_fraction; } batchnorm;
-    struct { bool bias_term; int axis, num_axes; } scale;
+    struct {
+        float eps; /* default 1e-5 */
+        bool use_global_stats, has_use_global_stats;
+        float moving_average_fraction;
+    } batchnorm;
+    struct { bool bias_term; int axis, num_axes; } scale; /* only axis 1, num_axes 1 */
     struct { float negative_slope; } relu;
     caffe_pool_param pool;
     caffe_eltwise_param eltwise;

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,9 +38,14 @@ typedef struct {
     int depth;
 } parser;
 
-static nn_status fail_at(parser *p, int line, int col, const char *fmt, const char *arg) {
+static nn_status fail_at(parser *p, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static nn_status fail_at(parser *p, int line, int col, const char *fmt, ...) {
     char what[256];
-    snprintf(what, sizeof what, fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     return nn_error_set(p->err, NN_ERR_FORMAT, "%s:%d:%d: %s", p->filename, line, col, what);
 }
 
@@ -71,7 +77,7 @@ static nn_status next_token(parser *p) {
         return NN_OK;
     }
     unsigned char c = (unsigned char)p->text[p->pos];
-    if (c == '\0') return fail_at(p, t->line, t->col, "%sNUL byte in text", "");
+    if (c == '\0') return fail_at(p, t->line, t->col, "NUL byte in text");
     if (is_ident_start(c)) {
         t->kind = TOK_IDENT;
         while (p->pos < p->len && is_ident_char((unsigned char)p->text[p->pos])) advance_char(p);
@@ -94,12 +100,12 @@ static nn_status next_token(parser *p) {
         advance_char(p);
         for (;;) {
             if (p->pos >= p->len || p->text[p->pos] == '\n')
-                return fail_at(p, t->line, t->col, "%sunterminated string", "");
+                return fail_at(p, t->line, t->col, "unterminated string");
             char d = p->text[p->pos];
             if (d == '\\') {
                 advance_char(p);
                 if (p->pos >= p->len)
-                    return fail_at(p, t->line, t->col, "%sunterminated string", "");
+                    return fail_at(p, t->line, t->col, "unterminated string");
                 advance_char(p);
                 continue;
             }
@@ -110,8 +116,8 @@ static nn_status next_token(parser *p) {
         t->kind = TOK_SYMBOL;
         advance_char(p);
     } else {
-        char s[2] = {(char)c, 0};
-        return fail_at(p, t->line, t->col, "unexpected character '%s'", s);
+        if (isprint(c)) return fail_at(p, t->line, t->col, "unexpected character '%c'", c);
+        return fail_at(p, t->line, t->col, "unexpected byte 0x%02x", c);
     }
     t->len = (size_t)(p->text + p->pos - t->start);
     return NN_OK;
@@ -155,7 +161,7 @@ static nn_status append_string(parser *p, const token *t, char **buf, size_t *bl
                 v = v * 16 + (isdigit((unsigned char)*s) ? *s - '0' : (tolower(*s) - 'a' + 10));
                 s++, digits++;
             }
-            if (!digits) return fail_at(p, t->line, t->col, "%sbad \\x escape in string", "");
+            if (!digits) return fail_at(p, t->line, t->col, "bad \\x escape in string");
             out[n++] = (char)v;
             break;
         }
@@ -165,8 +171,7 @@ static nn_status append_string(parser *p, const token *t, char **buf, size_t *bl
                 while (s < end && digits < 3 && *s >= '0' && *s <= '7') v = v * 8 + (*s++ - '0'), digits++;
                 out[n++] = (char)v;
             } else {
-                char es[2] = {e, 0};
-                return fail_at(p, t->line, t->col, "unknown escape '\\%s' in string", es);
+                return fail_at(p, t->line, t->col, "unknown escape '\\%c' in string", e);
             }
         }
     }
@@ -201,7 +206,7 @@ static caffe_pt_field *add_field(parser *p, caffe_pt_msg *m, const token *name) 
 static nn_status parse_number(parser *p, const token *t, double *out) {
     char buf[64];
     size_t n = t->len;
-    if (n >= sizeof buf) return fail_at(p, t->line, t->col, "%snumber too long", "");
+    if (n >= sizeof buf) return fail_at(p, t->line, t->col, "number too long");
     memcpy(buf, t->start, n);
     buf[n] = 0;
     if (n > 1 && (buf[n - 1] == 'f' || buf[n - 1] == 'F') && strchr(buf, '.')) buf[--n] = 0;
@@ -253,7 +258,7 @@ static nn_status parse_scalar(parser *p, caffe_pt_field *f) {
         }
         return NN_OK;
     }
-    if (t.kind == TOK_END) return fail_at(p, t.line, t.col, "%sexpected a value, found end of file", "");
+    if (t.kind == TOK_END) return fail_at(p, t.line, t.col, "expected a value, found end of file");
     char *s = tok_copy(&t);
     st = fail_at(p, t.line, t.col, "expected a value, found '%s'", s ? s : "?");
     free(s);
@@ -265,7 +270,7 @@ static nn_status parse_message(parser *p, caffe_pt_msg *m, char close);
 static nn_status parse_submessage(parser *p, caffe_pt_field *f) {
     char close = tok_is(&p->tok, '{') ? '}' : '>';
     if (p->depth >= CAFFE_PT_MAX_DEPTH)
-        return fail_at(p, p->tok.line, p->tok.col, "%smessages nested too deeply", "");
+        return fail_at(p, p->tok.line, p->tok.col, "messages nested too deeply");
     f->kind = CAFFE_PT_MESSAGE;
     f->msg = calloc(1, sizeof *f->msg);
     if (!f->msg) return nn_error_set(p->err, NN_ERR_NOMEM, "%s: out of memory", p->filename);
@@ -283,7 +288,7 @@ static nn_status parse_message(parser *p, caffe_pt_msg *m, char close) {
     for (;;) {
         token t = p->tok;
         if (t.kind == TOK_END) {
-            if (close) return fail_at(p, t.line, t.col, "missing '%s' at end of file", (char[]){close, 0});
+            if (close) return fail_at(p, t.line, t.col, "missing '%c' at end of file", close);
             return NN_OK;
         }
         if (close && tok_is(&t, close)) return next_token(p);
@@ -317,7 +322,7 @@ static nn_status parse_message(parser *p, caffe_pt_msg *m, char close) {
                 if (tok_is(&p->tok, ',')) {
                     if ((st = next_token(p))) return st;
                 } else if (!tok_is(&p->tok, ']')) {
-                    return fail_at(p, p->tok.line, p->tok.col, "%sexpected ',' or ']'", "");
+                    return fail_at(p, p->tok.line, p->tok.col, "expected ',' or ']'");
                 }
             }
             if ((st = next_token(p))) return st;
