@@ -267,6 +267,21 @@ START_TEST(unknown_layers_and_params) {
              "%slayer { name: \"p\" type: \"Pooling\" bottom: \"d\" top: \"p\" pooling_param { kernel_size: 2 stride: 2 } }\n"
              "layer { name: \"cat\" type: \"Concat\" bottom: \"d\" bottom: \"p\" top: \"cat\" }\n", head);
     expect_net_error(text, true, "layer 'cat'", "1x2x4x4", "1x2x8x8");
+    /* huge numbers are refused, not overflowed */
+    snprintf(text, sizeof text,
+             "%slayer { name: \"c\" type: \"Convolution\" bottom: \"d\" top: \"c\"\n"
+             "  convolution_param { num_output: 4 kernel_size: 3 pad: 2000000000 } }\n", head);
+    expect_net_error(text, false, "layer 'c'", "over the limit", NULL);
+    snprintf(text, sizeof text,
+             "%slayer { name: \"c\" type: \"Convolution\" bottom: \"d\" top: \"c\"\n"
+             "  convolution_param { num_output: 4 kernel_size: 3 dilation: 4000 } }\n", head);
+    expect_net_error(text, true, "layer 'c'", "smaller than the kernel", NULL);
+    expect_net_error("input: \"d\" input_shape { dim: 1 dim: 3 dim: 2000000000 dim: 2000000000 }\n", true,
+                     "input 'd'", "too large", NULL);
+    expect_net_error("input: \"d\" input_shape { dim: 1 dim: 0 dim: 2 }\n", true, "input 'd'", "empty", NULL);
+    snprintf(text, sizeof text,
+             "%slayer { name: \"rs\" type: \"Reshape\" bottom: \"d\" top: \"rs\" reshape_param { shape { dim: 2000000000 dim: 2000000000 dim: 2000000000 } } }\n", head);
+    expect_net_error(text, true, "layer 'rs'", "cannot reshape", NULL);
     snprintf(text, sizeof text,
              "%slayer { name: \"rs\" type: \"Reshape\" bottom: \"d\" top: \"rs\" reshape_param { shape { dim: 5 dim: -1 } } }\n", head);
     expect_net_error(text, true, "layer 'rs'", "cannot reshape", NULL);

@@ -35,6 +35,8 @@
 #define CAFFE_MAX_BLOBS 16       /* per layer */
 #define CAFFE_MAX_BOTTOMS 256    /* per layer */
 #define CAFFE_MAX_INPUTS 16
+#define CAFFE_MAX_DIM_SIZE (1 << 24) /* any one dimension of a blob               */
+#define CAFFE_MAX_KERNEL 4096        /* kernel, stride, pad, dilation, group, ... */
 #define CAFFE_PT_MAX_DEPTH 64    /* prototxt message nesting */
 
 /* ------------------------------------------------ 1. text-format tree */

@@ -283,6 +283,12 @@ static nn_status parse_conv(const pctx *c, const caffe_pt_msg *m, caffe_conv_par
     if (st) return st;
     int line = first_line(m);
     if (axis != 1) return failf(c, line, 1, "convolution axis %d is not supported", axis);
+    if (p->num_output > CAFFE_MAX_DIM_SIZE || p->kernel_h > CAFFE_MAX_KERNEL ||
+        p->kernel_w > CAFFE_MAX_KERNEL || p->stride_h > CAFFE_MAX_KERNEL ||
+        p->stride_w > CAFFE_MAX_KERNEL || p->pad_h > CAFFE_MAX_KERNEL ||
+        p->pad_w > CAFFE_MAX_KERNEL || p->dilation_h > CAFFE_MAX_KERNEL ||
+        p->dilation_w > CAFFE_MAX_KERNEL)
+        return failf(c, line, 1, "num_output or a kernel/stride/pad/dilation is over the limit");
     if (p->num_output <= 0) return failf(c, line, 1, "num_output must be positive");
     if (p->kernel_h <= 0 || p->kernel_w <= 0) return failf(c, line, 1, "kernel size must be positive");
     if (p->stride_h <= 0 || p->stride_w <= 0) return failf(c, line, 1, "stride must be positive");
@@ -313,6 +319,9 @@ static nn_status parse_pool(const pctx *c, const caffe_pt_msg *m, caffe_pool_par
     p->pool = (caffe_pool_method)method;
     p->ceil_mode = round == 0;
     int line = first_line(m);
+    if (p->kernel_h > CAFFE_MAX_KERNEL || p->kernel_w > CAFFE_MAX_KERNEL ||
+        p->stride_h > CAFFE_MAX_KERNEL || p->stride_w > CAFFE_MAX_KERNEL)
+        return failf(c, line, 1, "kernel or stride is over the limit of %d", CAFFE_MAX_KERNEL);
     if (!p->global_pooling && (p->kernel_h <= 0 || p->kernel_w <= 0))
         return failf(c, line, 1, "pooling needs a positive kernel size");
     if (p->stride_h <= 0 || p->stride_w <= 0) return failf(c, line, 1, "stride must be positive");
@@ -625,7 +634,7 @@ static nn_status parse_layer(const pctx *net_ctx, const caffe_pt_field *lf, caff
         return failf(&c, f->line, f->col, "unknown parameter '%s' for a %s layer", f->name,
                      type->text);
     }
-    if ((st = get_msg(&c, m, PARAM_NAMES[t] ? PARAM_NAMES[t] : "", &pm))) return st;
+    if (PARAM_NAMES[t] && (st = get_msg(&c, m, PARAM_NAMES[t], &pm))) return st;
     for (int i = 0; i < m->count; i++) {
         const caffe_pt_field *f = &m->fields[i];
         if (!strcmp(f->name, "param")) {

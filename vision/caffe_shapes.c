@@ -15,13 +15,25 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 size_t caffe_shape_count(const caffe_shape *s) {
     size_t n = 1;
-    for (int i = 0; i < s->ndim; i++) n *= (size_t)(s->dim[i] > 0 ? s->dim[i] : 0);
+    for (int i = 0; i < s->ndim; i++) {
+        size_t d = (size_t)(s->dim[i] > 0 ? s->dim[i] : 0);
+        if (d && n > SIZE_MAX / d) return SIZE_MAX; /* saturates: always "too big" */
+        n *= d;
+    }
     return n;
+}
+
+/* Every dimension in [1, CAFFE_MAX_DIM_SIZE] and the count within the tensor limit. */
+static bool shape_ok(const caffe_shape *s) {
+    for (int i = 0; i < s->ndim; i++)
+        if (s->dim[i] < 1 || s->dim[i] > CAFFE_MAX_DIM_SIZE) return false;
+    return caffe_shape_count(s) <= NN_MAX_TENSOR_ELEMS;
 }
 
 char *caffe_shape_str(const caffe_shape *s, char *buf, size_t len) {
@@ -89,13 +101,16 @@ static int norm_axis(int axis, int ndim) {
     return axis < 0 ? axis + ndim : axis;
 }
 
+/* Inputs are bounded (CAFFE_MAX_DIM_SIZE, CAFFE_MAX_KERNEL), so 64-bit math cannot overflow. */
 static int conv_out(int in, int k, int s, int p, int d) {
-    int ext = d * (k - 1) + 1;
-    return (in + 2 * p - ext) / s + 1;
+    long long ext = (long long)d * (k - 1) + 1;
+    long long span = (long long)in + 2LL * p - ext;
+    return span < 0 ? 0 : (int)(span / s + 1);
 }
 
 static int pool_out(int in, int k, int s, int p, bool ceil_mode) {
-    double q = (double)(in + 2 * p - k) / s;
+    double q = ((double)in + 2.0 * p - k) / s;
+    if (q < 0) return 0;
     int out = (int)(ceil_mode ? ceil(q) : floor(q)) + 1;
     /* Caffe: the last pooling window must start inside the image. */
     if (p > 0 && (out - 1) * s >= in + p) out--;
@@ -186,6 +201,8 @@ static nn_status layer_shapes(const caffe_net *net, const caffe_layer *L, const 
             if (!ok)
                 return lfail(net, L, err, "input %d is %s, input 0 is %s (concat axis %d)", i,
                              caffe_shape_str(&in[i], a, sizeof a), caffe_shape_str(x, b, sizeof b), axis);
+            if (out[0].dim[axis] > CAFFE_MAX_DIM_SIZE - in[i].dim[axis])
+                return lfail(net, L, err, "concatenated axis %d is over the limit", axis);
             out[0].dim[axis] += in[i].dim[axis];
         }
         return NN_OK;
@@ -215,9 +232,9 @@ static nn_status layer_shapes(const caffe_net *net, const caffe_layer *L, const 
                          L->flatten.end_axis, x->ndim);
         caffe_shape o = {0, {0}};
         for (int d = 0; d < s; d++) o.dim[o.ndim++] = x->dim[d];
-        int prod = 1;
-        for (int d = s; d <= e; d++) prod *= x->dim[d];
-        o.dim[o.ndim++] = prod;
+        long long prod = 1;
+        for (int d = s; d <= e; d++) prod *= x->dim[d]; /* dims <= 2^24 and count <= 2^31 */
+        o.dim[o.ndim++] = (int)prod;
         for (int d = e + 1; d < x->ndim; d++) o.dim[o.ndim++] = x->dim[d];
         out[0] = o;
         return NN_OK;
@@ -292,6 +309,7 @@ static nn_status layer_shapes(const caffe_net *net, const caffe_layer *L, const 
             return lfail(net, L, err, "conf input %s does not hold %d classes for each of %zu priors",
                          caffe_shape_str(conf, a, sizeof a), p->num_classes, n_priors);
         size_t rows = p->keep_top_k >= 0 ? (size_t)p->keep_top_k : n_priors * (size_t)p->num_classes;
+        if (rows * batch > CAFFE_MAX_DIM_SIZE) return lfail(net, L, err, "too many output rows");
         out[0] = (caffe_shape){4, {1, 1, (int)(rows * batch), 7}};
         return NN_OK;
     }
@@ -309,6 +327,13 @@ nn_status caffe_net_infer_shapes(caffe_net *net, nn_error *err) {
         if (net->inputs[i].shape.ndim == 0) {
             st = nn_error_set(err, NN_ERR_SHAPE, "%s: input '%s' has no shape", net->filename,
                               net->inputs[i].name);
+            goto done;
+        }
+        if (!shape_ok(&net->inputs[i].shape)) {
+            char a[96];
+            st = nn_error_set(err, NN_ERR_LIMIT, "%s: input '%s' shape %s is empty or too large",
+                              net->filename, net->inputs[i].name,
+                              caffe_shape_str(&net->inputs[i].shape, a, sizeof a));
             goto done;
         }
         if (!table_set(&t, net->inputs[i].name, &net->inputs[i].shape)) goto nomem;
@@ -338,14 +363,9 @@ nn_status caffe_net_infer_shapes(caffe_net *net, nn_error *err) {
         if ((st = layer_shapes(net, L, L->bottom_shapes, L->top_shapes, err))) goto done;
         for (int k = 0; k < L->n_tops; k++) {
             const caffe_shape *s = &L->top_shapes[k];
-            for (int d = 0; d < s->ndim; d++)
-                if (s->dim[d] <= 0) {
-                    char a[96];
-                    st = lfail(net, L, err, "output %s has a non-positive size", caffe_shape_str(s, a, sizeof a));
-                    goto done;
-                }
-            if (caffe_shape_count(s) > NN_MAX_TENSOR_ELEMS) {
-                st = lfail(net, L, err, "output is larger than %zu values", (size_t)NN_MAX_TENSOR_ELEMS);
+            if (!shape_ok(s)) {
+                char a[96];
+                st = lfail(net, L, err, "output %s is empty or too large", caffe_shape_str(s, a, sizeof a));
                 goto done;
             }
             if (!table_set(&t, L->tops[k], s)) goto nomem;

@@ -433,7 +433,7 @@ nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *co
     if (n == 0) return NN_OK;
     /* The largest buffer is the candidate list: at most n per searched class. */
     int classes_searched = p->class_agnostic ? 1 : nc;
-    if ((size_t)n * (size_t)classes_searched > (size_t)INT32_MAX / 2)
+    if ((size_t)n * (size_t)classes_searched > SSD_MAX_CANDIDATES)
         return nn_error_set(err, NN_ERR_LIMIT, "ssd: %d priors x %d classes is too many", n, nc);
     size_t n_cand_max = (size_t)n * (size_t)classes_searched;
 

@@ -23,6 +23,7 @@
 
 #define SSD_MAX_SIZES 16  /* min_size / max_size / aspect_ratio entries per layer */
 #define SSD_MAX_PRIORS (1 << 22)
+#define SSD_MAX_CANDIDATES (1 << 24) /* priors x searched classes in ssd_detect */
 
 /* Caffe SSD PriorBox parameters (prior_box_param); defaults from ssd_caffe_prior_default. */
 typedef struct {
