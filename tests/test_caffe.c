@@ -67,6 +67,7 @@ START_TEST(syntax_errors_with_line_numbers) {
     expect_syntax_error("a: 1\nb \"x\"\n", ":2:3:", "expected ':' or '{' after 'b'");
     expect_syntax_error("a: 1\n\n  s: \"open\n", ":3:6:", "unterminated string");
     expect_syntax_error("x: 1.2.3\n", ":1:4:", "bad number");
+    expect_syntax_error("x: 1e999\n", ":1:4:", "out of range");
     expect_syntax_error("x: 1\n @\n", ":2:2:", "unexpected character '@'");
     expect_syntax_error("x {\n y: }\n", ":2:5:", "expected a value");
     expect_syntax_error("}\n", ":1:1:", "expected a field name");

@@ -223,6 +223,8 @@ static nn_status parse_number(parser *p, const token *t, double *out) {
     errno = 0;
     double v = strtod(buf, &end);
     if (end == buf || *end) return fail_at(p, t->line, t->col, "bad number '%s'", buf);
+    if (errno == ERANGE && isinf(v))
+        return fail_at(p, t->line, t->col, "number '%s' is out of range", buf);
     *out = v;
     return NN_OK;
 }
