@@ -1,0 +1,514 @@
+/*
+ * ssd.c - SSD prior boxes, box coding, NMS and DetectionOutput (see ssd.h).
+ *
+ * The Caffe parts follow the rules of Caffe SSD's PriorBox and
+ * DetectionOutput layers (prior order per location: min box, sqrt(min*max)
+ * box, then aspect ratios 1 < ... in the order written, each followed by its
+ * flip); the torchvision part follows DefaultBoxGenerator of torchvision 0.14.
+ */
+#include "ssd.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ priors */
+
+void ssd_priors_init(ssd_priors *p) { memset(p, 0, sizeof *p); }
+
+void ssd_priors_free(ssd_priors *p) {
+    free(p->boxes);
+    free(p->variances);
+    ssd_priors_init(p);
+}
+
+/* Makes room for `more` priors; returns a pointer to the first new box. */
+static nn_status priors_reserve(ssd_priors *p, long long more, nn_error *err) {
+    if (more < 0 || more > SSD_MAX_PRIORS - (long long)p->count)
+        return nn_error_set(err, NN_ERR_LIMIT, "ssd: %lld more priors exceed the limit of %d",
+                            more, SSD_MAX_PRIORS);
+    int need = p->count + (int)more;
+    if (need <= p->capacity) return NN_OK;
+    int cap = p->capacity ? p->capacity : 256;
+    while (cap < need) cap = cap > SSD_MAX_PRIORS / 2 ? SSD_MAX_PRIORS : cap * 2;
+    float *boxes = realloc(p->boxes, (size_t)cap * 4 * sizeof(float));
+    if (!boxes) return nn_error_set(err, NN_ERR_NOMEM, "ssd: out of memory for %d priors", cap);
+    p->boxes = boxes;
+    float *vars = realloc(p->variances, (size_t)cap * 4 * sizeof(float));
+    if (!vars) return nn_error_set(err, NN_ERR_NOMEM, "ssd: out of memory for %d priors", cap);
+    p->variances = vars;
+    p->capacity = cap;
+    return NN_OK;
+}
+
+static void priors_push(ssd_priors *p, float x1, float y1, float x2, float y2,
+                        const float var[4]) {
+    float *b = p->boxes + (size_t)p->count * 4, *v = p->variances + (size_t)p->count * 4;
+    b[0] = x1, b[1] = y1, b[2] = x2, b[3] = y2;
+    memcpy(v, var, 4 * sizeof(float));
+    p->count++;
+}
+
+static nn_status check_map(int feat_w, int feat_h, int img_w, int img_h, nn_error *err) {
+    if (feat_w <= 0 || feat_h <= 0 || img_w <= 0 || img_h <= 0 || feat_w > 65536 ||
+        feat_h > 65536)
+        return nn_error_set(err, NN_ERR_ARG, "ssd: bad feature map %dx%d or image %dx%d", feat_w,
+                            feat_h, img_w, img_h);
+    return NN_OK;
+}
+
+ssd_caffe_prior_params ssd_caffe_prior_default(void) {
+    ssd_caffe_prior_params p;
+    memset(&p, 0, sizeof p);
+    p.flip = true;
+    p.offset = 0.5f;
+    return p;
+}
+
+/* Caffe's aspect_ratios_: 1 first, then each new ratio and (flip) its inverse. */
+static int caffe_ratio_list(const ssd_caffe_prior_params *p, float *out) {
+    int n = 0;
+    out[n++] = 1.0f;
+    for (int i = 0; i < p->n_aspect_ratios; i++) {
+        float ar = p->aspect_ratios[i];
+        bool seen = false;
+        for (int j = 0; j < n; j++)
+            if (fabsf(ar - out[j]) < 1e-6f) seen = true;
+        if (seen) continue;
+        out[n++] = ar;
+        if (p->flip) out[n++] = 1.0f / ar;
+    }
+    return n;
+}
+
+int ssd_caffe_priors_per_location(const ssd_caffe_prior_params *p, nn_error *err) {
+    if (p->n_min_sizes < 1 || p->n_min_sizes > SSD_MAX_SIZES) {
+        nn_error_set(err, NN_ERR_ARG, "ssd: PriorBox needs 1..%d min_size values, has %d",
+                     SSD_MAX_SIZES, p->n_min_sizes);
+        return -1;
+    }
+    if (p->n_max_sizes != 0 && p->n_max_sizes != p->n_min_sizes) {
+        nn_error_set(err, NN_ERR_ARG, "ssd: PriorBox has %d max_size values for %d min_size",
+                     p->n_max_sizes, p->n_min_sizes);
+        return -1;
+    }
+    if (p->n_aspect_ratios < 0 || p->n_aspect_ratios > SSD_MAX_SIZES) {
+        nn_error_set(err, NN_ERR_ARG, "ssd: PriorBox has %d aspect ratios (max %d)",
+                     p->n_aspect_ratios, SSD_MAX_SIZES);
+        return -1;
+    }
+    for (int i = 0; i < p->n_min_sizes; i++) {
+        if (!(p->min_sizes[i] > 0)) {
+            nn_error_set(err, NN_ERR_ARG, "ssd: PriorBox min_size %g must be positive",
+                         p->min_sizes[i]);
+            return -1;
+        }
+        if (p->n_max_sizes && !(p->max_sizes[i] > p->min_sizes[i])) {
+            nn_error_set(err, NN_ERR_ARG, "ssd: PriorBox max_size %g must exceed min_size %g",
+                         p->max_sizes[i], p->min_sizes[i]);
+            return -1;
+        }
+    }
+    for (int i = 0; i < p->n_aspect_ratios; i++)
+        if (!(p->aspect_ratios[i] > 0)) {
+            nn_error_set(err, NN_ERR_ARG, "ssd: PriorBox aspect_ratio %g must be positive",
+                         p->aspect_ratios[i]);
+            return -1;
+        }
+    if (p->n_variances != 0 && p->n_variances != 1 && p->n_variances != 4) {
+        nn_error_set(err, NN_ERR_ARG, "ssd: PriorBox needs 0, 1 or 4 variances, has %d",
+                     p->n_variances);
+        return -1;
+    }
+    float ratios[2 * SSD_MAX_SIZES + 1];
+    int n_ratios = caffe_ratio_list(p, ratios);
+    return n_ratios * p->n_min_sizes + p->n_max_sizes;
+}
+
+nn_status ssd_priors_add_caffe(ssd_priors *p, const ssd_caffe_prior_params *prm, int feat_w,
+                               int feat_h, int img_w, int img_h, nn_error *err) {
+    int per_loc = ssd_caffe_priors_per_location(prm, err);
+    if (per_loc < 0) return err ? err->code : NN_ERR_ARG;
+    nn_status st = check_map(feat_w, feat_h, img_w, img_h, err);
+    if (st) return st;
+    if ((st = priors_reserve(p, (long long)feat_w * feat_h * per_loc, err))) return st;
+
+    /* img_size in the params overrides the input image (Caffe: img_w_/img_h_). */
+    int iw = prm->img_w > 0 ? prm->img_w : img_w;
+    int ih = prm->img_h > 0 ? prm->img_h : img_h;
+    float step_w = prm->step_w > 0 ? prm->step_w : (float)iw / (float)feat_w;
+    float step_h = prm->step_h > 0 ? prm->step_h : (float)ih / (float)feat_h;
+    float var[4] = {0.1f, 0.1f, 0.1f, 0.1f};
+    if (prm->n_variances == 1) var[0] = var[1] = var[2] = var[3] = prm->variances[0];
+    if (prm->n_variances == 4) memcpy(var, prm->variances, sizeof var);
+    float ratios[2 * SSD_MAX_SIZES + 1];
+    int n_ratios = caffe_ratio_list(prm, ratios);
+
+    int first = p->count;
+    for (int y = 0; y < feat_h; y++) {
+        for (int x = 0; x < feat_w; x++) {
+            float cx = ((float)x + prm->offset) * step_w;
+            float cy = ((float)y + prm->offset) * step_h;
+            for (int s = 0; s < prm->n_min_sizes; s++) {
+                float min_size = prm->min_sizes[s];
+                /* the same double arithmetic as Caffe: (center - size / 2.) / img */
+#define PUSH(bw, bh)                                                                       \
+    priors_push(p, (float)((cx - (bw) / 2.) / iw), (float)((cy - (bh) / 2.) / ih),           \
+                (float)((cx + (bw) / 2.) / iw), (float)((cy + (bh) / 2.) / ih), var)
+                PUSH(min_size, min_size);
+                if (prm->n_max_sizes) {
+                    float side = sqrtf(min_size * prm->max_sizes[s]);
+                    PUSH(side, side);
+                }
+                for (int r = 0; r < n_ratios; r++) {
+                    if (fabsf(ratios[r] - 1.0f) < 1e-6f) continue;
+                    float bw = min_size * sqrtf(ratios[r]), bh = min_size / sqrtf(ratios[r]);
+                    PUSH(bw, bh);
+                }
+#undef PUSH
+            }
+        }
+    }
+    if (prm->clip)
+        for (size_t i = (size_t)first * 4; i < (size_t)p->count * 4; i++)
+            p->boxes[i] = fminf(fmaxf(p->boxes[i], 0.0f), 1.0f);
+    return NN_OK;
+}
+
+static const float VAR_SSD[4] = {0.1f, 0.1f, 0.2f, 0.2f};
+
+/* Pushes a centre-form box as corners. */
+static void push_center(ssd_priors *p, float cx, float cy, float w, float h) {
+    priors_push(p, cx - 0.5f * w, cy - 0.5f * h, cx + 0.5f * w, cy + 0.5f * h, VAR_SSD);
+}
+
+nn_status ssd_priors_add_torchvision(ssd_priors *p, float scale, float next_scale,
+                                     const float *aspect_ratios, int n_aspect_ratios, int step_px,
+                                     int feat_w, int feat_h, int img_w, int img_h, bool clip,
+                                     nn_error *err) {
+    nn_status st = check_map(feat_w, feat_h, img_w, img_h, err);
+    if (st) return st;
+    if (n_aspect_ratios < 0 || n_aspect_ratios > SSD_MAX_SIZES || !(scale > 0) ||
+        !(next_scale > 0) || step_px < 0)
+        return nn_error_set(err, NN_ERR_ARG, "ssd: bad DefaultBoxGenerator parameters");
+    /* The (w, h) pairs of one location, as _generate_wh_pairs. */
+    float wh[2 * (2 + 2 * SSD_MAX_SIZES)];
+    int n = 0;
+    float s_prime = (float)sqrt((double)scale * next_scale);
+    wh[2 * n] = scale, wh[2 * n + 1] = scale, n++;
+    wh[2 * n] = s_prime, wh[2 * n + 1] = s_prime, n++;
+    for (int i = 0; i < n_aspect_ratios; i++) {
+        if (!(aspect_ratios[i] > 0))
+            return nn_error_set(err, NN_ERR_ARG, "ssd: aspect ratio %g must be positive",
+                                aspect_ratios[i]);
+        double sq = sqrt(aspect_ratios[i]);
+        float w = (float)(scale * sq), h = (float)(scale / sq);
+        wh[2 * n] = w, wh[2 * n + 1] = h, n++;
+        wh[2 * n] = h, wh[2 * n + 1] = w, n++;
+    }
+    if (clip)
+        for (int i = 0; i < 2 * n; i++) wh[i] = fminf(fmaxf(wh[i], 0.0f), 1.0f);
+    if ((st = priors_reserve(p, (long long)feat_w * feat_h * n, err))) return st;
+    /* x_f_k = image / step (may be fractional, 300/8 = 37.5) or the map size. */
+    double fx = step_px ? (double)img_w / step_px : feat_w;
+    double fy = step_px ? (double)img_h / step_px : feat_h;
+    for (int y = 0; y < feat_h; y++)
+        for (int x = 0; x < feat_w; x++) {
+            float cx = (float)((x + 0.5) / fx), cy = (float)((y + 0.5) / fy);
+            for (int k = 0; k < n; k++) push_center(p, cx, cy, wh[2 * k], wh[2 * k + 1]);
+        }
+    return NN_OK;
+}
+
+nn_status ssd_priors_add_anchors(ssd_priors *p, const float *sizes, int n_sizes,
+                                 const float *ratios, int n_ratios, int feat_w, int feat_h,
+                                 nn_error *err) {
+    nn_status st = check_map(feat_w, feat_h, 1, 1, err);
+    if (st) return st;
+    if (n_sizes < 1 || n_ratios < 1 || n_sizes > SSD_MAX_SIZES || n_ratios > SSD_MAX_SIZES ||
+        ratios[0] != 1.0f)
+        return nn_error_set(err, NN_ERR_ARG,
+                            "ssd: anchors need 1..%d sizes and ratios, the first ratio 1",
+                            SSD_MAX_SIZES);
+    for (int i = 0; i < n_sizes; i++)
+        if (!(sizes[i] > 0)) return nn_error_set(err, NN_ERR_ARG, "ssd: anchor size must be > 0");
+    for (int i = 0; i < n_ratios; i++)
+        if (!(ratios[i] > 0)) return nn_error_set(err, NN_ERR_ARG, "ssd: anchor ratio must be > 0");
+    int per_loc = n_sizes + n_ratios - 1;
+    if ((st = priors_reserve(p, (long long)feat_w * feat_h * per_loc, err))) return st;
+    for (int y = 0; y < feat_h; y++)
+        for (int x = 0; x < feat_w; x++) {
+            float cx = (float)((x + 0.5) / feat_w), cy = (float)((y + 0.5) / feat_h);
+            for (int s = 0; s < n_sizes; s++) push_center(p, cx, cy, sizes[s], sizes[s]);
+            for (int r = 1; r < n_ratios; r++) {
+                double sq = sqrt(ratios[r]);
+                push_center(p, cx, cy, (float)(sizes[0] * sq), (float)(sizes[0] / sq));
+            }
+        }
+    return NN_OK;
+}
+
+nn_status ssd_priors_add_ultraface(ssd_priors *p, const float *min_boxes_px, int n_boxes,
+                                   int stride_px, int img_w, int img_h, nn_error *err) {
+    if (stride_px <= 0 || n_boxes < 1 || n_boxes > SSD_MAX_SIZES)
+        return nn_error_set(err, NN_ERR_ARG, "ssd: bad UltraFace stride %d or %d boxes",
+                            stride_px, n_boxes);
+    int fw = (img_w + stride_px - 1) / stride_px, fh = (img_h + stride_px - 1) / stride_px;
+    nn_status st = check_map(fw, fh, img_w, img_h, err);
+    if (st) return st;
+    if ((st = priors_reserve(p, (long long)fw * fh * n_boxes, err))) return st;
+    double scale_w = (double)img_w / stride_px, scale_h = (double)img_h / stride_px;
+    for (int j = 0; j < fh; j++)
+        for (int i = 0; i < fw; i++) {
+            float cx = (float)((i + 0.5) / scale_w), cy = (float)((j + 0.5) / scale_h);
+            for (int b = 0; b < n_boxes; b++) {
+                float w = min_boxes_px[b] / (float)img_w, h = min_boxes_px[b] / (float)img_h;
+                /* the original clamps the centre-form values, not the corners */
+                push_center(p, fminf(fmaxf(cx, 0.f), 1.f), fminf(fmaxf(cy, 0.f), 1.f),
+                            fminf(fmaxf(w, 0.f), 1.f), fminf(fmaxf(h, 0.f), 1.f));
+            }
+        }
+    return NN_OK;
+}
+
+/* -------------------------------------------------------------- box coding */
+
+void ssd_decode_box(const float prior[4], const float variance[4], const float loc[4],
+                    ssd_code_type code, bool variance_in_target, float out[4]) {
+    static const float ones[4] = {1, 1, 1, 1};
+    const float *v = variance_in_target ? ones : variance;
+    float pw = prior[2] - prior[0], ph = prior[3] - prior[1];
+    switch (code) {
+    case SSD_CODE_CORNER:
+        for (int i = 0; i < 4; i++) out[i] = prior[i] + v[i] * loc[i];
+        return;
+    case SSD_CODE_CORNER_SIZE:
+        out[0] = prior[0] + v[0] * loc[0] * pw;
+        out[1] = prior[1] + v[1] * loc[1] * ph;
+        out[2] = prior[2] + v[2] * loc[2] * pw;
+        out[3] = prior[3] + v[3] * loc[3] * ph;
+        return;
+    case SSD_CODE_CENTER_SIZE:
+    default: {
+        float pcx = (prior[0] + prior[2]) * 0.5f, pcy = (prior[1] + prior[3]) * 0.5f;
+        float cx = v[0] * loc[0] * pw + pcx, cy = v[1] * loc[1] * ph + pcy;
+        float w = expf(v[2] * loc[2]) * pw, h = expf(v[3] * loc[3]) * ph;
+        out[0] = cx - w * 0.5f, out[1] = cy - h * 0.5f;
+        out[2] = cx + w * 0.5f, out[3] = cy + h * 0.5f;
+        return;
+    }
+    }
+}
+
+void ssd_encode_box(const float prior[4], const float variance[4], const float box[4],
+                    ssd_code_type code, bool variance_in_target, float loc[4]) {
+    static const float ones[4] = {1, 1, 1, 1};
+    const float *v = variance_in_target ? ones : variance;
+    float pw = prior[2] - prior[0], ph = prior[3] - prior[1];
+    switch (code) {
+    case SSD_CODE_CORNER:
+        for (int i = 0; i < 4; i++) loc[i] = (box[i] - prior[i]) / v[i];
+        return;
+    case SSD_CODE_CORNER_SIZE:
+        loc[0] = (box[0] - prior[0]) / pw / v[0];
+        loc[1] = (box[1] - prior[1]) / ph / v[1];
+        loc[2] = (box[2] - prior[2]) / pw / v[2];
+        loc[3] = (box[3] - prior[3]) / ph / v[3];
+        return;
+    case SSD_CODE_CENTER_SIZE:
+    default: {
+        float pcx = (prior[0] + prior[2]) * 0.5f, pcy = (prior[1] + prior[3]) * 0.5f;
+        float bw = box[2] - box[0], bh = box[3] - box[1];
+        float bcx = (box[0] + box[2]) * 0.5f, bcy = (box[1] + box[3]) * 0.5f;
+        loc[0] = (bcx - pcx) / pw / v[0];
+        loc[1] = (bcy - pcy) / ph / v[1];
+        loc[2] = logf(bw / pw) / v[2];
+        loc[3] = logf(bh / ph) / v[3];
+        return;
+    }
+    }
+}
+
+static float box_area(const float b[4]) {
+    if (b[2] < b[0] || b[3] < b[1]) return 0.0f;
+    return (b[2] - b[0]) * (b[3] - b[1]);
+}
+
+float ssd_iou(const float a[4], const float b[4]) {
+    if (b[0] > a[2] || b[2] < a[0] || b[1] > a[3] || b[3] < a[1]) return 0.0f;
+    float iw = fminf(a[2], b[2]) - fmaxf(a[0], b[0]);
+    float ih = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
+    float inter = iw * ih;
+    float uni = box_area(a) + box_area(b) - inter;
+    return uni > 0.0f ? inter / uni : 0.0f;
+}
+
+/* ---------------------------------------------------------------------- NMS */
+
+typedef struct {
+    float score;
+    int index; /* prior index */
+    int label;
+    int order; /* position before sorting, the tie-break */
+} scored;
+
+/* Descending score; equal scores keep their earlier order (a stable sort). */
+static int cmp_scored_desc(const void *pa, const void *pb) {
+    const scored *a = pa, *b = pb;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    return (a->order > b->order) - (a->order < b->order);
+}
+
+static int cmp_order_asc(const void *pa, const void *pb) {
+    const scored *a = pa, *b = pb;
+    return (a->order > b->order) - (a->order < b->order);
+}
+
+/* NMS using caller scratch `cand` (n entries). */
+static int nms_core(const float *boxes, const float *scores, size_t stride, int n, float thr,
+                    float iou_thr, int top_k, scored *cand, int *keep) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float s = scores[(size_t)i * stride];
+        if (s > thr) {
+            cand[m].score = s, cand[m].index = i, cand[m].label = 0, cand[m].order = m;
+            m++;
+        }
+    }
+    qsort(cand, (size_t)m, sizeof *cand, cmp_scored_desc);
+    if (top_k >= 0 && top_k < m) m = top_k;
+    int kept = 0;
+    for (int c = 0; c < m; c++) {
+        const float *box = boxes + (size_t)cand[c].index * 4;
+        bool ok = true;
+        for (int k = 0; k < kept && ok; k++)
+            ok = ssd_iou(box, boxes + (size_t)keep[k] * 4) <= iou_thr;
+        if (ok) keep[kept++] = cand[c].index;
+    }
+    return kept;
+}
+
+nn_status ssd_nms(const float *boxes, const float *scores, size_t score_stride, int n,
+                  float score_threshold, float iou_threshold, int top_k, int *keep, int *n_keep,
+                  nn_error *err) {
+    *n_keep = 0;
+    if (n < 0 || n > SSD_MAX_PRIORS || score_stride < 1)
+        return nn_error_set(err, NN_ERR_ARG, "ssd: nms over %d boxes (max %d)", n, SSD_MAX_PRIORS);
+    if (n == 0) return NN_OK;
+    scored *cand = malloc((size_t)n * sizeof *cand);
+    if (!cand) return nn_error_set(err, NN_ERR_NOMEM, "ssd: out of memory for nms of %d boxes", n);
+    *n_keep = nms_core(boxes, scores, score_stride, n, score_threshold, iou_threshold, top_k, cand,
+                       keep);
+    free(cand);
+    return NN_OK;
+}
+
+/* ---------------------------------------------------------------- detection */
+
+ssd_detect_params ssd_detect_default(int num_classes) {
+    ssd_detect_params p;
+    memset(&p, 0, sizeof p);
+    p.num_classes = num_classes;
+    p.background_label = 0;
+    p.confidence_threshold = 0.0f;
+    p.nms_threshold = 0.3f;
+    p.top_k = -1;
+    p.keep_top_k = -1;
+    p.code_type = SSD_CODE_CENTER_SIZE;
+    p.image_w = p.image_h = 1.0f;
+    return p;
+}
+
+nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *conf,
+                     const ssd_detect_params *p, ssd_detection *out, int max_out, int *n_out,
+                     nn_error *err) {
+    *n_out = 0;
+    int n = priors->count, nc = p->num_classes;
+    if (nc < 1 || nc > 100000 || n < 0 || max_out < 0 || (n > 0 && (!loc || !conf)))
+        return nn_error_set(err, NN_ERR_ARG, "ssd: detect with %d classes, %d priors, room %d", nc,
+                            n, max_out);
+    if (p->code_type < SSD_CODE_CORNER || p->code_type > SSD_CODE_CORNER_SIZE)
+        return nn_error_set(err, NN_ERR_ARG, "ssd: unknown code type %d", (int)p->code_type);
+    if (n == 0) return NN_OK;
+    /* The largest buffer is the candidate list: at most n per searched class. */
+    int classes_searched = p->class_agnostic ? 1 : nc;
+    if ((size_t)n * (size_t)classes_searched > SSD_MAX_CANDIDATES)
+        return nn_error_set(err, NN_ERR_LIMIT, "ssd: %d priors x %d classes is too many", n, nc);
+    size_t n_cand_max = (size_t)n * (size_t)classes_searched;
+
+    nn_status st = NN_OK;
+    float *boxes = malloc((size_t)n * 4 * sizeof(float));
+    float *best = p->class_agnostic ? malloc((size_t)n * sizeof(float)) : NULL;
+    int *best_label = p->class_agnostic ? malloc((size_t)n * sizeof(int)) : NULL;
+    scored *cand = malloc((size_t)n * sizeof *cand);
+    int *keep = malloc((size_t)n * sizeof(int));
+    scored *all = malloc(n_cand_max * sizeof *all);
+    if (!boxes || !cand || !keep || !all || (p->class_agnostic && (!best || !best_label))) {
+        st = nn_error_set(err, NN_ERR_NOMEM, "ssd: out of memory for %d priors", n);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        float *b = boxes + (size_t)i * 4;
+        ssd_decode_box(priors->boxes + (size_t)i * 4, priors->variances + (size_t)i * 4,
+                       loc + (size_t)i * 4, p->code_type, p->variance_in_target, b);
+        if (p->clip)
+            for (int k = 0; k < 4; k++) b[k] = fminf(fmaxf(b[k], 0.0f), 1.0f);
+    }
+
+    int n_all = 0;
+    if (p->class_agnostic) {
+        /* Per prior: the best non-background class (first one on ties). */
+        for (int i = 0; i < n; i++) {
+            best[i] = -INFINITY, best_label[i] = -1;
+            for (int c = 0; c < nc; c++) {
+                if (c == p->background_label) continue;
+                float s = conf[(size_t)i * nc + c];
+                if (s > best[i]) best[i] = s, best_label[i] = c;
+            }
+        }
+        int kept = nms_core(boxes, best, 1, n, p->confidence_threshold, p->nms_threshold,
+                            p->top_k, cand, keep);
+        for (int k = 0; k < kept; k++, n_all++) {
+            all[n_all].index = keep[k], all[n_all].label = best_label[keep[k]];
+            all[n_all].score = best[keep[k]], all[n_all].order = n_all;
+        }
+    } else {
+        for (int c = 0; c < nc; c++) {
+            if (c == p->background_label) continue;
+            int kept = nms_core(boxes, conf + c, (size_t)nc, n, p->confidence_threshold,
+                                p->nms_threshold, p->top_k, cand, keep);
+            for (int k = 0; k < kept; k++, n_all++) {
+                all[n_all].index = keep[k], all[n_all].label = c;
+                all[n_all].score = conf[(size_t)keep[k] * nc + c], all[n_all].order = n_all;
+            }
+        }
+    }
+    /* Too many: keep the best keep_top_k over all classes, then restore the
+     * label-major order (Caffe emits by label, then score). */
+    if (p->keep_top_k >= 0 && n_all > p->keep_top_k) {
+        qsort(all, (size_t)n_all, sizeof *all, cmp_scored_desc);
+        n_all = p->keep_top_k;
+        qsort(all, (size_t)n_all, sizeof *all, cmp_order_asc);
+    }
+    if (n_all > max_out) {
+        st = nn_error_set(err, NN_ERR_LIMIT, "ssd: %d detections but room for %d", n_all,
+                          max_out);
+        goto done;
+    }
+    for (int k = 0; k < n_all; k++) {
+        const float *b = boxes + (size_t)all[k].index * 4;
+        out[k].x1 = b[0] * p->image_w, out[k].y1 = b[1] * p->image_h;
+        out[k].x2 = b[2] * p->image_w, out[k].y2 = b[3] * p->image_h;
+        out[k].label = all[k].label, out[k].score = all[k].score;
+    }
+    *n_out = n_all;
+done:
+    free(boxes);
+    free(best);
+    free(best_label);
+    free(cand);
+    free(keep);
+    free(all);
+    return st;
+}
