@@ -586,8 +586,9 @@ START_TEST(flip_horizontal) {
     nn_error err;
     for (int c = 1; c <= 4; c += (c == 1 ? 2 : 1)) {
         for (int w = 1; w <= 4; w++) {
-            make_pattern(&img, w, 3, c);
             make_pattern(&orig, w, 3, c);
+            ck_assert_int_eq(image_copy(&orig, &img, &err), NN_OK);
+            ck_assert(img.pixels != orig.pixels);
             image_flip_horizontal(&img);
             for (int y = 0; y < 3; y++)
                 for (int x = 0; x < w; x++)
@@ -599,7 +600,8 @@ START_TEST(flip_horizontal) {
             image_free(&orig);
         }
     }
-    (void)err;
+    image none = {0};
+    ck_assert_int_eq(image_copy(&none, &img, &err), NN_ERR_ARG);
 }
 END_TEST
 

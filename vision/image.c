@@ -73,6 +73,16 @@ static bool image_valid(const image *img) {
            dims_ok(img->width, img->height);
 }
 
+nn_status image_copy(const image *src, image *dst, nn_error *err) {
+    if (!dst) return nn_error_set(err, NN_ERR_ARG, "image_copy: NULL output");
+    memset(dst, 0, sizeof *dst);
+    if (!image_valid(src)) return nn_error_set(err, NN_ERR_ARG, "image_copy: invalid source");
+    nn_status st = image_alloc(dst, src->width, src->height, src->channels, err);
+    if (st == NN_OK)
+        memcpy(dst->pixels, src->pixels, (size_t)src->width * src->height * src->channels);
+    return st;
+}
+
 /* ---- decoding ---------------------------------------------------------- */
 
 typedef enum { FMT_UNKNOWN = 0, FMT_JPEG, FMT_PNG, FMT_BMP } file_format;

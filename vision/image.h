@@ -25,6 +25,8 @@ typedef struct {
 
 nn_status image_alloc(image *img, int width, int height, int channels, nn_error *err);
 void image_free(image *img); /* frees pixels, zeroes the struct; safe on a zeroed image */
+/* A deep copy (dst is allocated). */
+nn_status image_copy(const image *src, image *dst, nn_error *err);
 
 /* Loads JPEG / PNG / BMP, converted to `channels` (1, 3 or 4; 3 = RGB). */
 nn_status image_load(const char *path, int channels, image *out, nn_error *err);
