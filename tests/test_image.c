@@ -135,6 +135,12 @@ START_TEST(png_roundtrip_all_channel_counts) {
         image_free(&img);
     }
     ck_assert_int_eq(scratch_count(dir), 1); /* no temporary file left behind */
+    /* ordinary permissions (not a temp file's 0600) */
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    ck_assert_int_eq(sb.st_mode & 0777, 0666 & ~mask);
     scratch_remove(dir);
 }
 END_TEST

@@ -19,12 +19,14 @@
 #include "image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <stb_image.h>
@@ -322,6 +324,22 @@ static bool ends_with_ci(const char *s, const char *suffix) {
     return true;
 }
 
+/* Creates "<path>.tmp.<pid>.<n>" exclusively (O_EXCL: never clobbers), with
+ * the usual 0666 & ~umask permissions, unlike mkstemp's 0600. */
+static int open_temp_file(const char *path, char *tmp, size_t n) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t salt = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ (uintptr_t)tmp;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(tmp, n, "%s.tmp.%ld.%llx", path, (long)getpid(),
+                 (unsigned long long)((salt + (uint64_t)attempt * 0x9E3779B97F4A7C15ULL) >> 16));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_error *err) {
     if (!path) return nn_error_set(err, NN_ERR_ARG, "image_save: NULL path");
     if (!image_valid(img)) return nn_error_set(err, NN_ERR_ARG, "%s: invalid image to save", path);
@@ -335,11 +353,10 @@ nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_er
                             jpeg_quality);
 
     /* Write next to the target, then rename: readers never see half a file. */
-    size_t n = strlen(path) + 16;
+    size_t n = strlen(path) + 48;
     char *tmp = malloc(n);
     if (!tmp) return nn_error_set(err, NN_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, n, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
+    int fd = open_temp_file(path, tmp, n);
     if (fd < 0) {
         int e = errno;
         free(tmp);
@@ -361,7 +378,10 @@ nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_er
         ok = stbi_write_jpg_to_func(sink_write, &sink, img->width, img->height, img->channels,
                                     img->pixels, jpeg_quality);
     bool failed = !ok || sink.failed;
-    if (fflush(sink.f) != 0 || fsync(fileno(sink.f)) != 0) failed = true;
+    /* No fsync: the rename already makes the write atomic for readers, and
+     * data sets save thousands of crops; durability across power loss is
+     * not worth a disk flush each. */
+    if (fflush(sink.f) != 0) failed = true;
     if (fclose(sink.f) != 0) failed = true;
     if (failed) {
         unlink(tmp);
@@ -369,10 +389,6 @@ nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_er
         return nn_error_set(err, NN_ERR_IO, "%s: writing the %s failed", path,
                             png ? "PNG" : "JPEG");
     }
-    /* mkstemp makes 0600 files; give the image ordinary permissions. */
-    mode_t mask = umask(0);
-    umask(mask);
-    chmod(tmp, 0666 & ~mask);
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
