@@ -6,9 +6,12 @@
  *
  * Decoding is defensive: the format is recognised by its magic bytes (only
  * JPEG, PNG and BMP are accepted, so random bytes are never guessed to be a
- * TGA), the declared dimensions are read with stbi_info_from_memory and
- * checked against IMAGE_MAX_SIDE / IMAGE_MAX_PIXELS before stb allocates
- * anything, and stb's failure reason is reported with the file name.
+ * TGA); the declared dimensions (from the PNG/BMP header, or
+ * stbi_info_from_memory) are checked against IMAGE_MAX_SIDE /
+ * IMAGE_MAX_PIXELS before stb allocates anything; the file is checked to be
+ * complete, which stb does not do (check_structure); and stb's failure reason
+ * is reported with the file name. Safe to call from several threads: stb's
+ * failure reason is thread-local and no stb global setting is changed.
  * 16-bit PNGs come out as 8-bit (stb keeps the high byte); an alpha channel is
  * dropped (not composited) when 3 channels are requested; RGB -> grey uses
  * stb's (77 R + 150 G + 29 B) >> 8. EXIF orientation is not applied.
@@ -167,7 +170,8 @@ static nn_status check_structure(const uint8_t *buf, size_t len, file_format fmt
         if (*w <= 0 || *h <= 0)
             return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt BMP (size %lldx%lld)", name, *w,
                                 *h);
-        if (*w <= IMAGE_MAX_SIDE && *h <= IMAGE_MAX_SIDE && (compression == 0 || compression == 3)) {
+        bool uncompressed = compression == 0 || compression == 3; /* BI_RGB, BI_BITFIELDS */
+        if (*w <= IMAGE_MAX_SIDE && *h <= IMAGE_MAX_SIDE && uncompressed) {
             unsigned long long row = ((unsigned long long)*w * bpp + 31) / 32 * 4;
             unsigned long long need = offset + row * (unsigned long long)*h;
             if (len < need)
@@ -218,7 +222,8 @@ static nn_status decode(const uint8_t *buf, size_t len, int channels, const char
     if (have_info && (hw == 0 || too_large(w, h))) hw = w, hh = h;
     if (too_large(hw, hh))
         return nn_error_set(err, NN_ERR_LIMIT,
-                            "%s: %s declares %lldx%lld pixels, over the limit (side %d, %zu pixels)",
+                            "%s: %s declares %lldx%lld pixels, over the limit "
+                            "(side %d, %zu pixels)",
                             name, format_name(fmt), hw, hh, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
     if (structure != NN_OK) return structure;
     if (!have_info) {

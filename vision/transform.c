@@ -176,15 +176,16 @@ nn_status transform_random_affine(const image *src, const transform_affine_range
     if (!(r->zoom >= 0.f && r->zoom < 1.f))
         return nn_error_set(err, NN_ERR_ARG, "transform_random_affine: zoom %g not in [0, 1)",
                             r->zoom);
-    double rot = r->rotation_deg > 0 ? transform_rng_uniform(rng, -r->rotation_deg, r->rotation_deg) : 0;
-    double shear = r->shear_deg > 0 ? transform_rng_uniform(rng, -r->shear_deg, r->shear_deg) : 0;
+    double rot = 0, shear = 0, tx = 0, ty = 0;
+    if (r->rotation_deg > 0) rot = transform_rng_uniform(rng, -r->rotation_deg, r->rotation_deg);
+    if (r->shear_deg > 0) shear = transform_rng_uniform(rng, -r->shear_deg, r->shear_deg);
     double zx = 1, zy = 1;
     if (r->zoom > 0) {
         zx = transform_rng_uniform(rng, 1 - r->zoom, 1 + r->zoom);
         zy = transform_rng_uniform(rng, 1 - r->zoom, 1 + r->zoom);
     }
-    double tx = r->shift_x > 0 ? transform_rng_uniform(rng, -r->shift_x, r->shift_x) * src->width : 0;
-    double ty = r->shift_y > 0 ? transform_rng_uniform(rng, -r->shift_y, r->shift_y) * src->height : 0;
+    if (r->shift_x > 0) tx = transform_rng_uniform(rng, -r->shift_x, r->shift_x) * src->width;
+    if (r->shift_y > 0) ty = transform_rng_uniform(rng, -r->shift_y, r->shift_y) * src->height;
     bool flip = r->flip_probability > 0 && transform_rng_chance(rng, r->flip_probability);
 
     double a = rot * (M_PI / 180.0), s = shear * (M_PI / 180.0);
