@@ -399,6 +399,34 @@ START_TEST(corrupt_bytes_never_crash) {
 }
 END_TEST
 
+/* A Huffman table declaring more than 256 codes (Debian's stb would write past
+ * its arrays) is refused before stb sees it; trailing bytes after EOI are fine. */
+START_TEST(jpeg_structure_checks) {
+    size_t len;
+    uint8_t *file = read_all("fixtures/images/baseline420.jpg", &len);
+    nn_error err;
+    image img;
+    uint8_t *longer = malloc(len + 100);
+    memcpy(longer, file, len);
+    memset(longer + len, 0, 100); /* padding some cameras append */
+    ck_assert_msg(image_load_memory(longer, len + 100, 3, &img, &err) == NN_OK, "%s", err.msg);
+    image_free(&img);
+    free(longer);
+
+    size_t dht = 0;
+    for (size_t i = 2; i + 1 < len && !dht; i++)
+        if (file[i] == 0xFF && file[i + 1] == 0xC4) dht = i;
+    ck_assert_uint_gt(dht, 0);
+    /* FF C4 len_hi len_lo class/id count[1..16]: claim 2 x 255 codes */
+    file[dht + 5 + 14] = 0xFF;
+    file[dht + 5 + 15] = 0xFF;
+    ck_assert_int_eq(image_load_memory(file, len, 3, &img, &err), NN_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "Huffman"));
+    ck_assert_ptr_null(img.pixels);
+    free(file);
+}
+END_TEST
+
 static uint32_t crc32_png(const uint8_t *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++) {
@@ -684,6 +712,7 @@ Suite *image_suite(void) {
     tcase_add_test(io, truncated_files_fail_cleanly);
     tcase_add_test(io, corrupt_bytes_never_crash);
     tcase_add_test(io, absurd_dimensions_refused);
+    tcase_add_test(io, jpeg_structure_checks);
     tcase_add_test(io, save_errors);
     suite_add_tcase(s, io);
     TCase *ops = tcase_create("ops");

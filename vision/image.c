@@ -124,14 +124,80 @@ static uint32_t le32(const uint8_t *p) {
 }
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }
 
+static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+
+/* Inside entropy-coded data, FF 00 is a data byte and FF D0..D7 a restart. */
+static bool is_real_marker(uint8_t after_ff) {
+    return after_ff != 0x00 && (after_ff < 0xD0 || after_ff > 0xD7);
+}
+
+/*
+ * Walks a JPEG's marker segments from SOI to EOI, as stb will read them:
+ * each segment is FF <marker> <16-bit length> <payload>; after an SOS
+ * segment comes entropy-coded data, in which FF is followed by 00 (a stuffed
+ * byte) or D0..D7 (a restart marker), so the next real marker is the first FF
+ * followed by anything else. Besides finding truncation, this rejects DHT
+ * tables declaring more than 256 codes: the stb in Debian 12 (2022-09) does
+ * not, and writes past its Huffman arrays on them.
+ */
+static nn_status check_jpeg(const uint8_t *buf, size_t len, const char *name, nn_error *err) {
+    size_t at = 2; /* after SOI */
+    for (;;) {
+        if (at >= len)
+            return nn_error_set(err, NN_ERR_TRUNCATED,
+                                "%s: truncated JPEG (no end-of-image marker)", name);
+        if (buf[at] != 0xFF)
+            return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG (no marker at byte %zu)",
+                                name, at);
+        while (at < len && buf[at] == 0xFF) at++; /* fill bytes */
+        if (at >= len) continue;                  /* reported as truncated above */
+        uint8_t marker = buf[at++];
+        if (marker == 0xD9) return NN_OK;                               /* EOI */
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue; /* no payload */
+        if (marker == 0x00 || marker == 0xD8)
+            return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG (bad marker at byte %zu)",
+                                name, at - 1);
+        if (len - at < 2)
+            return nn_error_set(err, NN_ERR_TRUNCATED, "%s: truncated JPEG", name);
+        size_t seg_len = be16(buf + at);
+        if (seg_len < 2)
+            return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG (segment length %zu)", name,
+                                seg_len);
+        if (seg_len > len - at)
+            return nn_error_set(err, NN_ERR_TRUNCATED, "%s: truncated JPEG (segment at byte %zu)",
+                                name, at - 2);
+        if (marker == 0xC4) { /* DHT: tables of 1 + 16 counts + sum(counts) values */
+            const uint8_t *t = buf + at + 2, *end = buf + at + seg_len;
+            while (t < end) {
+                if (end - t < 17)
+                    return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG Huffman table",
+                                        name);
+                size_t codes = 0;
+                for (int i = 1; i <= 16; i++) codes += t[i];
+                if (codes > 256 || (size_t)(end - t) < 17 + codes)
+                    return nn_error_set(err, NN_ERR_FORMAT,
+                                        "%s: corrupt JPEG Huffman table (%zu codes)", name, codes);
+                t += 17 + codes;
+            }
+        }
+        at += seg_len;
+        if (marker == 0xDA) { /* skip the entropy-coded data */
+            while (at + 1 < len && !(buf[at] == 0xFF && is_real_marker(buf[at + 1]))) at++;
+            if (at + 1 >= len)
+                return nn_error_set(err, NN_ERR_TRUNCATED,
+                                    "%s: truncated JPEG (image data ends without a marker)", name);
+        }
+    }
+}
+
 /*
  * What stb does not check. Reads the declared size straight from the header
  * (stb's own info call refuses some huge sizes with a vague "too large", and we
  * want NN_ERR_LIMIT for those) and verifies the file is complete:
  *   PNG:  the chunk chain reaches IEND (stb stops at the last IDAT it needs);
  *   BMP:  uncompressed pixel rows all present (stb pads missing rows with 0);
- *   JPEG: an EOI marker follows the last scan (stb pads missing data with 0;
- *         entropy-coded data cannot contain FF D9 or FF DA, so this is exact).
+ *   JPEG: the marker segments lead to an EOI marker (stb pads missing data
+ *         with 0), and the Huffman tables are sane (see check_jpeg).
  * Sets *w, *h when the format has them at fixed places (PNG, BMP), else 0.
  */
 static nn_status check_structure(const uint8_t *buf, size_t len, file_format fmt, const char *name,
@@ -179,17 +245,7 @@ static nn_status check_structure(const uint8_t *buf, size_t len, file_format fmt
                                     "%s: truncated BMP (%zu of %llu bytes)", name, len, need);
         }
     } else if (fmt == FMT_JPEG) {
-        size_t last_scan = 0;
-        bool eoi_after_scan = false;
-        for (size_t i = 2; i + 1 < len; i++) {
-            if (buf[i] != 0xFF) continue;
-            if (buf[i + 1] == 0xDA) last_scan = i, eoi_after_scan = false;
-            else if (buf[i + 1] == 0xD9 && last_scan) eoi_after_scan = true;
-        }
-        if (!eoi_after_scan)
-            return nn_error_set(err, NN_ERR_TRUNCATED,
-                                "%s: truncated JPEG (no end-of-image marker after the image data)",
-                                name);
+        return check_jpeg(buf, len, name, err);
     }
     return NN_OK;
 }
@@ -213,13 +269,16 @@ static nn_status decode(const uint8_t *buf, size_t len, int channels, const char
     if (fmt == FMT_UNKNOWN)
         return nn_error_set(err, NN_ERR_FORMAT, "%s: not an image (not JPEG, PNG or BMP)", name);
 
-    /* The size first: a huge declared size is a LIMIT error even if the rest
-     * of the file is missing too. */
+    /* A huge declared size is reported as such even if the rest of the file
+     * is bad too; stb sees only files that passed check_structure. */
     long long hw, hh; /* the size PNG/BMP headers declare */
     nn_status structure = check_structure(buf, len, fmt, name, &hw, &hh, err);
     int w = 0, h = 0, file_channels = 0;
-    bool have_info = stbi_info_from_memory(buf, (int)len, &w, &h, &file_channels);
-    if (have_info && (hw == 0 || too_large(w, h))) hw = w, hh = h;
+    bool have_info = false;
+    if (structure == NN_OK) {
+        have_info = stbi_info_from_memory(buf, (int)len, &w, &h, &file_channels);
+        if (have_info && (hw == 0 || too_large(w, h))) hw = w, hh = h;
+    }
     if (too_large(hw, hh))
         return nn_error_set(err, NN_ERR_LIMIT,
                             "%s: %s declares %lldx%lld pixels, over the limit "
