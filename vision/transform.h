@@ -37,8 +37,9 @@ bool transform_rng_chance(transform_rng *rng, float p);
 nn_status transform_pad(const image *src, int left, int top, int right, int bottom, uint8_t fill,
                         image *dst, nn_error *err);
 
-/* How a letterboxed image relates to its source: a source point (x, y) lands
- * at (x * scale_x + offset_x, y * scale_y + offset_y) in the output. */
+/* How a letterboxed image relates to its source: a source point (x, y), in
+ * pixel-edge coordinates as box corners use, lands at
+ * (x * scale_x + offset_x, y * scale_y + offset_y) in the output. */
 typedef struct {
     float scale_x, scale_y;
     int offset_x, offset_y;
