@@ -135,6 +135,12 @@ START_TEST(png_roundtrip_all_channel_counts) {
         image_free(&img);
     }
     ck_assert_int_eq(scratch_count(dir), 1); /* no temporary file left behind */
+    /* ordinary permissions (not a temp file's 0600) */
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    ck_assert_int_eq(sb.st_mode & 0777, 0666 & ~mask);
     scratch_remove(dir);
 }
 END_TEST
@@ -393,6 +399,34 @@ START_TEST(corrupt_bytes_never_crash) {
 }
 END_TEST
 
+/* A Huffman table declaring more than 256 codes (Debian's stb would write past
+ * its arrays) is refused before stb sees it; trailing bytes after EOI are fine. */
+START_TEST(jpeg_structure_checks) {
+    size_t len;
+    uint8_t *file = read_all("fixtures/images/baseline420.jpg", &len);
+    nn_error err;
+    image img;
+    uint8_t *longer = malloc(len + 100);
+    memcpy(longer, file, len);
+    memset(longer + len, 0, 100); /* padding some cameras append */
+    ck_assert_msg(image_load_memory(longer, len + 100, 3, &img, &err) == NN_OK, "%s", err.msg);
+    image_free(&img);
+    free(longer);
+
+    size_t dht = 0;
+    for (size_t i = 2; i + 1 < len && !dht; i++)
+        if (file[i] == 0xFF && file[i + 1] == 0xC4) dht = i;
+    ck_assert_uint_gt(dht, 0);
+    /* FF C4 len_hi len_lo class/id count[1..16]: claim 2 x 255 codes */
+    file[dht + 5 + 14] = 0xFF;
+    file[dht + 5 + 15] = 0xFF;
+    ck_assert_int_eq(image_load_memory(file, len, 3, &img, &err), NN_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "Huffman"));
+    ck_assert_ptr_null(img.pixels);
+    free(file);
+}
+END_TEST
+
 static uint32_t crc32_png(const uint8_t *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++) {
@@ -586,8 +620,9 @@ START_TEST(flip_horizontal) {
     nn_error err;
     for (int c = 1; c <= 4; c += (c == 1 ? 2 : 1)) {
         for (int w = 1; w <= 4; w++) {
-            make_pattern(&img, w, 3, c);
             make_pattern(&orig, w, 3, c);
+            ck_assert_int_eq(image_copy(&orig, &img, &err), NN_OK);
+            ck_assert(img.pixels != orig.pixels);
             image_flip_horizontal(&img);
             for (int y = 0; y < 3; y++)
                 for (int x = 0; x < w; x++)
@@ -599,7 +634,8 @@ START_TEST(flip_horizontal) {
             image_free(&orig);
         }
     }
-    (void)err;
+    image none = {0};
+    ck_assert_int_eq(image_copy(&none, &img, &err), NN_ERR_ARG);
 }
 END_TEST
 
@@ -676,6 +712,7 @@ Suite *image_suite(void) {
     tcase_add_test(io, truncated_files_fail_cleanly);
     tcase_add_test(io, corrupt_bytes_never_crash);
     tcase_add_test(io, absurd_dimensions_refused);
+    tcase_add_test(io, jpeg_structure_checks);
     tcase_add_test(io, save_errors);
     suite_add_tcase(s, io);
     TCase *ops = tcase_create("ops");

@@ -71,7 +71,8 @@ START_TEST(bars_png_size_and_heights) {
     ck_assert_int_eq(img.width, 500);
     ck_assert_int_eq(img.height, 320);
     /* bars in the class colours, heights proportional to the values */
-    int h0 = column_height(&img, draw_class_color(0)), h1 = column_height(&img, draw_class_color(1));
+    int h0 = column_height(&img, draw_class_color(0));
+    int h1 = column_height(&img, draw_class_color(1));
     ck_assert_msg(h0 > 100, "tallest bar only %d px", h0);
     ck_assert_msg(abs(h0 - 3 * h1) <= 3, "bar heights %d and %d, want 3:1", h0, h1);
     ck_assert_int_eq(count_color(&img, draw_class_color(2)), 0); /* value 0: no area */

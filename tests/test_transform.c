@@ -206,6 +206,123 @@ START_TEST(rotate_matches_opencv) {
 }
 END_TEST
 
+/* A zoom + shear + shift map with edge replication, against cv2.warpAffine
+ * (WARP_INVERSE_MAP, BORDER_REPLICATE) on a smooth image. */
+START_TEST(warp_affine_matches_opencv) {
+    tu_fixture *fx = tu_fixture_load("fixtures/vision_rotate.nnfx");
+    ck_assert_ptr_nonnull(fx);
+    nn_tensor *src_t = tu_fixture_tensor(fx, "src"), *ref_t = tu_fixture_tensor(fx, "affine");
+    size_t nm;
+    const float *m = tu_fixture_data(fx, "affine_inverse", &nm);
+    ck_assert_uint_eq(nm, 6);
+    double inverse[6];
+    for (int i = 0; i < 6; i++) inverse[i] = m[i];
+    image src, ref, out;
+    image_from_fixture(src_t, 0, &src);
+    image_from_fixture(ref_t, 0, &ref);
+    nn_error err;
+    ck_assert_int_eq(transform_warp_affine(&src, inverse, ref.width, ref.height,
+                                           TRANSFORM_BORDER_REPLICATE, 0, &out, &err),
+                     NN_OK);
+    ck_assert_int_eq(out.width, 19);
+    ck_assert_int_eq(out.height, 23);
+    int worst = 0;
+    for (size_t i = 0; i < (size_t)19 * 23 * 3; i++) {
+        int d = abs(out.pixels[i] - ref.pixels[i]);
+        worst = d > worst ? d : worst;
+    }
+    ck_assert_msg(worst <= 2, "differs from cv2.warpAffine by %d", worst);
+    image_free(&out);
+    image_free(&ref);
+    image_free(&src);
+    nn_tensor_free(src_t);
+    nn_tensor_free(ref_t);
+    tu_fixture_free(fx);
+}
+END_TEST
+
+START_TEST(warp_affine_by_hand) {
+    image src, out;
+    nn_error err;
+    noise_image(&src, 6, 5, 3, 31);
+    const double identity[6] = {1, 0, 0, 0, 1, 0};
+    ck_assert_int_eq(transform_warp_affine(&src, identity, 6, 5, TRANSFORM_BORDER_CONSTANT, 0,
+                                           &out, &err),
+                     NN_OK);
+    ck_assert_mem_eq(out.pixels, src.pixels, 6 * 5 * 3);
+    image_free(&out);
+    /* out(x, y) = src(x + 2, y - 1): shifted left 2 and down 1 */
+    const double shift[6] = {1, 0, 2, 0, 1, -1};
+    for (int b = 0; b < 2; b++) {
+        transform_border border = b ? TRANSFORM_BORDER_REPLICATE : TRANSFORM_BORDER_CONSTANT;
+        ck_assert_int_eq(transform_warp_affine(&src, shift, 6, 5, border, 7, &out, &err), NN_OK);
+        for (int y = 0; y < 5; y++)
+            for (int x = 0; x < 6; x++) {
+                int sx = x + 2, sy = y - 1;
+                bool inside = sx < 6 && sy >= 0;
+                int cx = sx > 5 ? 5 : sx, cy = sy < 0 ? 0 : sy;
+                for (int k = 0; k < 3; k++) {
+                    int want = inside || b ? src.pixels[(cy * 6 + cx) * 3 + k] : 7;
+                    ck_assert_int_eq(out.pixels[(y * 6 + x) * 3 + k], want);
+                }
+            }
+        image_free(&out);
+    }
+    const double bad[6] = {1, 0, NAN, 0, 1, 0};
+    ck_assert_int_eq(transform_warp_affine(&src, bad, 6, 5, TRANSFORM_BORDER_CONSTANT, 0, &out,
+                                           &err),
+                     NN_ERR_ARG);
+    image_free(&src);
+}
+END_TEST
+
+START_TEST(random_affine) {
+    image src, out, flipped;
+    nn_error err;
+    transform_rng rng;
+    transform_rng_seed(&rng, 5);
+    noise_image(&src, 9, 7, 3, 41);
+    transform_affine_ranges none = {0};
+    ck_assert_int_eq(transform_random_affine(&src, &none, &rng, TRANSFORM_BORDER_REPLICATE, 0,
+                                             &out, &err),
+                     NN_OK);
+    ck_assert_mem_eq(out.pixels, src.pixels, 9 * 7 * 3);
+    image_free(&out);
+    /* flip only, always: the mirror image */
+    transform_affine_ranges flip = {.flip_probability = 1.f};
+    ck_assert_int_eq(transform_random_affine(&src, &flip, &rng, TRANSFORM_BORDER_REPLICATE, 0,
+                                             &out, &err),
+                     NN_OK);
+    ck_assert_int_eq(image_crop(&src, 0, 0, 9, 7, 0, &flipped, &err), NN_OK);
+    image_flip_horizontal(&flipped);
+    ck_assert_mem_eq(out.pixels, flipped.pixels, 9 * 7 * 3);
+    image_free(&out);
+    image_free(&flipped);
+    /* Keras-like settings: reproducible per seed, and they change the image */
+    transform_affine_ranges keras = {.rotation_deg = 20, .zoom = 0.15f, .shift_x = 0.2f,
+                                     .shift_y = 0.2f, .shear_deg = 15, .flip_probability = 0.5f};
+    image a, b;
+    transform_rng r1, r2;
+    transform_rng_seed(&r1, 77);
+    transform_rng_seed(&r2, 77);
+    ck_assert_int_eq(transform_random_affine(&src, &keras, &r1, TRANSFORM_BORDER_REPLICATE, 0, &a,
+                                             &err),
+                     NN_OK);
+    ck_assert_int_eq(transform_random_affine(&src, &keras, &r2, TRANSFORM_BORDER_REPLICATE, 0, &b,
+                                             &err),
+                     NN_OK);
+    ck_assert_mem_eq(a.pixels, b.pixels, 9 * 7 * 3);
+    ck_assert(memcmp(a.pixels, src.pixels, 9 * 7 * 3) != 0);
+    image_free(&a);
+    image_free(&b);
+    transform_affine_ranges bad = {.zoom = 1.f};
+    ck_assert_int_eq(transform_random_affine(&src, &bad, &rng, TRANSFORM_BORDER_CONSTANT, 0, &out,
+                                             &err),
+                     NN_ERR_ARG);
+    image_free(&src);
+}
+END_TEST
+
 /* ---- colour ------------------------------------------------------------------------ */
 
 typedef void (*adjust_fn)(image *, float);
@@ -338,6 +455,9 @@ Suite *transform_suite(void) {
     tcase_add_test(tc, rotate_zero_and_full_turn_are_identity);
     tcase_add_test(tc, rotate_90_is_transpose_flip);
     tcase_add_test(tc, rotate_matches_opencv);
+    tcase_add_test(tc, warp_affine_matches_opencv);
+    tcase_add_test(tc, warp_affine_by_hand);
+    tcase_add_test(tc, random_affine);
     tcase_add_test(tc, jitter_ops_match_torchvision);
     tcase_add_test(tc, jitter_neutral_and_alpha);
     tcase_add_test(tc, jitter_is_reproducible);

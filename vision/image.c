@@ -6,9 +6,12 @@
  *
  * Decoding is defensive: the format is recognised by its magic bytes (only
  * JPEG, PNG and BMP are accepted, so random bytes are never guessed to be a
- * TGA), the declared dimensions are read with stbi_info_from_memory and
- * checked against IMAGE_MAX_SIDE / IMAGE_MAX_PIXELS before stb allocates
- * anything, and stb's failure reason is reported with the file name.
+ * TGA); the declared dimensions (from the PNG/BMP header, or
+ * stbi_info_from_memory) are checked against IMAGE_MAX_SIDE /
+ * IMAGE_MAX_PIXELS before stb allocates anything; the file is checked to be
+ * complete, which stb does not do (check_structure); and stb's failure reason
+ * is reported with the file name. Safe to call from several threads: stb's
+ * failure reason is thread-local and no stb global setting is changed.
  * 16-bit PNGs come out as 8-bit (stb keeps the high byte); an alpha channel is
  * dropped (not composited) when 3 channels are requested; RGB -> grey uses
  * stb's (77 R + 150 G + 29 B) >> 8. EXIF orientation is not applied.
@@ -19,12 +22,14 @@
 #include "image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <stb_image.h>
@@ -73,6 +78,16 @@ static bool image_valid(const image *img) {
            dims_ok(img->width, img->height);
 }
 
+nn_status image_copy(const image *src, image *dst, nn_error *err) {
+    if (!dst) return nn_error_set(err, NN_ERR_ARG, "image_copy: NULL output");
+    memset(dst, 0, sizeof *dst);
+    if (!image_valid(src)) return nn_error_set(err, NN_ERR_ARG, "image_copy: invalid source");
+    nn_status st = image_alloc(dst, src->width, src->height, src->channels, err);
+    if (st == NN_OK)
+        memcpy(dst->pixels, src->pixels, (size_t)src->width * src->height * src->channels);
+    return st;
+}
+
 /* ---- decoding ---------------------------------------------------------- */
 
 typedef enum { FMT_UNKNOWN = 0, FMT_JPEG, FMT_PNG, FMT_BMP } file_format;
@@ -109,14 +124,80 @@ static uint32_t le32(const uint8_t *p) {
 }
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }
 
+static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+
+/* Inside entropy-coded data, FF 00 is a data byte and FF D0..D7 a restart. */
+static bool is_real_marker(uint8_t after_ff) {
+    return after_ff != 0x00 && (after_ff < 0xD0 || after_ff > 0xD7);
+}
+
+/*
+ * Walks a JPEG's marker segments from SOI to EOI, as stb will read them:
+ * each segment is FF <marker> <16-bit length> <payload>; after an SOS
+ * segment comes entropy-coded data, in which FF is followed by 00 (a stuffed
+ * byte) or D0..D7 (a restart marker), so the next real marker is the first FF
+ * followed by anything else. Besides finding truncation, this rejects DHT
+ * tables declaring more than 256 codes: the stb in Debian 12 (2022-09) does
+ * not, and writes past its Huffman arrays on them.
+ */
+static nn_status check_jpeg(const uint8_t *buf, size_t len, const char *name, nn_error *err) {
+    size_t at = 2; /* after SOI */
+    for (;;) {
+        if (at >= len)
+            return nn_error_set(err, NN_ERR_TRUNCATED,
+                                "%s: truncated JPEG (no end-of-image marker)", name);
+        if (buf[at] != 0xFF)
+            return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG (no marker at byte %zu)",
+                                name, at);
+        while (at < len && buf[at] == 0xFF) at++; /* fill bytes */
+        if (at >= len) continue;                  /* reported as truncated above */
+        uint8_t marker = buf[at++];
+        if (marker == 0xD9) return NN_OK;                               /* EOI */
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue; /* no payload */
+        if (marker == 0x00 || marker == 0xD8)
+            return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG (bad marker at byte %zu)",
+                                name, at - 1);
+        if (len - at < 2)
+            return nn_error_set(err, NN_ERR_TRUNCATED, "%s: truncated JPEG", name);
+        size_t seg_len = be16(buf + at);
+        if (seg_len < 2)
+            return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG (segment length %zu)", name,
+                                seg_len);
+        if (seg_len > len - at)
+            return nn_error_set(err, NN_ERR_TRUNCATED, "%s: truncated JPEG (segment at byte %zu)",
+                                name, at - 2);
+        if (marker == 0xC4) { /* DHT: tables of 1 + 16 counts + sum(counts) values */
+            const uint8_t *t = buf + at + 2, *end = buf + at + seg_len;
+            while (t < end) {
+                if (end - t < 17)
+                    return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG Huffman table",
+                                        name);
+                size_t codes = 0;
+                for (int i = 1; i <= 16; i++) codes += t[i];
+                if (codes > 256 || (size_t)(end - t) < 17 + codes)
+                    return nn_error_set(err, NN_ERR_FORMAT,
+                                        "%s: corrupt JPEG Huffman table (%zu codes)", name, codes);
+                t += 17 + codes;
+            }
+        }
+        at += seg_len;
+        if (marker == 0xDA) { /* skip the entropy-coded data */
+            while (at + 1 < len && !(buf[at] == 0xFF && is_real_marker(buf[at + 1]))) at++;
+            if (at + 1 >= len)
+                return nn_error_set(err, NN_ERR_TRUNCATED,
+                                    "%s: truncated JPEG (image data ends without a marker)", name);
+        }
+    }
+}
+
 /*
  * What stb does not check. Reads the declared size straight from the header
  * (stb's own info call refuses some huge sizes with a vague "too large", and we
  * want NN_ERR_LIMIT for those) and verifies the file is complete:
  *   PNG:  the chunk chain reaches IEND (stb stops at the last IDAT it needs);
  *   BMP:  uncompressed pixel rows all present (stb pads missing rows with 0);
- *   JPEG: an EOI marker follows the last scan (stb pads missing data with 0;
- *         entropy-coded data cannot contain FF D9 or FF DA, so this is exact).
+ *   JPEG: the marker segments lead to an EOI marker (stb pads missing data
+ *         with 0), and the Huffman tables are sane (see check_jpeg).
  * Sets *w, *h when the format has them at fixed places (PNG, BMP), else 0.
  */
 static nn_status check_structure(const uint8_t *buf, size_t len, file_format fmt, const char *name,
@@ -155,7 +236,8 @@ static nn_status check_structure(const uint8_t *buf, size_t len, file_format fmt
         if (*w <= 0 || *h <= 0)
             return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt BMP (size %lldx%lld)", name, *w,
                                 *h);
-        if (*w <= IMAGE_MAX_SIDE && *h <= IMAGE_MAX_SIDE && (compression == 0 || compression == 3)) {
+        bool uncompressed = compression == 0 || compression == 3; /* BI_RGB, BI_BITFIELDS */
+        if (*w <= IMAGE_MAX_SIDE && *h <= IMAGE_MAX_SIDE && uncompressed) {
             unsigned long long row = ((unsigned long long)*w * bpp + 31) / 32 * 4;
             unsigned long long need = offset + row * (unsigned long long)*h;
             if (len < need)
@@ -163,17 +245,7 @@ static nn_status check_structure(const uint8_t *buf, size_t len, file_format fmt
                                     "%s: truncated BMP (%zu of %llu bytes)", name, len, need);
         }
     } else if (fmt == FMT_JPEG) {
-        size_t last_scan = 0;
-        bool eoi_after_scan = false;
-        for (size_t i = 2; i + 1 < len; i++) {
-            if (buf[i] != 0xFF) continue;
-            if (buf[i + 1] == 0xDA) last_scan = i, eoi_after_scan = false;
-            else if (buf[i + 1] == 0xD9 && last_scan) eoi_after_scan = true;
-        }
-        if (!eoi_after_scan)
-            return nn_error_set(err, NN_ERR_TRUNCATED,
-                                "%s: truncated JPEG (no end-of-image marker after the image data)",
-                                name);
+        return check_jpeg(buf, len, name, err);
     }
     return NN_OK;
 }
@@ -197,16 +269,20 @@ static nn_status decode(const uint8_t *buf, size_t len, int channels, const char
     if (fmt == FMT_UNKNOWN)
         return nn_error_set(err, NN_ERR_FORMAT, "%s: not an image (not JPEG, PNG or BMP)", name);
 
-    /* The size first: a huge declared size is a LIMIT error even if the rest
-     * of the file is missing too. */
+    /* A huge declared size is reported as such even if the rest of the file
+     * is bad too; stb sees only files that passed check_structure. */
     long long hw, hh; /* the size PNG/BMP headers declare */
     nn_status structure = check_structure(buf, len, fmt, name, &hw, &hh, err);
     int w = 0, h = 0, file_channels = 0;
-    bool have_info = stbi_info_from_memory(buf, (int)len, &w, &h, &file_channels);
-    if (have_info && (hw == 0 || too_large(w, h))) hw = w, hh = h;
+    bool have_info = false;
+    if (structure == NN_OK) {
+        have_info = stbi_info_from_memory(buf, (int)len, &w, &h, &file_channels);
+        if (have_info && (hw == 0 || too_large(w, h))) hw = w, hh = h;
+    }
     if (too_large(hw, hh))
         return nn_error_set(err, NN_ERR_LIMIT,
-                            "%s: %s declares %lldx%lld pixels, over the limit (side %d, %zu pixels)",
+                            "%s: %s declares %lldx%lld pixels, over the limit "
+                            "(side %d, %zu pixels)",
                             name, format_name(fmt), hw, hh, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
     if (structure != NN_OK) return structure;
     if (!have_info) {
@@ -312,6 +388,22 @@ static bool ends_with_ci(const char *s, const char *suffix) {
     return true;
 }
 
+/* Creates "<path>.tmp.<pid>.<n>" exclusively (O_EXCL: never clobbers), with
+ * the usual 0666 & ~umask permissions, unlike mkstemp's 0600. */
+static int open_temp_file(const char *path, char *tmp, size_t n) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t salt = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ (uintptr_t)tmp;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(tmp, n, "%s.tmp.%ld.%llx", path, (long)getpid(),
+                 (unsigned long long)((salt + (uint64_t)attempt * 0x9E3779B97F4A7C15ULL) >> 16));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_error *err) {
     if (!path) return nn_error_set(err, NN_ERR_ARG, "image_save: NULL path");
     if (!image_valid(img)) return nn_error_set(err, NN_ERR_ARG, "%s: invalid image to save", path);
@@ -325,11 +417,10 @@ nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_er
                             jpeg_quality);
 
     /* Write next to the target, then rename: readers never see half a file. */
-    size_t n = strlen(path) + 16;
+    size_t n = strlen(path) + 48;
     char *tmp = malloc(n);
     if (!tmp) return nn_error_set(err, NN_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, n, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
+    int fd = open_temp_file(path, tmp, n);
     if (fd < 0) {
         int e = errno;
         free(tmp);
@@ -351,7 +442,10 @@ nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_er
         ok = stbi_write_jpg_to_func(sink_write, &sink, img->width, img->height, img->channels,
                                     img->pixels, jpeg_quality);
     bool failed = !ok || sink.failed;
-    if (fflush(sink.f) != 0 || fsync(fileno(sink.f)) != 0) failed = true;
+    /* No fsync: the rename already makes the write atomic for readers, and
+     * data sets save thousands of crops; durability across power loss is
+     * not worth a disk flush each. */
+    if (fflush(sink.f) != 0) failed = true;
     if (fclose(sink.f) != 0) failed = true;
     if (failed) {
         unlink(tmp);
@@ -359,10 +453,6 @@ nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_er
         return nn_error_set(err, NN_ERR_IO, "%s: writing the %s failed", path,
                             png ? "PNG" : "JPEG");
     }
-    /* mkstemp makes 0600 files; give the image ordinary permissions. */
-    mode_t mask = umask(0);
-    umask(mask);
-    chmod(tmp, 0666 & ~mask);
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);

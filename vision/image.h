@@ -25,15 +25,24 @@ typedef struct {
 
 nn_status image_alloc(image *img, int width, int height, int channels, nn_error *err);
 void image_free(image *img); /* frees pixels, zeroes the struct; safe on a zeroed image */
+/* A deep copy (dst is allocated). */
+nn_status image_copy(const image *src, image *dst, nn_error *err);
 
-/* Loads JPEG / PNG / BMP, converted to `channels` (1, 3 or 4; 3 = RGB). */
+/* Loads JPEG / PNG / BMP, converted to `channels` (1, 3 or 4; 3 = RGB).
+ * 16-bit PNGs become 8-bit; alpha is dropped for 3 channels; EXIF rotation is
+ * not applied. Errors name the file: NN_ERR_NOT_FOUND (missing), NN_ERR_IO
+ * (unreadable, a directory), NN_ERR_FORMAT (not an image, corrupt),
+ * NN_ERR_TRUNCATED (file ends early, also for JPEGs stb would pad),
+ * NN_ERR_LIMIT (declared size over the limits, checked before decoding). */
 nn_status image_load(const char *path, int channels, image *out, nn_error *err);
 nn_status image_load_memory(const uint8_t *buf, size_t len, int channels, image *out,
                             nn_error *err);
-/* Atomic writes (temp file + rename). Format from the extension: .png or .jpg/.jpeg. */
+/* Atomic writes (temp file + rename). Format from the extension: .png or
+ * .jpg/.jpeg (any case). jpeg_quality 1..100 for JPEG, ignored for PNG. */
 nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_error *err);
 
-/* Bilinear resize with OpenCV INTER_LINEAR semantics (half-pixel centres). */
+/* Bilinear resize with OpenCV INTER_LINEAR semantics (half-pixel centres,
+ * its 11-bit fixed-point weights: matches cv2.resize exactly on our tests). */
 nn_status image_resize(const image *src, int width, int height, image *dst, nn_error *err);
 /* Copies the rectangle [x, x+w) x [y, y+h); parts outside src are filled with `fill`. */
 nn_status image_crop(const image *src, int x, int y, int w, int h, uint8_t fill, image *dst,
@@ -43,7 +52,8 @@ void image_flip_horizontal(image *img);
 void image_adjust_gamma(image *img, float gamma);
 
 /* Writes a 3-channel image as CHW float: out[c][y][x] = (px - mean[c]) * scale[c],
- * with channels in BGR order when bgr is true (Caffe models). out has 3*w*h floats. */
+ * with channels in BGR order when bgr is true (Caffe models). out has 3*w*h floats.
+ * mean/scale are indexed by output plane. A grey image fills all three planes. */
 void image_to_chw(const image *img, const float mean[3], const float scale[3], bool bgr,
                   float *out);
 

@@ -123,8 +123,9 @@ static nn_status check_canvas(const image *canvas, int x, int y, int w, int h, n
         return nn_error_set(err, NN_ERR_ARG, "plot: no canvas image");
     if (x < 0 || y < 0 || w <= 0 || h <= 0 || (long long)x + w > canvas->width ||
         (long long)y + h > canvas->height)
-        return nn_error_set(err, NN_ERR_ARG, "plot: rectangle %d,%d %dx%d is outside the %dx%d canvas",
-                            x, y, w, h, canvas->width, canvas->height);
+        return nn_error_set(err, NN_ERR_ARG,
+                            "plot: rectangle %d,%d %dx%d is outside the %dx%d canvas", x, y, w, h,
+                            canvas->width, canvas->height);
     if (w < PLOT_MIN_W || h < PLOT_MIN_H)
         return nn_error_set(err, NN_ERR_ARG, "plot: %dx%d is too small for a chart (min %dx%d)", w,
                             h, PLOT_MIN_W, PLOT_MIN_H);
@@ -177,7 +178,8 @@ static void draw_y_axis(image *canvas, const frame *f, const axis *ya) {
     axis_ticks(ya, (f->bottom - f->top) / (3 * f->line_h) + 1, &first, &step, &count);
     for (int i = 0; i < count && i < 100; i++) {
         double u = first + i * step;
-        int py = (int)lround(ya->px_lo + (u - ya->lo) / (ya->hi - ya->lo) * (ya->px_hi - ya->px_lo));
+        int py = (int)lround(ya->px_lo +
+                             (u - ya->lo) / (ya->hi - ya->lo) * (ya->px_hi - ya->px_lo));
         if (py < f->top - 1 || py > f->bottom + 1) continue;
         draw_line(canvas, f->left, py, f->right, py, 1, GRID);
         draw_line(canvas, f->left - 4, py, f->left, py, 1, AXIS);

@@ -85,6 +85,59 @@ nn_status transform_letterbox(const image *src, int width, int height, uint8_t f
     return NN_OK;
 }
 
+/* One output pixel by bilinear interpolation at source point (sx, sy). */
+static void sample_bilinear(const image *src, double sx, double sy, transform_border border,
+                            uint8_t fill, uint8_t *out) {
+    int w = src->width, h = src->height, c = src->channels;
+    /* snap values within 1e-6 of a pixel centre (cos 90 deg is not exactly 0) */
+    if (fabs(sx - nearbyint(sx)) < 1e-6) sx = nearbyint(sx);
+    if (fabs(sy - nearbyint(sy)) < 1e-6) sy = nearbyint(sy);
+    if (border == TRANSFORM_BORDER_REPLICATE) { /* clamping the point = repeating the edge */
+        sx = fmin(fmax(sx, 0.0), w - 1.0);
+        sy = fmin(fmax(sy, 0.0), h - 1.0);
+    }
+    if (!(sx > -1.0 && sy > -1.0 && sx < w && sy < h)) { /* no tap inside (or NaN) */
+        memset(out, fill, (size_t)c);
+        return;
+    }
+    double fx0 = floor(sx), fy0 = floor(sy);
+    float fx = (float)(sx - fx0), fy = (float)(sy - fy0);
+    int x0 = (int)fx0, y0 = (int)fy0;
+    const int tx[4] = {x0, x0 + 1, x0, x0 + 1}, ty[4] = {y0, y0, y0 + 1, y0 + 1};
+    const float wt[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
+    const uint8_t *taps[4];
+    for (int t = 0; t < 4; t++)
+        taps[t] = (tx[t] >= 0 && tx[t] < w && ty[t] >= 0 && ty[t] < h && wt[t] != 0.f)
+                      ? src->pixels + ((size_t)ty[t] * w + tx[t]) * c
+                      : NULL;
+    for (int k = 0; k < c; k++) {
+        float v = 0;
+        for (int t = 0; t < 4; t++) v += wt[t] * (taps[t] ? taps[t][k] : fill);
+        out[k] = (uint8_t)lrintf(v < 0 ? 0 : (v > 255 ? 255 : v));
+    }
+}
+
+nn_status transform_warp_affine(const image *src, const double inverse[6], int width, int height,
+                                transform_border border, uint8_t fill, image *dst, nn_error *err) {
+    if (!dst) return nn_error_set(err, NN_ERR_ARG, "transform_warp_affine: NULL output");
+    memset(dst, 0, sizeof *dst);
+    if (!src || !src->pixels || !inverse)
+        return nn_error_set(err, NN_ERR_ARG, "transform_warp_affine: no source or matrix");
+    for (int i = 0; i < 6; i++)
+        if (!isfinite(inverse[i]))
+            return nn_error_set(err, NN_ERR_ARG, "transform_warp_affine: matrix is not finite");
+    nn_status st = image_alloc(dst, width, height, src->channels, err);
+    if (st != NN_OK) return st;
+    int c = src->channels;
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            double sx = inverse[0] * x + inverse[1] * y + inverse[2];
+            double sy = inverse[3] * x + inverse[4] * y + inverse[5];
+            sample_bilinear(src, sx, sy, border, fill, dst->pixels + ((size_t)y * width + x) * c);
+        }
+    return NN_OK;
+}
+
 /*
  * Rotation by inverse mapping: for each output pixel p, the source point is
  * c + R(-angle) (p - c). With y pointing down, a counter-clockwise turn by
@@ -98,41 +151,61 @@ nn_status transform_rotate(const image *src, float angle_deg, uint8_t fill, imag
     if (!src || !src->pixels) return nn_error_set(err, NN_ERR_ARG, "transform_rotate: no source");
     if (!isfinite(angle_deg))
         return nn_error_set(err, NN_ERR_ARG, "transform_rotate: angle is not finite");
-    nn_status st = image_alloc(dst, src->width, src->height, src->channels, err);
-    if (st != NN_OK) return st;
-    int w = src->width, h = src->height, c = src->channels;
     double a = angle_deg * (M_PI / 180.0), cos_a = cos(a), sin_a = sin(a);
-    double cx = (w - 1) * 0.5, cy = (h - 1) * 0.5;
-    for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            double dx = x - cx, dy = y - cy;
-            double sx = cx + dx * cos_a - dy * sin_a, sy = cy + dx * sin_a + dy * cos_a;
-            /* snap values within 1e-6 of a pixel centre (cos 90 deg is not exactly 0) */
-            if (fabs(sx - nearbyint(sx)) < 1e-6) sx = nearbyint(sx);
-            if (fabs(sy - nearbyint(sy)) < 1e-6) sy = nearbyint(sy);
-            double fx0 = floor(sx), fy0 = floor(sy);
-            float fx = (float)(sx - fx0), fy = (float)(sy - fy0);
-            uint8_t *o = dst->pixels + ((size_t)y * w + x) * c;
-            if (fx0 < -1 || fy0 < -1 || fx0 > w || fy0 > h) { /* far outside */
-                memset(o, fill, (size_t)c);
-                continue;
-            }
-            int x0 = (int)fx0, y0 = (int)fy0;
-            const uint8_t *taps[4];
-            int tx[4] = {x0, x0 + 1, x0, x0 + 1}, ty[4] = {y0, y0, y0 + 1, y0 + 1};
-            for (int t = 0; t < 4; t++)
-                taps[t] = (tx[t] >= 0 && tx[t] < w && ty[t] >= 0 && ty[t] < h)
-                              ? src->pixels + ((size_t)ty[t] * w + tx[t]) * c
-                              : NULL;
-            float wt[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
-            for (int k = 0; k < c; k++) {
-                float v = 0;
-                for (int t = 0; t < 4; t++) v += wt[t] * (taps[t] ? taps[t][k] : fill);
-                o[k] = (uint8_t)lrintf(v < 0 ? 0 : (v > 255 ? 255 : v));
-            }
-        }
+    double cx = (src->width - 1) * 0.5, cy = (src->height - 1) * 0.5;
+    const double inverse[6] = {cos_a, -sin_a, cx - cx * cos_a + cy * sin_a,
+                               sin_a, cos_a,  cy - cx * sin_a - cy * cos_a};
+    return transform_warp_affine(src, inverse, src->width, src->height,
+                                 TRANSFORM_BORDER_CONSTANT, fill, dst, err);
+}
+
+/*
+ * Random affine, forward direction about the centre c:
+ *   p_dst = c + t + R(rotation) * Shear(shear) * diag(zoom_x, zoom_y) * (p_src - c)
+ * with Shear(s) = [[1, -sin s], [0, cos s]] (Keras' convention: x leans with
+ * y) and t = (shift_x * width, shift_y * height). Warped through its inverse.
+ */
+nn_status transform_random_affine(const image *src, const transform_affine_ranges *ranges,
+                                  transform_rng *rng, transform_border border, uint8_t fill,
+                                  image *dst, nn_error *err) {
+    if (!dst) return nn_error_set(err, NN_ERR_ARG, "transform_random_affine: NULL output");
+    memset(dst, 0, sizeof *dst);
+    if (!src || !src->pixels || !ranges || !rng)
+        return nn_error_set(err, NN_ERR_ARG, "transform_random_affine: missing argument");
+    const transform_affine_ranges *r = ranges;
+    if (!(r->zoom >= 0.f && r->zoom < 1.f))
+        return nn_error_set(err, NN_ERR_ARG, "transform_random_affine: zoom %g not in [0, 1)",
+                            r->zoom);
+    double rot = 0, shear = 0, tx = 0, ty = 0;
+    if (r->rotation_deg > 0) rot = transform_rng_uniform(rng, -r->rotation_deg, r->rotation_deg);
+    if (r->shear_deg > 0) shear = transform_rng_uniform(rng, -r->shear_deg, r->shear_deg);
+    double zx = 1, zy = 1;
+    if (r->zoom > 0) {
+        zx = transform_rng_uniform(rng, 1 - r->zoom, 1 + r->zoom);
+        zy = transform_rng_uniform(rng, 1 - r->zoom, 1 + r->zoom);
     }
-    return NN_OK;
+    if (r->shift_x > 0) tx = transform_rng_uniform(rng, -r->shift_x, r->shift_x) * src->width;
+    if (r->shift_y > 0) ty = transform_rng_uniform(rng, -r->shift_y, r->shift_y) * src->height;
+    bool flip = r->flip_probability > 0 && transform_rng_chance(rng, r->flip_probability);
+
+    double a = rot * (M_PI / 180.0), s = shear * (M_PI / 180.0);
+    /* rotation as displayed with y down: [[cos, sin], [-sin, cos]] */
+    double R[4] = {cos(a), sin(a), -sin(a), cos(a)};
+    double S[4] = {1, -sin(s), 0, cos(s)};
+    double RS[4] = {R[0] * S[0] + R[1] * S[2], R[0] * S[1] + R[1] * S[3],
+                    R[2] * S[0] + R[3] * S[2], R[2] * S[1] + R[3] * S[3]};
+    double F[4] = {RS[0] * zx * (flip ? -1 : 1), RS[1] * zy, RS[2] * zx * (flip ? -1 : 1),
+                   RS[3] * zy};
+    double det = F[0] * F[3] - F[1] * F[2];
+    if (fabs(det) < 1e-9)
+        return nn_error_set(err, NN_ERR_ARG, "transform_random_affine: degenerate transform");
+    double inv[4] = {F[3] / det, -F[1] / det, -F[2] / det, F[0] / det};
+    double cx = (src->width - 1) * 0.5, cy = (src->height - 1) * 0.5;
+    /* p_src = c + inv * (p_dst - c - t) */
+    double ox = cx + tx, oy = cy + ty;
+    const double inverse[6] = {inv[0], inv[1], cx - inv[0] * ox - inv[1] * oy,
+                               inv[2], inv[3], cy - inv[2] * ox - inv[3] * oy};
+    return transform_warp_affine(src, inverse, src->width, src->height, border, fill, dst, err);
 }
 
 void transform_rotate_point(int width, int height, float angle_deg, float *x, float *y) {

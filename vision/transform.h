@@ -37,8 +37,9 @@ bool transform_rng_chance(transform_rng *rng, float p);
 nn_status transform_pad(const image *src, int left, int top, int right, int bottom, uint8_t fill,
                         image *dst, nn_error *err);
 
-/* How a letterboxed image relates to its source: a source point (x, y) lands
- * at (x * scale_x + offset_x, y * scale_y + offset_y) in the output. */
+/* How a letterboxed image relates to its source: a source point (x, y), in
+ * pixel-edge coordinates as box corners use, lands at
+ * (x * scale_x + offset_x, y * scale_y + offset_y) in the output. */
 typedef struct {
     float scale_x, scale_y;
     int offset_x, offset_y;
@@ -49,6 +50,19 @@ typedef struct {
 nn_status transform_letterbox(const image *src, int width, int height, uint8_t fill, image *dst,
                               transform_letterbox_map *map, nn_error *err);
 
+typedef enum {
+    TRANSFORM_BORDER_CONSTANT = 0, /* outside the source is `fill` */
+    TRANSFORM_BORDER_REPLICATE,    /* outside the source repeats the edge pixel */
+} transform_border;
+
+/* General affine warp into a width x height image. `inverse` maps output
+ * pixel coordinates to source coordinates (pixel centres at integers):
+ *   src_x = m[0] x + m[1] y + m[2],  src_y = m[3] x + m[4] y + m[5]
+ * (cv2.warpAffine with WARP_INVERSE_MAP). Bilinear. */
+nn_status transform_warp_affine(const image *src, const double inverse[6], int width, int height,
+                                transform_border border, uint8_t fill, image *dst,
+                                nn_error *err);
+
 /* Rotates about the image centre ((w-1)/2, (h-1)/2) by angle_deg, counter-
  * clockwise as displayed (x right, y down), keeping the size. Bilinear;
  * source pixels outside the image count as `fill`. */
@@ -57,6 +71,23 @@ nn_status transform_rotate(const image *src, float angle_deg, uint8_t fill, imag
 /* Where the source point (x, y) of a width x height image goes under
  * transform_rotate(angle_deg) (to rotate box corners). */
 void transform_rotate_point(int width, int height, float angle_deg, float *x, float *y);
+
+/* Random geometric augmentation in the manner of Keras' ImageDataGenerator
+ * (the original classifier's rotation / zoom / shift / shear / flip). Each
+ * value is drawn uniformly from its range; 0 disables it. */
+typedef struct {
+    float rotation_deg;     /* angle in [-rotation_deg, rotation_deg] */
+    float zoom;             /* x and y scale, each in [1 - zoom, 1 + zoom], zoom < 1 */
+    float shift_x, shift_y; /* translation, fraction of width / height */
+    float shear_deg;        /* shear angle in [-shear_deg, shear_deg] */
+    float flip_probability; /* horizontal mirror */
+} transform_affine_ranges;
+
+/* Same size output; see transform.c for the exact matrix. Keras' fill_mode
+ * "nearest" is TRANSFORM_BORDER_REPLICATE. */
+nn_status transform_random_affine(const image *src, const transform_affine_ranges *ranges,
+                                  transform_rng *rng, transform_border border, uint8_t fill,
+                                  image *dst, nn_error *err);
 
 /* ---- colour (in place) ----
  * Computed in float on 0..255 values, rounded to nearest and clamped:
