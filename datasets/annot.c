@@ -482,31 +482,7 @@ done:
 }
 
 static nn_status read_whole_file(const char *path, char **out, size_t *len, nn_error *err) {
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return nn_error_set(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || sb.st_size < 0 || (size_t)sb.st_size > ANNOT_MAX_JSON_BYTES) {
-        fclose(f);
-        return nn_error_set(err, NN_ERR_LIMIT, "%s: missing or larger than 16 MiB", path);
-    }
-    size_t n = (size_t)sb.st_size;
-    char *data = malloc(n + 1);
-    if (!data) {
-        fclose(f);
-        return nn_error_set(err, NN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    size_t got = fread(data, 1, n, f);
-    fclose(f);
-    if (got != n) {
-        free(data);
-        return nn_error_set(err, NN_ERR_IO, "%s: read error", path);
-    }
-    data[n] = '\0';
-    *out = data;
-    *len = n;
-    return NN_OK;
+    return nn_read_file(path, ANNOT_MAX_JSON_BYTES, out, len, err);
 }
 
 /* 1-based line of byte offset pos in text. */

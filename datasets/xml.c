@@ -347,37 +347,11 @@ nn_status xml_parse(const char *text, size_t len, const char *source, xml_node *
 nn_status xml_parse_file(const char *path, xml_node **root, nn_error *err) {
     if (!path || !root) return nn_error_set(err, NN_ERR_ARG, "xml_parse_file: NULL argument");
     *root = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return nn_error_set(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *data = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= XML_MAX_BYTES) {
-                fclose(f);
-                free(data);
-                return nn_error_set(err, NN_ERR_LIMIT, "%s: larger than 16 MiB", path);
-            }
-            cap = cap ? cap * 2 : 4096;
-            char *grown = realloc(data, cap + 1);
-            if (!grown) {
-                fclose(f);
-                free(data);
-                return nn_error_set(err, NN_ERR_NOMEM, "%s: out of memory", path);
-            }
-            data = grown;
-        }
-        size_t got = fread(data + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    int read_error = ferror(f);
-    fclose(f);
-    if (read_error) {
-        free(data);
-        return nn_error_set(err, NN_ERR_IO, "%s: read error", path);
-    }
-    nn_status st = xml_parse(data ? data : "", len, path, root, err);
+    char *data;
+    size_t len;
+    nn_status st = nn_read_file(path, XML_MAX_BYTES, &data, &len, err);
+    if (st != NN_OK) return st;
+    st = xml_parse(data, len, path, root, err);
     free(data);
     return st;
 }

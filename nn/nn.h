@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +61,17 @@ const char *nn_status_str(nn_status code);
  * `return nn_error_set(err, NN_ERR_IO, "cannot open %s", path);`. */
 nn_status nn_error_set(nn_error *err, nn_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Files. nn_read_file reads a whole regular file of at most max_bytes into a
+ * malloc'd, NUL-terminated buffer (NN_ERR_NOT_FOUND when it does not exist,
+ * NN_ERR_LIMIT when too large). nn_write_file_atomic replaces path with what
+ * write_fn writes (returning false on failure), through a temp file beside it
+ * and a rename, so readers never see half a file; durable adds fsyncs of the
+ * file and its directory. */
+nn_status nn_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
+                       nn_error *err);
+nn_status nn_write_file_atomic(const char *path, bool (*write_fn)(FILE *f, void *arg), void *arg,
+                               bool durable, nn_error *err);
 
 /* Hard limits checked before allocating anything an input asks for. */
 #define NN_MAX_DIMS 6

@@ -445,64 +445,24 @@ static nn_status serialize(const nn_weights *w, uint8_t **out, size_t *out_len, 
     return NN_OK;
 }
 
-/* fsync of the directory holding path, so the rename itself is durable. */
-static int sync_parent_dir(const char *path) {
-    char *dir = strdup(path);
-    if (!dir) return -1;
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+typedef struct {
+    const uint8_t *buf;
+    size_t len;
+} byte_span;
+
+static bool write_span(FILE *f, void *arg) {
+    byte_span *b = arg;
+    return fwrite(b->buf, 1, b->len, f) == b->len;
 }
 
 nn_status nn_weights_save(const nn_weights *w, const char *path, nn_error *err) {
     if (!w || !path || !*path) return nn_error_set(err, NN_ERR_ARG, "nn_weights_save: no path");
+    byte_span span = {0};
     uint8_t *buf = NULL;
-    size_t len = 0;
-    nn_status st = serialize(w, &buf, &len, err);
+    nn_status st = serialize(w, &buf, &span.len, err);
     if (st != NN_OK) return st;
-
-    size_t tmp_len = strlen(path) + 32;
-    char *tmp = malloc(tmp_len);
-    if (!tmp) {
-        free(buf);
-        return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
-    }
-    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        st = nn_error_set(err, NN_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        goto done; /* nothing was created */
-    }
-    bool written = fwrite(buf, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved_errno = errno;
-    if (fclose(f) != 0 && written) {
-        written = false;
-        saved_errno = errno;
-    }
-    if (!written) {
-        st = nn_error_set(err, NN_ERR_IO, "cannot write %s: %s", tmp, strerror(saved_errno));
-        unlink(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        st = nn_error_set(err, NN_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
-                          strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    if (sync_parent_dir(path) != 0)
-        st = nn_error_set(err, NN_ERR_IO, "wrote %s but could not fsync its directory: %s", path,
-                          strerror(errno));
-done:
-    free(tmp);
+    span.buf = buf;
+    st = nn_write_file_atomic(path, write_span, &span, true, err);
     free(buf);
     return st;
 }
@@ -892,32 +852,11 @@ nn_status nn_weights_load_memory(const void *buf, size_t len, nn_weights **out, 
 nn_status nn_weights_load(const char *path, nn_weights **out, nn_error *err) {
     if (!path || !out) return nn_error_set(err, NN_ERR_ARG, "nn_weights_load: NULL argument");
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return nn_error_set(err, NN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return nn_error_set(err, NN_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)sb.st_size > SIZE_MAX / 2) {
-        fclose(f);
-        return nn_error_set(err, NN_ERR_LIMIT, "%s: %lld bytes is too large", path,
-                            (long long)sb.st_size);
-    }
-    size_t len = (size_t)sb.st_size;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        fclose(f);
-        return nn_error_set(err, NN_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, len);
-    }
-    size_t got = fread(buf, 1, len, f);
-    bool read_error = ferror(f);
-    fclose(f);
-    nn_status st;
-    if (read_error)
-        st = nn_error_set(err, NN_ERR_IO, "cannot read %s", path);
-    else /* a file that shrank while we read it is reported as truncated */
-        st = parse(buf, got, path, out, err);
+    char *buf;
+    size_t len;
+    nn_status st = nn_read_file(path, SIZE_MAX / 2, &buf, &len, err);
+    if (st != NN_OK) return st;
+    st = parse((const uint8_t *)buf, len, path, out, err);
     free(buf);
     return st;
 }

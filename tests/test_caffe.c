@@ -547,9 +547,9 @@ START_TEST(missing_file) {
     nn_error err;
     caffe_net *net;
     caffe_model *m;
-    ck_assert_int_eq(caffe_net_load("/nonexistent/x.prototxt", &net, &err), NN_ERR_IO);
+    ck_assert_int_eq(caffe_net_load("/nonexistent/x.prototxt", &net, &err), NN_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/x.prototxt"));
-    ck_assert_int_eq(caffe_model_load("/nonexistent/x.caffemodel", &m, &err), NN_ERR_IO);
+    ck_assert_int_eq(caffe_model_load("/nonexistent/x.caffemodel", &m, &err), NN_ERR_NOT_FOUND);
 }
 END_TEST
 

@@ -776,7 +776,7 @@ START_TEST(load_errors_from_paths) {
     nn_error err;
     char path[160];
     snprintf(path, sizeof path, "%s/absent.nnw", tmp_dir);
-    ck_assert_int_eq(nn_weights_load(path, &w, &err), NN_ERR_IO);
+    ck_assert_int_eq(nn_weights_load(path, &w, &err), NN_ERR_NOT_FOUND);
     ck_assert_ptr_null(w);
     ck_assert_msg(strstr(err.msg, "absent.nnw") != NULL, "%s", err.msg);
     ck_assert_int_eq(nn_weights_load(tmp_dir, &w, &err), NN_ERR_IO); /* a directory */

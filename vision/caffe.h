@@ -268,8 +268,4 @@ nn_status caffe_net_priors(const caffe_net *net, const char *prior_blob, ssd_pri
 ssd_detect_params caffe_detection_params(const caffe_detection_param *d, float image_w,
                                          float image_h);
 
-/* Reads a whole file with a size limit (shared by the loaders). */
-nn_status caffe_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
-                          nn_error *err);
-
 #endif

@@ -317,7 +317,7 @@ nn_status caffe_model_load(const char *path, caffe_model **out, nn_error *err) {
     char *data;
     size_t len;
     *out = NULL;
-    nn_status st = caffe_read_file(path, CAFFE_MAX_FILE_BYTES, &data, &len, err);
+    nn_status st = nn_read_file(path, CAFFE_MAX_FILE_BYTES, &data, &len, err);
     if (st) return st;
     st = caffe_model_parse(data, len, out, err);
     free(data);

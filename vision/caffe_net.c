@@ -785,40 +785,11 @@ int caffe_net_find_layer(const caffe_net *net, const char *name) {
     return -1;
 }
 
-nn_status caffe_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
-                          nn_error *err) {
-    *data = NULL, *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return nn_error_set(err, NN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    nn_status st = NN_OK;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        st = nn_error_set(err, NN_ERR_IO, "cannot size %s", path);
-    } else if ((size_t)size > max_bytes) {
-        st = nn_error_set(err, NN_ERR_LIMIT, "%s: %ld bytes is over the limit of %zu", path, size,
-                          max_bytes);
-    } else if (!(*data = malloc((size_t)size + 1))) {
-        st = nn_error_set(err, NN_ERR_NOMEM, "out of memory reading %s", path);
-    } else if (fread(*data, 1, (size_t)size, f) != (size_t)size) {
-        st = nn_error_set(err, NN_ERR_IO, "cannot read %s", path);
-    } else {
-        (*data)[size] = 0;
-        *len = (size_t)size;
-    }
-    fclose(f);
-    if (st) {
-        free(*data);
-        *data = NULL;
-    }
-    return st;
-}
-
 nn_status caffe_net_load(const char *path, caffe_net **out, nn_error *err) {
     char *text;
     size_t len;
     *out = NULL;
-    nn_status st = caffe_read_file(path, CAFFE_MAX_FILE_BYTES, &text, &len, err);
+    nn_status st = nn_read_file(path, CAFFE_MAX_FILE_BYTES, &text, &len, err);
     if (st) return st;
     st = caffe_net_parse(text, len, path, out, err);
     free(text);

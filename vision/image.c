@@ -330,36 +330,11 @@ nn_status image_load(const char *path, int channels, image *out, nn_error *err) 
     memset(out, 0, sizeof *out);
     if (!path) return nn_error_set(err, NN_ERR_ARG, "image_load: NULL path");
 
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return nn_error_set(err, e == ENOENT ? NN_ERR_NOT_FOUND : NN_ERR_IO, "%s: cannot open (%s)",
-                            path, strerror(e));
-    }
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return nn_error_set(err, NN_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)sb.st_size > IMAGE_MAX_FILE_BYTES) {
-        fclose(f);
-        return nn_error_set(err, NN_ERR_LIMIT, "%s: file of %lld bytes is too large", path,
-                            (long long)sb.st_size);
-    }
-    size_t len = (size_t)sb.st_size;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        fclose(f);
-        return nn_error_set(err, NN_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, len);
-    }
-    size_t got = fread(buf, 1, len, f);
-    int read_failed = ferror(f);
-    fclose(f);
-    if (read_failed || got != len) {
-        free(buf);
-        return nn_error_set(err, NN_ERR_IO, "%s: read error", path);
-    }
-    nn_status st = decode(buf, len, channels, path, out, err);
+    char *buf;
+    size_t len;
+    nn_status st = nn_read_file(path, IMAGE_MAX_FILE_BYTES, &buf, &len, err);
+    if (st != NN_OK) return st;
+    st = decode((const uint8_t *)buf, len, channels, path, out, err);
     free(buf);
     return st;
 }
@@ -377,6 +352,28 @@ static void sink_write(void *context, void *data, int size) {
         s->failed = true;
 }
 
+typedef struct {
+    const image *img;
+    bool png;
+    int jpeg_quality;
+    bool encoded; /* false when stb itself failed (not the disk) */
+} encode_job;
+
+static bool encode_to_file(FILE *f, void *arg) {
+    encode_job *job = arg;
+    const image *img = job->img;
+    write_sink sink = {.f = f, .failed = false};
+    int ok;
+    if (job->png)
+        ok = stbi_write_png_to_func(sink_write, &sink, img->width, img->height, img->channels,
+                                    img->pixels, img->width * img->channels);
+    else
+        ok = stbi_write_jpg_to_func(sink_write, &sink, img->width, img->height, img->channels,
+                                    img->pixels, job->jpeg_quality);
+    job->encoded = ok != 0;
+    return ok && !sink.failed;
+}
+
 static bool ends_with_ci(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     if (m > n) return false;
@@ -386,22 +383,6 @@ static bool ends_with_ci(const char *s, const char *suffix) {
         if (a != b) return false;
     }
     return true;
-}
-
-/* Creates "<path>.tmp.<pid>.<n>" exclusively (O_EXCL: never clobbers), with
- * the usual 0666 & ~umask permissions, unlike mkstemp's 0600. */
-static int open_temp_file(const char *path, char *tmp, size_t n) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t salt = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ (uintptr_t)tmp;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, n, "%s.tmp.%ld.%llx", path, (long)getpid(),
-                 (unsigned long long)((salt + (uint64_t)attempt * 0x9E3779B97F4A7C15ULL) >> 16));
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    errno = EEXIST;
-    return -1;
 }
 
 nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_error *err) {
@@ -416,51 +397,14 @@ nn_status image_save(const image *img, const char *path, int jpeg_quality, nn_er
         return nn_error_set(err, NN_ERR_ARG, "%s: JPEG quality must be 1..100, got %d", path,
                             jpeg_quality);
 
-    /* Write next to the target, then rename: readers never see half a file. */
-    size_t n = strlen(path) + 48;
-    char *tmp = malloc(n);
-    if (!tmp) return nn_error_set(err, NN_ERR_NOMEM, "%s: out of memory", path);
-    int fd = open_temp_file(path, tmp, n);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return nn_error_set(err, NN_ERR_IO, "%s: cannot create temporary file (%s)", path,
-                            strerror(e));
-    }
-    write_sink sink = {.f = fdopen(fd, "wb"), .failed = false};
-    if (!sink.f) {
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return nn_error_set(err, NN_ERR_IO, "%s: fdopen failed", path);
-    }
-    int ok;
-    if (png)
-        ok = stbi_write_png_to_func(sink_write, &sink, img->width, img->height, img->channels,
-                                    img->pixels, img->width * img->channels);
-    else
-        ok = stbi_write_jpg_to_func(sink_write, &sink, img->width, img->height, img->channels,
-                                    img->pixels, jpeg_quality);
-    bool failed = !ok || sink.failed;
     /* No fsync: the rename already makes the write atomic for readers, and
      * data sets save thousands of crops; durability across power loss is
      * not worth a disk flush each. */
-    if (fflush(sink.f) != 0) failed = true;
-    if (fclose(sink.f) != 0) failed = true;
-    if (failed) {
-        unlink(tmp);
-        free(tmp);
-        return nn_error_set(err, NN_ERR_IO, "%s: writing the %s failed", path,
-                            png ? "PNG" : "JPEG");
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return nn_error_set(err, NN_ERR_IO, "%s: rename failed (%s)", path, strerror(e));
-    }
-    free(tmp);
-    return NN_OK;
+    encode_job job = {.img = img, .png = png, .jpeg_quality = jpeg_quality};
+    nn_status st = nn_write_file_atomic(path, encode_to_file, &job, false, err);
+    if (st != NN_OK && !job.encoded)
+        return nn_error_set(err, NN_ERR_IO, "%s: encoding the %s failed", path, png ? "PNG" : "JPEG");
+    return st;
 }
 
 /* ---- resize ------------------------------------------------------------ */
