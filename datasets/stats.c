@@ -37,7 +37,14 @@ nn_status stats_compute(const annot_set *set, stats_summary *out, nn_error *err)
     out->n_classes = classmap_n_classes(&set->map);
     out->per_source =
         calloc(set->n_source_names > 0 ? (size_t)set->n_source_names : 1, sizeof *out->per_source);
-    if (!out->per_source) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
+    out->source_class =
+        calloc(set->n_source_names > 0 ? (size_t)set->n_source_names : 1, sizeof *out->source_class);
+    if (!out->per_source || !out->source_class) {
+        stats_free(out);
+        return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < set->n_source_names; i++)
+        out->source_class[i] = classmap_lookup(&set->map, set->source_names[i]);
     out->n_images = set->n_items;
     for (size_t i = 0; i < set->n_items; i++) {
         const annot_item *it = &set->items[i];
@@ -63,6 +70,7 @@ nn_status stats_compute(const annot_set *set, stats_summary *out, nn_error *err)
 void stats_free(stats_summary *s) {
     if (!s) return;
     free(s->per_source);
+    free(s->source_class);
     memset(s, 0, sizeof *s);
 }
 

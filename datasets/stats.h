@@ -23,6 +23,7 @@ typedef struct {
     int n_source;              /* = set->n_source_names */
     char *const *source_names; /* borrowed from the set: keep the set alive */
     size_t *per_source;        /* boxes per source name */
+    int *source_class;         /* project class of each source name, < 0: not a face */
     int n_classes;
     size_t per_class[CLASSMAP_MAX_CLASSES];
     size_t size_bins[STATS_N_SIZE_BINS];

@@ -21,9 +21,10 @@ nn_status statschart_write(const stats_summary *s, const char *png_path, nn_erro
     const char **labels = malloc((size_t)(n_class_bars > 0 ? n_class_bars : 1) * sizeof *labels);
     double *values = malloc((size_t)(n_class_bars > 0 ? n_class_bars : 1) * sizeof *values);
     char(*names)[48] = malloc((size_t)(n_class_bars > 0 ? n_class_bars : 1) * sizeof *names);
+    int *bar_class = malloc((size_t)(n_class_bars > 0 ? n_class_bars : 1) * sizeof *bar_class);
     image canvas = {0};
     nn_status st = NN_OK;
-    if (!labels || !values || !names) {
+    if (!labels || !values || !names || !bar_class) {
         st = nn_error_set(err, NN_ERR_NOMEM, "statschart_write: out of memory");
         goto done;
     }
@@ -32,11 +33,13 @@ nn_status statschart_write(const stats_summary *s, const char *png_path, nn_erro
         snprintf(names[i], sizeof names[i], "%s", s->source_names[i]);
         labels[i] = names[i];
         values[i] = (double)s->per_source[i];
+        bar_class[i] = s->source_class ? s->source_class[i] : -1; /* coloured as its class */
     }
     for (int c = 0; c < s->n_classes; c++) {
         snprintf(names[s->n_source + c], sizeof names[0], "=%s", classmap_class_name(c));
         labels[s->n_source + c] = names[s->n_source + c];
         values[s->n_source + c] = (double)s->per_class[c];
+        bar_class[s->n_source + c] = c;
     }
     double sizes[STATS_N_SIZE_BINS], counts[STATS_N_COUNT_BINS];
     for (int b = 0; b < STATS_N_SIZE_BINS; b++)
@@ -48,7 +51,7 @@ nn_status statschart_write(const stats_summary *s, const char *png_path, nn_erro
     memset(canvas.pixels, 255, (size_t)canvas.width * (size_t)canvas.height * 3);
     plot_options opt;
     memset(&opt, 0, sizeof opt);
-    opt.color_per_bar = true;
+    opt.bar_class = bar_class;
     char title[96];
     snprintf(title, sizeof title, "boxes per class (%zu images)", s->n_images);
     opt.title = title;
@@ -56,7 +59,7 @@ nn_status statschart_write(const stats_summary *s, const char *png_path, nn_erro
     if ((st = plot_bars(&canvas, 0, 0, 2 * CHART_W, CHART_H, &opt, n_class_bars, labels, values,
                         err)))
         goto done;
-    opt.color_per_bar = false;
+    opt.bar_class = NULL;
     opt.title = "face size (longest side, px)";
     opt.y_label = "faces";
     if ((st = plot_bars(&canvas, 0, CHART_H, CHART_W, CHART_H, &opt, STATS_N_SIZE_BINS,
@@ -73,5 +76,6 @@ done:
     free(labels);
     free(values);
     free(names);
+    free(bar_class);
     return st;
 }

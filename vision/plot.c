@@ -22,6 +22,7 @@
 static const draw_color GRID = {225, 225, 225};
 static const draw_color AXIS = {60, 60, 60};
 static const draw_color BAR_BLUE = {60, 110, 200};
+static const draw_color BAR_GREY = {150, 150, 150};
 
 void plot_nice_ticks(double lo, double hi, int target, double *first, double *step, int *count) {
     if (!isfinite(lo) || !isfinite(hi)) lo = 0, hi = 1;
@@ -266,6 +267,8 @@ nn_status plot_bars(image *canvas, int x, int y, int w, int h, const plot_option
             int py = (int)lround(axis_px(&ya, v));
             int top = py < zero_py ? py : zero_py, bottom = py < zero_py ? zero_py : py;
             draw_color c = opt->color_per_bar ? draw_class_color(i) : BAR_BLUE;
+            if (opt->bar_class)
+                c = opt->bar_class[i] >= 0 ? draw_class_color(opt->bar_class[i]) : BAR_GREY;
             draw_fill_rect(canvas, cx - bar_w / 2, top, bar_w, bottom - top + 1, c);
             /* the value above the bar if it fits in the slot */
             format_value(values[i], buf, sizeof buf);

@@ -35,6 +35,8 @@ typedef struct {
     double x_min, x_max, y_min, y_max;
     bool log_y;               /* line plots: logarithmic y (values <= 0 skipped) */
     bool color_per_bar;       /* bar charts: draw_class_color(i) per bar, else one blue */
+    const int *bar_class;     /* bar charts: if set, bar i has draw_class_color(bar_class[i]),
+                                 grey where bar_class[i] < 0 (overrides color_per_bar) */
     plot_legend legend;       /* line plots: where the legend box goes */
 } plot_options;
 
