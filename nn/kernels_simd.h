@@ -71,12 +71,14 @@ typedef struct {
     int hout, wout;
 } KS(geom);
 
-/* A run of pixels inside one output row. */
+/* A run of pixels inside one output row: lanes [lane, lane+len) are pixels
+ * (oy, ox..ox+len). */
 typedef struct {
     int lane, len, oy, ox;
 } KS(seg);
 
-/* Splits pixels [p0, p0+len) into runs within one output row; returns count. */
+/* Splits pixels [p0, p0+len) into runs within one output row; returns the
+ * count (at most len/wout + 2). */
 static int KS(segments)(const KS(geom) *g, int p0, int len, KS(seg) *segs) {
     int n = 0, oy = p0 / g->wout, ox = p0 % g->wout;
     for (int lane = 0; lane < len;) {
@@ -91,7 +93,16 @@ static int KS(segments)(const KS(geom) *g, int p0, int len, KS(seg) *segs) {
 
 /* dst[l] = row[ix + l*stride] for l < len, zero outside [0, W). */
 static inline void KS(copy_run)(float *dst, const float *row, int ix, int len, int stride, int w) {
-    for (int l = 0; l < len; l += VL) {
+    int l = 0;
+    if (stride == 1 && ix >= 0 && ix + len <= w) { /* the common, interior case */
+        for (; l + VL <= len; l += VL) vf_storeu(dst + l, vf_loadu(row + ix + l));
+        if (l < len) {
+            vmask m = vmask_range(0, len - l);
+            vf_mask_storeu(dst + l, m, vf_maskz_loadu(row + ix + l, m));
+        }
+        return;
+    }
+    for (; l < len; l += VL) {
         int n = ks_min(VL, len - l);
         vf v;
         if (stride == 1) {
@@ -107,27 +118,49 @@ static inline void KS(copy_run)(float *dst, const float *row, int ix, int len, i
     }
 }
 
-/* Writes col rows [k0, k0+kc) x pixels [p0, p0+len) to dst[k*ld + l]; lanes
- * [len, pad_to) are zero-filled. */
-static void KS(pack_col)(const KS(geom) *g, int k0, int kc, int p0, int len, int pad_to,
-                         float *dst, int ld, KS(seg) *segs) {
+/* One col row (c, ky, kx) over pixels [p0, p0+len) into dst[0..len). */
+static void KS(col_row)(const KS(geom) *g, int c, int ky, int kx, const KS(seg) *segs, int nseg,
+                        float *dst) {
+    const float *plane = g->src + (size_t)c * g->h * g->w;
+    int dy = ky * g->dh - g->ph, dx = kx * g->dw - g->pw;
+    for (int si = 0; si < nseg; si++) {
+        const KS(seg) *sg = &segs[si];
+        int iy = sg->oy * g->sh + dy;
+        if (iy < 0 || iy >= g->h)
+            memset(dst + sg->lane, 0, sizeof(float) * sg->len);
+        else
+            KS(copy_run)(dst + sg->lane, plane + (size_t)iy * g->w, sg->ox * g->sw + dx, sg->len,
+                         g->sw, g->w);
+    }
+}
+
+/* Packs col rows [k0, k0+kc) x pixels [p0, p0+len). With width == 0 the rows
+ * are written contiguously, dst[k*ld + i] (zero-filled up to ld). Otherwise
+ * into panels of `width` lanes, element (k, i) at dst[(i/width)*kc*width +
+ * k*width + i%width], going through rowbuf so that the window arithmetic is
+ * done per output row, not per panel. */
+static void KS(pack_col)(const KS(geom) *g, int k0, int kc, int p0, int len, int width, int ld,
+                         float *dst, float *rowbuf, KS(seg) *segs) {
     int nseg = KS(segments)(g, p0, len, segs);
-    int taps = g->kh * g->kw;
+    int taps = g->kh * g->kw, c = k0 / taps, ky = (k0 % taps) / g->kw, kx = k0 % g->kw;
+    int panels = width ? ks_cdiv(len, width) : 1, padded = width ? panels * width : ld;
     for (int k = 0; k < kc; k++) {
-        int kk = k0 + k, c = kk / taps, t = kk % taps, ky = t / g->kw, kx = t % g->kw;
-        const float *plane = g->src + (size_t)c * g->h * g->w;
-        float *d = dst + (size_t)k * ld;
-        for (int s = 0; s < nseg; s++) {
-            const KS(seg) *sg = &segs[s];
-            int iy = sg->oy * g->sh - g->ph + ky * g->dh;
-            if (iy < 0 || iy >= g->h) {
-                memset(d + sg->lane, 0, sizeof(float) * sg->len);
-                continue;
-            }
-            KS(copy_run)(d + sg->lane, plane + (size_t)iy * g->w, sg->ox * g->sw - g->pw + kx * g->dw,
-                         sg->len, g->sw, g->w);
+        float *row = width ? rowbuf : dst + (size_t)k * ld;
+        KS(col_row)(g, c, ky, kx, segs, nseg, row);
+        if (padded > len) memset(row + len, 0, sizeof(float) * (padded - len));
+        if (width) {
+            float *d = dst + (size_t)k * width;
+            for (int j = 0; j < panels; j++)
+                for (int l = 0; l < width; l += VL)
+                    vf_storeu(d + (size_t)j * kc * width + l, vf_loadu(row + j * width + l));
         }
-        if (pad_to > len) memset(d + len, 0, sizeof(float) * (pad_to - len));
+        if (++kx == g->kw) {
+            kx = 0;
+            if (++ky == g->kh) {
+                ky = 0;
+                c++;
+            }
+        }
     }
 }
 
@@ -266,7 +299,8 @@ typedef struct {
     KS(seg) *segs;             /* per task */
 } KS(gemm_job);
 
-static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, KS(seg) *segs) {
+static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, float *rowbuf,
+                          KS(seg) *segs) {
     int mi = item % J->m_chunks;
     item /= J->m_chunks;
     int pi = item % J->p_chunks;
@@ -286,10 +320,7 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, K
         int nc = ks_min(NC, q1 - nb), panels = ks_cdiv(nc, NR);
         for (int kb = 0; kb < J->k; kb += KC) {
             int kc = ks_min(KC, J->k - kb);
-            for (int j = 0; j < panels; j++) {
-                int len = ks_min(NR, nc - j * NR);
-                KS(pack_col)(&bg, kb, kc, nb + j * NR, len, NR, bbuf + (size_t)j * kc * NR, NR, segs);
-            }
+            KS(pack_col)(&bg, kb, kc, nb, nc, NR, 0, bbuf, rowbuf, segs);
             bool first = kb == 0, last = kb + kc == J->k;
             for (int j = 0; j < panels; j++) {
                 int p = nb + j * NR, nr = ks_min(NR, nc - j * NR);
@@ -319,16 +350,17 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, K
 
 /* Per-task scratch, allocated before any output is touched so that a failed
  * allocation can still fall back to the reference kernel. */
-#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR)
-#define KS_GEMM_SEGS (NR + 1)
+#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR + NC + NR)
+#define KS_GEMM_SEGS (NC + 2)
 
 static void KS(gemm_task)(void *arg, int task) {
     KS(gemm_job) *J = arg;
     float *bbuf = J->scratch + (size_t)task * KS_GEMM_SCRATCH;
     float *tile = bbuf + KC * (NC + NR);
+    float *rowbuf = tile + MR * NR;
     KS(seg) *segs = J->segs + (size_t)task * KS_GEMM_SEGS;
     int items = J->batch * J->groups * J->p_chunks * J->m_chunks, i;
-    while ((i = atomic_fetch_add(&J->next, 1)) < items) KS(gemm_item)(J, i, bbuf, tile, segs);
+    while ((i = atomic_fetch_add(&J->next, 1)) < items) KS(gemm_item)(J, i, bbuf, tile, rowbuf, segs);
 }
 
 /* Splits the work so that there are a few items per thread; pixel splits are
@@ -627,7 +659,7 @@ static void KS(bw_item)(KS(bw_job) *J, int item, float *cbuf, KS(seg) *segs) {
         }
         for (int pb = 0; pb < p; pb += PB) {
             int len = ks_min(PB, p - pb), ld = ks_cdiv(len, VL) * VL;
-            KS(pack_col)(&xg, k0, kn, pb, len, ld, cbuf, ld, segs);
+            KS(pack_col)(&xg, k0, kn, pb, len, 0, ld, cbuf, NULL, segs);
             for (int co = 0; co < cout_g; co += DOT_M) {
                 int mm = ks_min(DOT_M, cout_g - co);
                 const float *arows[DOT_M];
@@ -649,7 +681,7 @@ static void KS(bw_item)(KS(bw_job) *J, int item, float *cbuf, KS(seg) *segs) {
     }
 }
 
-#define KS_BW_SEGS (PB + 1)
+#define KS_BW_SEGS (PB + 2)
 
 static void KS(bw_task)(void *arg, int task) {
     KS(bw_job) *J = arg;
