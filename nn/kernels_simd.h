@@ -54,7 +54,9 @@
 
 #define NR (NRV * VL) /* pixels per micro-tile */
 #define KC 256        /* k rows per packed block: an NR panel of KC rows fits L1 */
-#define NC 1024       /* pixels per packed block: KC x NC floats fit L2 */
+#define KC_DIRECT 512 /* k rows per block read in place: window rows share cache lines */
+#define NC 1024       /* pixels per block at most: a packed KC x NC block fits L2 */
+#define C_BLOCK (128 * 1024) /* floats of output kept in L2 between k blocks */
 #define PB 1024       /* pixels per block in backward weights */
 
 static inline int ks_min(int a, int b) { return a < b ? a : b; }
@@ -340,14 +342,15 @@ typedef struct {
     bool relu;
     KS(out_mode) mode;
     KS(geom) cgeom;            /* COL2IM: the window C's rows scatter through */
-    /* work split */
+    /* blocking and work split */
+    int kc_block, nc_block;
     int p_chunk, p_chunks, m_chunk, m_chunks;
     atomic_int next;
     float *scratch;            /* per task: packed col block, C tile, row buffer, offsets */
     KS(seg) *segs;             /* per task */
 } KS(gemm_job);
 
-#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR + NC + NR + KC)
+#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR + NC + NR + KC_DIRECT)
 #define KS_GEMM_SEGS (NC + 2)
 
 static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, float *rowbuf,
@@ -371,10 +374,10 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
     const float *apack = J->apack + (size_t)g * ks_cdiv(J->m, MR) * MR * J->k;
     KS(smap) map;
 
-    for (int nb = q0; nb < q1; nb += NC) {
-        int nc = ks_min(NC, q1 - nb), panels = ks_cdiv(nc, NR);
-        for (int kb = 0; kb < J->k; kb += KC) {
-            int kc = ks_min(KC, J->k - kb);
+    for (int nb = q0; nb < q1; nb += J->nc_block) {
+        int nc = ks_min(J->nc_block, q1 - nb), panels = ks_cdiv(nc, NR);
+        for (int kb = 0; kb < J->k; kb += J->kc_block) {
+            int kc = ks_min(J->kc_block, J->k - kb);
             if (J->direct) {
                 int c0 = kb / taps, ky = (kb % taps) / wg->kw, kx = kb % wg->kw;
                 for (int k = 0; k < kc; k++) {
@@ -441,10 +444,14 @@ static void KS(gemm_task)(void *arg, int task) {
 static void KS(gemm_split)(KS(gemm_job) *J, int threads, int row_align, bool split_pixels) {
     int want = threads > 1 ? 3 * threads : 1;
     int outer = J->batch * J->groups;
+    /* The k blocks revisit each output tile; keep the outputs of one pixel
+     * block (m x nc floats) small enough to stay in L2 meanwhile. */
+    J->kc_block = J->direct ? KC_DIRECT : KC;
+    J->nc_block = ks_max(NR, ks_min(NC, C_BLOCK / ks_max(J->m, 1) / NR * NR));
     J->p_chunks = 1;
     J->m_chunks = 1;
     if (split_pixels) {
-        J->p_chunks = ks_cdiv(J->p, NC);
+        J->p_chunks = ks_cdiv(J->p, J->nc_block);
         if (outer * J->p_chunks < want)
             J->p_chunks = ks_min(ks_cdiv(J->p, 2 * NR), ks_cdiv(want, outer));
         J->p_chunks = ks_max(J->p_chunks, 1);
