@@ -70,6 +70,9 @@ static struct {
 bool bench_onednn_available(void) {
     if (dn.tried) return dn.ok;
     dn.tried = true;
+    /* Idle OpenMP threads must sleep, not spin: the runs are interleaved with
+     * ours, and spinning peers would steal our cores. */
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (!lib) return false;
     bool ok = true;
@@ -201,6 +204,7 @@ static struct {
 bool bench_openblas_available(void) {
     if (ob.tried) return ob.ok;
     ob.tried = true;
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0); /* idle threads sleep at once (2^4 cycles) */
     void *lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
     if (!lib) return false;
     *(void **)&ob.sgemm = dlsym(lib, "cblas_sgemm");

@@ -234,6 +234,7 @@ KS(ukernel_body)(int kc, const float *restrict a, const float *b, const int *res
             if (r < mr) acc[r][j] = vf_zero();
     for (int k = 0; k < kc; k++) {
         const float *bk = b + boff[k];
+        __builtin_prefetch(a + (size_t)(k + 8) * MR); /* the weight panel streams from L2 */
         vf bv[NRV];
 #pragma GCC unroll 4
         for (int j = 0; j < NRV; j++) bv[j] = vf_loadu(bk + j * VL);
@@ -572,43 +573,54 @@ typedef enum {
     KS_A_COLS,    /* A[k'][co] = w[co][k']              backward data, col2im */
 } KS(a_mode);
 
-/* Packs every group's weights into MR-row panels [K][MR] (zero rows past m). */
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *w;
+    float *out;
+    KS(a_mode) mode;
+    int m, k, panels;
+} KS(wpack_job);
+
+/* One MR-row panel [K][MR] of one group (zero rows past m). */
+static void KS(pack_panel)(void *arg, int index) {
+    KS(wpack_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    int g = index / J->panels, pnl = index % J->panels, k = J->k, m = J->m;
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
+    const float *wgp = J->w + (size_t)g * cout_g * cin_g * taps;
+    float *dst = J->out + ((size_t)g * J->panels + pnl) * k * MR;
+    int m0 = pnl * MR, mr = ks_min(MR, m - m0);
+    /* one vector per k: the panel's rows are a strided gather */
+    vmask keep = vmask_range(0, MR);
+    if (J->mode == KS_A_ROWS) {
+        const float *src = wgp + (size_t)m0 * k;
+        for (int kk = 0; kk < k; kk++)
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_gather_stride(src + kk, 0, k, mr, INT_MAX));
+    } else if (J->mode == KS_A_FLIP) {
+        /* m = ci, k = (co, t): w[co][ci][taps-1-t] */
+        for (int kk = 0; kk < k; kk++) {
+            int co = kk / taps, t = kk % taps;
+            const float *src = wgp + ((size_t)co * cin_g + m0) * taps + (taps - 1 - t);
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_gather_stride(src, 0, taps, mr, INT_MAX));
+        }
+    } else {
+        /* m = (ci, t) index into a weight row, k = co */
+        for (int kk = 0; kk < k; kk++)
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_maskz_loadu(wgp + (size_t)kk * m + m0, vmask_range(0, mr)));
+    }
+}
+
+/* Packs every group's weights into MR-row panels [K][MR], in parallel. */
 static float *KS(pack_weights)(const nn_conv2d_shape *s, const float *w, KS(a_mode) mode, int m,
                                int k) {
     int panels = ks_cdiv(m, MR);
-    size_t per_group = (size_t)panels * MR * k;
-    float *out = nn_aligned_alloc(sizeof(float) * per_group * s->groups);
+    float *out = nn_aligned_alloc(sizeof(float) * (size_t)panels * MR * k * s->groups);
     if (!out) return NULL;
-    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
-    size_t wg = (size_t)cout_g * cin_g * taps; /* weights per group */
-    for (int g = 0; g < s->groups; g++) {
-        const float *wgp = w + g * wg;
-        for (int pnl = 0; pnl < panels; pnl++) {
-            float *dst = out + g * per_group + (size_t)pnl * k * MR;
-            int m0 = pnl * MR, mr = ks_min(MR, m - m0);
-            /* one vector per k: the panel's rows are a strided gather */
-            vmask keep = vmask_range(0, MR);
-            if (mode == KS_A_ROWS) {
-                const float *src = wgp + (size_t)m0 * k;
-                for (int kk = 0; kk < k; kk++)
-                    vf_mask_storeu(dst + (size_t)kk * MR, keep,
-                                   vf_gather_stride(src + kk, 0, k, mr, INT_MAX));
-            } else if (mode == KS_A_FLIP) {
-                /* m = ci, k = (co, t): w[co][ci][taps-1-t] */
-                for (int kk = 0; kk < k; kk++) {
-                    int co = kk / taps, t = kk % taps;
-                    const float *src = wgp + ((size_t)co * cin_g + m0) * taps + (taps - 1 - t);
-                    vf_mask_storeu(dst + (size_t)kk * MR, keep,
-                                   vf_gather_stride(src, 0, taps, mr, INT_MAX));
-                }
-            } else {
-                /* m = (ci, t) index into a weight row, k = co */
-                for (int kk = 0; kk < k; kk++)
-                    vf_mask_storeu(dst + (size_t)kk * MR, keep,
-                                   vf_maskz_loadu(wgp + (size_t)kk * m + m0, vmask_range(0, mr)));
-            }
-        }
-    }
+    KS(wpack_job) J = {s, w, out, mode, m, k, panels};
+    nn_parallel_for(panels * s->groups, KS(pack_panel), &J);
     return out;
 }
 
