@@ -205,6 +205,12 @@ bool bench_openblas_available(void) {
     if (ob.tried) return ob.ok;
     ob.tried = true;
     setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0); /* idle threads sleep at once (2^4 cycles) */
+    /* Debian's OpenBLAS may not recognise this CPU (in a VM it fell back to its
+     * SSE3 "Prescott" kernels): name the core type its AVX-512/AVX2 kernels need. */
+    if (nn_cpu_best_isa() >= NN_ISA_AVX512)
+        setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
+    else if (nn_cpu_best_isa() >= NN_ISA_AVX2)
+        setenv("OPENBLAS_CORETYPE", "Haswell", 0);
     void *lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
     if (!lib) return false;
     *(void **)&ob.sgemm = dlsym(lib, "cblas_sgemm");

@@ -64,4 +64,7 @@ const nn_kernels nn_kernels_avx2 = {
     .conv2d_forward = avx2_conv2d_forward,
     .conv2d_backward_data = avx2_conv2d_backward_data,
     .conv2d_backward_weights = avx2_conv2d_backward_weights,
+    .conv2d_packed_floats = avx2_conv2d_packed_floats,
+    .conv2d_pack_weights = avx2_conv2d_pack_weights,
+    .conv2d_forward_packed = avx2_conv2d_forward_packed,
 };

@@ -56,4 +56,7 @@ const nn_kernels nn_kernels_avx512 = {
     .conv2d_forward = avx512_conv2d_forward,
     .conv2d_backward_data = avx512_conv2d_backward_data,
     .conv2d_backward_weights = avx512_conv2d_backward_weights,
+    .conv2d_packed_floats = avx512_conv2d_packed_floats,
+    .conv2d_pack_weights = avx512_conv2d_pack_weights,
+    .conv2d_forward_packed = avx512_conv2d_forward_packed,
 };

@@ -613,14 +613,18 @@ static void KS(pack_panel)(void *arg, int index) {
     }
 }
 
-/* Packs every group's weights into MR-row panels [K][MR], in parallel. */
+static size_t KS(packed_floats_for)(const nn_conv2d_shape *s, int m, int k) {
+    return (size_t)ks_cdiv(m, MR) * MR * k * s->groups;
+}
+
+/* Packs every group's weights into MR-row panels [K][MR], in parallel, into
+ * out (or a new buffer when out is NULL). */
 static float *KS(pack_weights)(const nn_conv2d_shape *s, const float *w, KS(a_mode) mode, int m,
-                               int k) {
-    int panels = ks_cdiv(m, MR);
-    float *out = nn_aligned_alloc(sizeof(float) * (size_t)panels * MR * k * s->groups);
+                               int k, float *out) {
+    if (!out) out = nn_aligned_alloc(sizeof(float) * KS(packed_floats_for)(s, m, k));
     if (!out) return NULL;
-    KS(wpack_job) J = {s, w, out, mode, m, k, panels};
-    nn_parallel_for(panels * s->groups, KS(pack_panel), &J);
+    KS(wpack_job) J = {s, w, out, mode, m, k, ks_cdiv(m, MR)};
+    nn_parallel_for(J.panels * s->groups, KS(pack_panel), &J);
     return out;
 }
 
@@ -680,11 +684,44 @@ static KS(geom) KS(x_geom)(const nn_conv2d_shape *s, const float *x) {
                       .dh = s->dil_h, .dw = s->dil_w, .hout = s->hout, .wout = s->wout};
 }
 
-static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const float *w,
-                               const float *b, float *y) {
+/* The last resort when scratch memory is short and only packed weights are
+ * at hand: the reference loop, reading each weight from its panel. */
+static void KS(forward_panels_scalar)(const nn_conv2d_shape *s, const float *x,
+                                      const float *packed, const float *b, float *y) {
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
+    int k = cin_g * taps;
+    size_t per_group = KS(packed_floats_for)(s, cout_g, k) / s->groups;
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++) {
+            int g = co / cout_g, m = co % cout_g;
+            const float *panel = packed + g * per_group + (size_t)(m / MR) * k * MR + m % MR;
+            for (int oy = 0; oy < s->hout; oy++)
+                for (int ox = 0; ox < s->wout; ox++) {
+                    float acc = b ? b[co] : 0.0f;
+                    for (int kk = 0; kk < k; kk++) {
+                        int ci = kk / taps, ky = kk % taps / s->kw, kx = kk % s->kw;
+                        int iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
+                        int ix = ox * s->stride_w - s->pad_w + kx * s->dil_w;
+                        if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                        acc += panel[(size_t)kk * MR] *
+                               x[(((size_t)n * s->cin + g * cin_g + ci) * s->h + iy) * s->w + ix];
+                    }
+                    if (s->relu && acc < 0.0f) acc = 0.0f;
+                    y[(((size_t)n * s->cout + co) * s->hout + oy) * s->wout + ox] = acc;
+                }
+        }
+}
+
+static bool KS(is_depthwise)(const nn_conv2d_shape *s) {
+    return s->cin == s->groups && s->cout == s->groups;
+}
+
+/* Forward with the weights packed already (packed != NULL) or not. */
+static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const float *w,
+                             const float *packed, const float *b, float *y) {
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
-    if (cin_g == 1 && cout_g == 1) {
-        KS(dw_job) J = {s, x, w, b, y};
+    if (KS(is_depthwise)(s)) { /* packed weights of a depthwise conv are w itself */
+        KS(dw_job) J = {s, x, packed ? packed : w, b, y};
         nn_parallel_for(s->n * s->cout, KS(depthwise_plane), &J);
         return;
     }
@@ -696,12 +733,40 @@ static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const f
         .c = y, .c_image = (size_t)s->cout * p, .c_group = (size_t)cout_g * p, .ldc = p,
         .bias = b, .relu = s->relu, .mode = KS_OUT_STORE,
     };
-    float *apack = KS(pack_weights)(s, w, KS_A_ROWS, J.m, J.k);
-    J.apack = apack;
-    bool ok = apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, x, s->cin)
-                                                : KS(gemm_packed)(&J, 1, true));
-    if (!ok) nn_kernels_reference.conv2d_forward(s, x, w, b, y);
-    nn_aligned_free(apack);
+    float *own = packed ? NULL : KS(pack_weights)(s, w, KS_A_ROWS, J.m, J.k, NULL);
+    J.apack = packed ? packed : own;
+    bool ok = J.apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, x, s->cin)
+                                                  : KS(gemm_packed)(&J, 1, true));
+    nn_aligned_free(own);
+    if (!ok && packed) /* no scratch memory, and only panels: a scalar loop over them */
+        KS(forward_panels_scalar)(s, x, packed, b, y);
+    else if (!ok)
+        nn_kernels_reference.conv2d_forward(s, x, w, b, y);
+}
+
+static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const float *w,
+                               const float *b, float *y) {
+    KS(forward_with)(s, x, w, NULL, b, y);
+}
+
+static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
+    int taps = s->kh * s->kw;
+    if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
+    return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
+}
+
+static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, float *packed) {
+    int taps = s->kh * s->kw;
+    if (KS(is_depthwise)(s)) {
+        memcpy(packed, w, sizeof(float) * s->cout * taps);
+        return;
+    }
+    KS(pack_weights)(s, w, KS_A_ROWS, s->cout / s->groups, s->cin / s->groups * taps, packed);
+}
+
+static void KS(conv2d_forward_packed)(const nn_conv2d_shape *s, const float *x,
+                                      const float *packed, const float *b, float *y) {
+    KS(forward_with)(s, x, NULL, packed, b, y);
 }
 
 static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, const float *w,
@@ -728,7 +793,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
         J.bgeom = (KS(geom)){.src = dy, .h = s->hout, .w = s->wout, .kh = s->kh, .kw = s->kw,
                              .sh = 1, .sw = 1, .ph = fph, .pw = fpw, .dh = s->dil_h,
                              .dw = s->dil_w, .hout = s->h, .wout = s->w};
-        apack = KS(pack_weights)(s, w, KS_A_FLIP, J.m, J.k);
+        apack = KS(pack_weights)(s, w, KS_A_FLIP, J.m, J.k, NULL);
         J.apack = apack;
         ok = apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, dy, s->cout)
                                                : KS(gemm_packed)(&J, 1, true));
@@ -741,7 +806,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
         J.bgeom = (KS(geom)){.src = dy, .h = 1, .w = po, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
                              .dh = 1, .dw = 1, .hout = 1, .wout = po};
         J.cgeom = KS(x_geom)(s, NULL);
-        apack = KS(pack_weights)(s, w, KS_A_COLS, J.m, J.k);
+        apack = KS(pack_weights)(s, w, KS_A_COLS, J.m, J.k, NULL);
         J.apack = apack;
         /* row chunks of whole channels: a multiple of taps and of MR rows */
         ok = apack && KS(gemm_packed)(&J, taps, false);
