@@ -6,7 +6,7 @@
  *
  *   VL                 floats per vector (8 or 16)
  *   vf, vmask          the float vector type and its lane-mask type
- *   vf_zero/set1/loadu/storeu/add/max/fma(a, b, c) = a*b + c
+ *   vf_zero/set1/load/loadu/storeu/add/sub/max/fma(a, b, c) = a*b + c
  *   vmask_range(lo,hi) lanes lo <= l < hi
  *   vf_maskz_loadu(p, m), vf_mask_storeu(p, m, v)
  *   vf_gather_stride(row, ix, stride, n, W)  row[ix + l*stride] for lanes l < n
@@ -684,6 +684,8 @@ static KS(geom) KS(x_geom)(const nn_conv2d_shape *s, const float *x) {
                       .dh = s->dil_h, .dw = s->dil_w, .hout = s->hout, .wout = s->wout};
 }
 
+#include "winograd_simd.h"
+
 /* The last resort when scratch memory is short and only packed weights are
  * at hand: the reference loop, reading each weight from its panel. */
 static void KS(forward_panels_scalar)(const nn_conv2d_shape *s, const float *x,
@@ -724,6 +726,14 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
         KS(dw_job) J = {s, x, packed ? packed : w, b, y};
         nn_parallel_for(s->n * s->cout, KS(depthwise_plane), &J);
         return;
+    }
+    if (!packed && KS(wg_ok)(s)) {
+        int m, k;
+        float *u = KS(wg_weights)(s, w, false, &m, &k);
+        bool done = u && KS(wg_run)(s, x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w, u, m,
+                                    s->hout, s->wout, y, b, s->relu, false);
+        nn_aligned_free(u);
+        if (done) return;
     }
     int taps = s->kh * s->kw, p = s->hout * s->wout;
     KS(gemm_job) J = {
@@ -776,6 +786,14 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
     /* Stride 1: dx is a forward convolution of dy with the flipped kernel and
      * padding d*(k-1) - p, which lands exactly on the input size. */
     int fph = s->dil_h * (s->kh - 1) - s->pad_h, fpw = s->dil_w * (s->kw - 1) - s->pad_w;
+    if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
+        int m, k;
+        float *u = KS(wg_weights)(s, w, true, &m, &k);
+        bool done = u && KS(wg_run)(s, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
+                                    s->w, dx, NULL, false, true);
+        nn_aligned_free(u);
+        if (done) return;
+    }
     bool as_forward = s->stride_h == 1 && s->stride_w == 1 && fph >= 0 && fpw >= 0 &&
                       s->hout + 2 * fph - s->dil_h * (s->kh - 1) == s->h &&
                       s->wout + 2 * fpw - s->dil_w * (s->kw - 1) == s->w;
