@@ -36,7 +36,7 @@ static const kcase cases[] = {
     {2, 4, 13, 70, 15, 3, 1, 2, 1, 1, 0, 1, 1, 1, true, false},   /* 3x1, mixed stride */
     {1, 8, 37, 38, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2, false, true},   /* no padding, g=2  */
     /* 3x3 stride 1, >= 16 channels, >= 256 2x2 tiles: the Winograd path */
-    {6, 16, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},    /* batch 6, odd H   */
+    {11, 16, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},   /* batch 11, odd H  */
     {2, 20, 31, 33, 24, 3, 3, 1, 1, 0, 0, 1, 1, 1, true, false},  /* no padding       */
     {4, 17, 17, 18, 19, 3, 3, 1, 1, 2, 2, 1, 1, 1, false, false}, /* padding 2        */
     {1, 64, 35, 37, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},   /* many tiles       */
