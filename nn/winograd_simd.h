@@ -45,10 +45,17 @@ static int KS(wg_ld)(int tiles) {
 /* Winograd applies: 3x3, stride 1, dilation 1, no groups, enough channels
  * for the GEMMs to pay, and enough tiles (over the batch) to amortise the
  * weight transform: on VGG-16 it loses at 19x19 (100 tiles), wins at 38x38. */
-static bool KS(wg_ok)(const nn_conv2d_shape *s) {
-    long tiles = (long)s->n * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);
+static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
+    long tiles = (long)batch * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);
     return s->kh == 3 && s->kw == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
            s->dil_w == 1 && s->groups == 1 && s->cin >= 16 && s->cout >= 16 && tiles >= 256;
+}
+
+static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n); }
+
+/* Floats between the 16 packed U matrices (m output, k input channels). */
+static size_t KS(wg_a_xi)(int m, int k) {
+    return KS(wg_xi_stride)((size_t)ks_cdiv(m, MR) * MR * k);
 }
 
 typedef struct {
@@ -93,20 +100,58 @@ static void KS(wg_weight_panel)(void *arg, int panel) {
 }
 
 /* U[xi] = (G g G^T)[xi] for each (co, ci), packed as MR-row panels of the
- * [cout][cin] matrix of each xi: [16][panels][k][MR]. `flip` transforms the
+ * [cout][cin] matrix of each xi: [16][panels][k][MR], into out (16 *
+ * wg_a_xi floats) or a new buffer when out is NULL. `flip` transforms the
  * weights of the equivalent forward convolution of backward data instead:
  * the kernel rotated by 180 degrees and cin/cout swapped (m = ci, k = co). */
 static float *KS(wg_weights)(const nn_conv2d_shape *s, const float *w, bool flip, int *m_out,
-                             int *k_out) {
-    int m = flip ? s->cin : s->cout, k = flip ? s->cout : s->cin, panels = ks_cdiv(m, MR);
-    size_t per_xi = KS(wg_xi_stride)((size_t)panels * MR * k);
-    float *apack = nn_aligned_alloc(sizeof(float) * 16 * per_xi);
+                             int *k_out, float *out) {
+    int m = flip ? s->cin : s->cout, k = flip ? s->cout : s->cin;
+    size_t per_xi = KS(wg_a_xi)(m, k);
+    float *apack = out ? out : nn_aligned_alloc(sizeof(float) * 16 * per_xi);
     if (!apack) return NULL;
     KS(wgw_job) J = {w, apack, m, k, s->cin, flip, per_xi};
-    nn_parallel_for(panels, KS(wg_weight_panel), &J);
+    nn_parallel_for(ks_cdiv(m, MR), KS(wg_weight_panel), &J);
     *m_out = m;
     *k_out = k;
     return apack;
+}
+
+/* The weight g[ky][kx] of (co, ci) recovered from packed U: G has a left
+ * inverse that takes (u0, u1 - u2, u3), applied on both sides. */
+static float KS(wg_weight_at)(const float *u, int cout, int cin, int co, int ci, int ky, int kx) {
+    size_t a_xi = KS(wg_a_xi)(cout, cin), at = ((size_t)(co / MR) * cin + ci) * MR + co % MR;
+    float t[4];
+    for (int r = 0; r < 4; r++) {
+        const float *row = u + (size_t)(r * 4) * a_xi + at;
+        t[r] = kx == 0 ? row[0] : kx == 1 ? row[a_xi] - row[2 * a_xi] : row[3 * a_xi];
+    }
+    return ky == 0 ? t[0] : ky == 1 ? t[1] - t[2] : t[3];
+}
+
+/* Direct convolution from packed U, for when there is no memory for the
+ * Winograd buffers: slow, but needs nothing. */
+static void KS(forward_wg_scalar)(const nn_conv2d_shape *s, const float *x, const float *u,
+                                  const float *b, float *y) {
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++)
+            for (int oy = 0; oy < s->hout; oy++)
+                for (int ox = 0; ox < s->wout; ox++) {
+                    float acc = b ? b[co] : 0.0f;
+                    for (int ci = 0; ci < s->cin; ci++)
+                        for (int ky = 0; ky < 3; ky++) {
+                            int iy = oy - s->pad_h + ky;
+                            if (iy < 0 || iy >= s->h) continue;
+                            for (int kx = 0; kx < 3; kx++) {
+                                int ix = ox - s->pad_w + kx;
+                                if (ix < 0 || ix >= s->w) continue;
+                                acc += KS(wg_weight_at)(u, s->cout, s->cin, co, ci, ky, kx) *
+                                       x[(((size_t)n * s->cin + ci) * s->h + iy) * s->w + ix];
+                            }
+                        }
+                    if (s->relu && acc < 0.0f) acc = 0.0f;
+                    y[(((size_t)n * s->cout + co) * s->hout + oy) * s->wout + ox] = acc;
+                }
 }
 
 typedef struct {
@@ -264,7 +309,7 @@ static bool KS(wg_run)(const nn_conv2d_shape *s, const float *x, int batch, int 
             KS(wg_job) J = {.s = s, .x = x + (size_t)n * k * h * w, .channels = k, .h = h, .w = w,
                             .pad_h = pad_h, .pad_w = pad_w, .hout = hout, .wout = wout, .m = m,
                             .k = k, .apack = apack, .v = v, .mm = mm, .tw = tw,
-                            .a_xi = KS(wg_xi_stride)((size_t)ks_cdiv(m, MR) * MR * k),
+                            .a_xi = KS(wg_a_xi)(m, k),
                             .v_xi = v_xi, .m_xi = m_xi, .ty0 = ty0,
                             .ty1 = ks_min(th, ty0 + band_rows), .ld = ld,
                             .y = y + (size_t)n * m * hout * wout, .bias = bias, .relu = relu,
