@@ -749,7 +749,7 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
         float *u = packed ? NULL : KS(wg_weights)(s, w, false, &m, &k, NULL);
         if (packed) m = s->cout, k = s->cin;
         bool done = (packed || u) &&
-                    KS(wg_run)(s, x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
+                    KS(wg_run)(x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
                                packed ? packed : u, m, s->hout, s->wout, y, b, s->relu, false);
         nn_aligned_free(u);
         if (done) return;
@@ -820,7 +820,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
     if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
         int m, k;
         float *u = KS(wg_weights)(s, w, true, &m, &k, NULL);
-        bool done = u && KS(wg_run)(s, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
+        bool done = u && KS(wg_run)(dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
                                     s->w, dx, NULL, false, true);
         nn_aligned_free(u);
         if (done) return;
