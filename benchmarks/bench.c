@@ -173,6 +173,8 @@ int main(int argc, char **argv) {
         for (int t = 0; t < o.n_threads; t++)
             printf("measured FP32 peak on %d thread%s: %.1f GFLOP/s\n", o.threads[t],
                    o.threads[t] > 1 ? "s" : "", peak[t]);
+        printf("vs_X = our ms_min / X's ms_min, runs interleaved (< 1: we are faster); "
+               "oneDNN uses its own blocked layouts, untimed reorders\n");
         printf("\n%-8s %-11s %3s %9s %9s %8s %6s %10s %10s\n", "layer", "pass", "thr", "ms_min",
                "ms_med", "GFLOP/s", "%peak", "vs_oneDNN", "vs_OpenBLAS");
     } else {

@@ -503,8 +503,10 @@ static void KS(gemm_run)(KS(gemm_job) *J, int tasks) {
  * padding made real, and every window row is that copy shifted. The price is
  * computing wp - wo garbage pixels per row, so it is used when those are few
  * (and rows are at least a vector wide, so a vector wraps at most once). */
-static bool KS(direct_ok)(const KS(geom) *g) {
+static bool KS(direct_ok)(const KS(geom) *g, int planes) {
     int wp = g->w + 2 * g->pw;
+    /* the offsets into the padded copy are ints */
+    if ((double)planes * (g->h + 2 * g->ph) * wp + NR + wp >= (double)INT_MAX) return false;
     return g->sh == 1 && g->sw == 1 && g->wout >= VL && wp >= VL &&
            (wp - g->wout) * 8 <= g->wout && g->hout + (g->kh - 1) * g->dh == g->h + 2 * g->ph &&
            g->wout + (g->kw - 1) * g->dw == wp;
@@ -747,7 +749,7 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
         float *u = packed ? NULL : KS(wg_weights)(s, w, false, &m, &k, NULL);
         if (packed) m = s->cout, k = s->cin;
         bool done = (packed || u) &&
-                    KS(wg_run)(s, x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
+                    KS(wg_run)(x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
                                packed ? packed : u, m, s->hout, s->wout, y, b, s->relu, false);
         nn_aligned_free(u);
         if (done) return;
@@ -766,7 +768,7 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
     };
     float *own = packed ? NULL : KS(pack_weights)(s, w, KS_A_ROWS, J.m, J.k, NULL);
     J.apack = packed ? packed : own;
-    bool ok = J.apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, x, s->cin)
+    bool ok = J.apack && (KS(direct_ok)(&J.bgeom, s->cin) ? KS(gemm_direct)(&J, x, s->cin)
                                                   : KS(gemm_packed)(&J, 1, true));
     nn_aligned_free(own);
     if (!ok && packed) /* no scratch memory, and only panels: a scalar loop over them */
@@ -818,7 +820,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
     if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
         int m, k;
         float *u = KS(wg_weights)(s, w, true, &m, &k, NULL);
-        bool done = u && KS(wg_run)(s, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
+        bool done = u && KS(wg_run)(dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
                                     s->w, dx, NULL, false, true);
         nn_aligned_free(u);
         if (done) return;
@@ -842,7 +844,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
                              .dw = s->dil_w, .hout = s->h, .wout = s->w};
         apack = KS(pack_weights)(s, w, KS_A_FLIP, J.m, J.k, NULL);
         J.apack = apack;
-        ok = apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, dy, s->cout)
+        ok = apack && (KS(direct_ok)(&J.bgeom, s->cout) ? KS(gemm_direct)(&J, dy, s->cout)
                                                : KS(gemm_packed)(&J, 1, true));
     } else {
         J.m = cin_g * taps;

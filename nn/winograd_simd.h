@@ -155,10 +155,9 @@ static void KS(forward_wg_scalar)(const nn_conv2d_shape *s, const float *x, cons
 }
 
 typedef struct {
-    const nn_conv2d_shape *s;
     /* the convolution being computed: input planes, sizes, padding */
     const float *x;
-    int channels, h, w, pad_h, pad_w, hout, wout;
+    int h, w, pad_h, pad_w, hout, wout;
     int m, k;            /* GEMM: m output channels, k input channels */
     const float *apack;  /* [16][panels][k][MR], xi stride a_xi */
     float *v, *mm;       /* [16][k][ld] and [16][m][ld] for the band, xi strides v_xi, m_xi */
@@ -167,7 +166,7 @@ typedef struct {
     float *y;            /* output planes [m][hout][wout] */
     const float *bias;
     bool relu, accumulate;
-    int items_per_xi, m_chunk, m_chunks, p_chunk;
+    int m_chunk, m_chunks, p_chunk;
     atomic_int next;
     int *boff;           /* [tasks][KC] */
 } KS(wg_job);
@@ -290,7 +289,7 @@ static void KS(wg_gemm_task)(void *arg, int task) {
 /* y (=, or += when accumulate) conv3x3(x) over `batch` images: x has k
  * planes of h x w per image, y has m planes of hout x wout. apack from
  * wg_weights. Returns false if memory is short (then nothing was written). */
-static bool KS(wg_run)(const nn_conv2d_shape *s, const float *x, int batch, int k, int h, int w,
+static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
                        int pad_h, int pad_w, const float *apack, int m, int hout, int wout,
                        float *y, const float *bias, bool relu, bool accumulate) {
     int th = ks_cdiv(hout, 2), tw = ks_cdiv(wout, 2);
@@ -306,7 +305,7 @@ static bool KS(wg_run)(const nn_conv2d_shape *s, const float *x, int batch, int 
     bool ok = v && mm && boff;
     for (int n = 0; ok && n < batch; n++) {
         for (int ty0 = 0; ty0 < th; ty0 += band_rows) {
-            KS(wg_job) J = {.s = s, .x = x + (size_t)n * k * h * w, .channels = k, .h = h, .w = w,
+            KS(wg_job) J = {.x = x + (size_t)n * k * h * w, .h = h, .w = w,
                             .pad_h = pad_h, .pad_w = pad_w, .hout = hout, .wout = wout, .m = m,
                             .k = k, .apack = apack, .v = v, .mm = mm, .tw = tw,
                             .a_xi = KS(wg_a_xi)(m, k),
