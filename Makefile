@@ -101,8 +101,13 @@ test: $(BUILD)/run_tests $(BUILD)/maskdet
 $(BUILD)/bench: $(call obj,$(BENCH_SRC)) $(LIBS_ALL)
 	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_SRC)) $(LIBS_ALL) $(LDLIBS) -ldl
 
-bench: $(BUILD)/bench
+BENCH_TRAIN_SRC := $(wildcard benchmarks/train/*.c)
+$(BUILD)/bench_train: $(call obj,$(BENCH_TRAIN_SRC)) $(LIBS_ALL)
+	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_TRAIN_SRC)) $(LIBS_ALL) $(LDLIBS)
+
+bench: $(BUILD)/bench $(BUILD)/bench_train
 	$(BUILD)/bench
+	$(BUILD)/bench_train
 
 deps:
 	apt-get update
