@@ -1,5 +1,5 @@
 /* test_fastpath.c - the vectorized, threaded loops of linear, relu, max pool,
- * dropout and flatten against plain reference loops written here, on odd
+ * dropout, flatten, batch norm and softmax against plain reference loops written here, on odd
  * shapes (1, 3, 7, 17, 33 channels, odd sizes), and threaded runs against
  * single-threaded ones (bit for bit: every output is computed by one task in
  * a fixed order). Shapes are big enough to be split into several tasks. */
@@ -336,6 +336,158 @@ START_TEST(flatten_large_copy_and_add) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------- batch norm */
+
+typedef struct {
+    nn_tensor *x, *gamma, *beta, *r;
+    bool training;
+    float *y[2], *dx[2], *dgamma[2], *dbeta[2], *rmean[2], *rvar[2];
+} bn_case;
+
+static void bn_pass(void *arg, int pass) {
+    bn_case *c = arg;
+    int ch = c->x->shape[1];
+    nn_tensor_zero_grad(c->x);
+    nn_tensor_zero_grad(c->gamma);
+    nn_tensor_zero_grad(c->beta);
+    nn_tensor *rm = tu_param(1, &ch, -0.5f, 0.5f, 111), *rv = tu_param(1, &ch, 0.5f, 2.0f, 112);
+    nn_ctx *ctx = nn_ctx_create();
+    nn_ctx_set_training(ctx, c->training);
+    nn_tensor *y = nn_batch_norm(ctx, c->x, c->gamma, c->beta, rm, rv, 0.1f, 1e-5f);
+    ck_assert_msg(y != NULL, "%s", nn_ctx_error(ctx));
+    ck_assert_int_eq(nn_backward(ctx, nn_sum(ctx, nn_mul(ctx, y, c->r))), NN_OK);
+    memcpy(c->y[pass], y->data, y->numel * sizeof(float));
+    memcpy(c->dx[pass], c->x->grad, y->numel * sizeof(float));
+    memcpy(c->dgamma[pass], c->gamma->grad, (size_t)ch * sizeof(float));
+    memcpy(c->dbeta[pass], c->beta->grad, (size_t)ch * sizeof(float));
+    memcpy(c->rmean[pass], rm->data, (size_t)ch * sizeof(float));
+    memcpy(c->rvar[pass], rv->data, (size_t)ch * sizeof(float));
+    nn_ctx_destroy(ctx);
+    nn_tensor_free(rm);
+    nn_tensor_free(rv);
+}
+
+/* Training-mode batch norm against the textbook formulas in double. */
+static void check_bn(int n, int ch, int h, int w) {
+    int xs[4] = {n, ch, h, w};
+    bn_case c = {.x = tu_param(4, xs, -2, 3, 113), .gamma = tu_param(1, &ch, 0.5f, 1.5f, 114),
+                 .beta = tu_param(1, &ch, -1, 1, 115), .r = tu_param(4, xs, -1, 1, 116),
+                 .training = true};
+    size_t numel = c.x->numel, inner = (size_t)h * w;
+    float **bufs[6] = {c.y, c.dx, c.dgamma, c.dbeta, c.rmean, c.rvar};
+    for (int b = 0; b < 6; b++)
+        for (int p = 0; p < 2; p++) bufs[b][p] = malloc((b < 2 ? numel : (size_t)ch) * sizeof(float));
+    with_threads(1, bn_pass, &c, 0);
+    with_threads(2, bn_pass, &c, 1);
+
+    double m = (double)n * inner;
+    float *y = malloc(numel * sizeof(float)), *dx = malloc(numel * sizeof(float));
+    for (int k = 0; k < ch; k++) {
+        double sum = 0, sq = 0, s_dy = 0, s_dyx = 0;
+        for (int b = 0; b < n; b++)
+            for (size_t i = 0; i < inner; i++) sum += c.x->data[((size_t)b * ch + k) * inner + i];
+        double mu = sum / m;
+        for (int b = 0; b < n; b++)
+            for (size_t i = 0; i < inner; i++) {
+                double d = c.x->data[((size_t)b * ch + k) * inner + i] - mu;
+                sq += d * d;
+            }
+        double invstd = 1.0 / sqrt(sq / m + 1e-5);
+        for (int b = 0; b < n; b++)
+            for (size_t i = 0; i < inner; i++) {
+                size_t at = ((size_t)b * ch + k) * inner + i;
+                double xhat = (c.x->data[at] - mu) * invstd;
+                y[at] = (float)(c.gamma->data[k] * xhat + c.beta->data[k]);
+                s_dy += c.r->data[at];
+                s_dyx += c.r->data[at] * xhat;
+            }
+        for (int b = 0; b < n; b++)
+            for (size_t i = 0; i < inner; i++) {
+                size_t at = ((size_t)b * ch + k) * inner + i;
+                double xhat = (c.x->data[at] - mu) * invstd;
+                dx[at] = (float)(c.gamma->data[k] * invstd *
+                                 (c.r->data[at] - s_dy / m - xhat * s_dyx / m));
+            }
+        ck_assert_double_le(fabs(c.dbeta[0][k] - s_dy), 1e-4 * (1 + fabs(s_dy)));
+        ck_assert_double_le(fabs(c.dgamma[0][k] - s_dyx), 1e-4 * (1 + fabs(s_dyx)));
+    }
+    tu_assert_close(c.y[0], y, numel, 1e-5, 1e-4);
+    tu_assert_close(c.dx[0], dx, numel, 1e-5, 1e-3);
+    for (int b = 0; b < 6; b++)
+        assert_same_bits(bufs[b][0], bufs[b][1], b < 2 ? numel : (size_t)ch, "batch norm");
+    free(y);
+    free(dx);
+    for (int b = 0; b < 6; b++)
+        for (int p = 0; p < 2; p++) free(bufs[b][p]);
+    nn_tensor *all[] = {c.x, c.gamma, c.beta, c.r};
+    for (int k = 0; k < 4; k++) nn_tensor_free(all[k]);
+}
+
+START_TEST(batch_norm_odd_shapes) {
+    static const int chans[5] = {1, 3, 7, 17, 33};
+    for (int k = 0; k < 5; k++) check_bn(3, chans[k], 7, 5);
+    check_bn(2, 3, 1, 1);
+    check_bn(5, 17, 23, 29);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- softmax */
+
+typedef struct {
+    nn_tensor *x, *r;
+    int axis;
+    bool take_log;
+    float *y[2], *dx[2];
+} softmax_case;
+
+static void softmax_pass(void *arg, int pass) {
+    softmax_case *c = arg;
+    nn_tensor_zero_grad(c->x);
+    nn_ctx *ctx = nn_ctx_create();
+    nn_tensor *y = c->take_log ? nn_log_softmax(ctx, c->x, c->axis) : nn_softmax(ctx, c->x, c->axis);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(nn_backward(ctx, nn_sum(ctx, nn_mul(ctx, y, c->r))), NN_OK);
+    memcpy(c->y[pass], y->data, y->numel * sizeof(float));
+    memcpy(c->dx[pass], c->x->grad, y->numel * sizeof(float));
+    nn_ctx_destroy(ctx);
+}
+
+START_TEST(softmax_threads) {
+    int shape[4] = {3, 33, 17, 29}; /* 48807 elements, rows along axis 1 and 3 */
+    int axes[2] = {1, -1};
+    for (int a = 0; a < 2; a++)
+        for (int lg = 0; lg < 2; lg++) {
+            softmax_case c = {.x = tu_param(4, shape, -3, 3, 121), .r = tu_param(4, shape, -1, 1, 122),
+                              .axis = axes[a], .take_log = lg};
+            size_t n = c.x->numel;
+            for (int p = 0; p < 2; p++) {
+                c.y[p] = malloc(n * sizeof(float));
+                c.dx[p] = malloc(n * sizeof(float));
+            }
+            with_threads(1, softmax_pass, &c, 0);
+            with_threads(2, softmax_pass, &c, 1);
+            /* rows sum to 1 (softmax) or their exps do (log_softmax) */
+            size_t inner = a == 0 ? (size_t)17 * 29 : 1, dim = (size_t)shape[a == 0 ? 1 : 3];
+            for (size_t row = 0; row < n / dim; row++) {
+                size_t base = (row / inner) * dim * inner + row % inner;
+                double total = 0;
+                for (size_t k = 0; k < dim; k++)
+                    total += lg ? exp(c.y[0][base + k * inner]) : c.y[0][base + k * inner];
+                ck_assert_double_le(fabs(total - 1.0), 1e-5);
+            }
+            assert_same_bits(c.y[0], c.y[1], n, "softmax y");
+            assert_same_bits(c.dx[0], c.dx[1], n, "softmax dx");
+            for (int p = 0; p < 2; p++) {
+                free(c.y[p]);
+                free(c.dx[p]);
+            }
+            nn_tensor_free(c.x);
+            nn_tensor_free(c.r);
+        }
+}
+END_TEST
+
 Suite *fastpath_suite(void) {
     Suite *s = suite_create("fastpath");
     TCase *tc = tcase_create("fastpath");
@@ -345,6 +497,8 @@ Suite *fastpath_suite(void) {
     tcase_add_test(tc, max_pool_2x2_odd_shapes);
     tcase_add_test(tc, dropout_threads_and_mask);
     tcase_add_test(tc, flatten_large_copy_and_add);
+    tcase_add_test(tc, batch_norm_odd_shapes);
+    tcase_add_test(tc, softmax_threads);
     suite_add_tcase(s, tc);
     return s;
 }
