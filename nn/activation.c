@@ -23,6 +23,7 @@ typedef struct {
     const float *x, *dy;
     float *y, *dx;
     float slope;
+    bool fresh_dx; /* dx is uninitialised: write it (vec.h, nn_vec_grad) */
 } leaky_job;
 
 /* relu picks 0 rather than computing 0 * x, which would turn -inf into NaN;
@@ -43,6 +44,12 @@ static void leaky_backward_range(const float *restrict x, const float *restrict 
     for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i];
 }
 
+NN_VEC_CLONES
+static void leaky_backward_write_range(const float *restrict x, const float *restrict dy,
+                                       float *restrict dx, size_t n, float slope) {
+    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
 static void leaky_forward_task(void *arg, size_t begin, size_t end) {
     const leaky_job *j = arg;
     if (j->slope == 0.0f)
@@ -53,12 +60,17 @@ static void leaky_forward_task(void *arg, size_t begin, size_t end) {
 
 static void leaky_backward_task(void *arg, size_t begin, size_t end) {
     const leaky_job *j = arg;
-    leaky_backward_range(j->x + begin, j->dy + begin, j->dx + begin, end - begin, j->slope);
+    if (j->fresh_dx)
+        leaky_backward_write_range(j->x + begin, j->dy + begin, j->dx + begin, end - begin, j->slope);
+    else
+        leaky_backward_range(j->x + begin, j->dy + begin, j->dx + begin, end - begin, j->slope);
 }
 
 static void leaky_relu_backward(nn_ctx *ctx, nn_node *node) {
     nn_tensor *x = node->in[0];
-    leaky_job j = {.x = x->data, .dy = node->out->grad, .dx = nn_grad(ctx, x),
+    bool fresh;
+    float *dx = nn_vec_grad(ctx, x, &fresh);
+    leaky_job j = {.x = x->data, .dy = node->out->grad, .dx = dx, .fresh_dx = fresh,
                    .slope = ((leaky_saved *)node->saved)->negative_slope};
     if (!j.dx) return;
     nn_vec_for(x->numel, NN_VEC_GRAIN, leaky_backward_task, &j);

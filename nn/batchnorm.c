@@ -127,8 +127,8 @@ typedef struct {
     const float *x, *dy, *gamma, *beta;
     float *dx, *dgamma, *dbeta, *y;
     /* forward statistics */
-    bool training;
-    double *sum, *sq_dev; /* [C] */
+    bool fresh_dx; /* dx is uninitialised: zero each plane first (vec.h, nn_vec_grad) */
+    double *sum, *sq_dev; /* [C] forward statistics */
 } bn_job;
 
 static void bn_backward_channel(void *arg, int c) {
@@ -152,6 +152,7 @@ static void bn_backward_channel(void *arg, int c) {
     float mean_dy_xhat = sv->training ? (float)(sums[1] / m) : 0.0f;
     for (int n = 0; n < sv->n; n++) {
         size_t base = ((size_t)n * sv->c + c) * sv->inner;
+        if (j->fresh_dx) memset(j->dx + base, 0, sv->inner * sizeof(float));
         bn_dx_plane(j->x + base, j->dy + base, j->dx + base, sv->inner, mean, invstd, k, mean_dy,
                     mean_dy_xhat);
     }
@@ -162,9 +163,10 @@ static void bn_backward(nn_ctx *ctx, nn_node *node) {
     nn_tensor *x = node->in[0], *gamma = node->in[1], *beta = node->in[2];
     bool need_dx = nn_needs_grad(x);
     bool need_dgamma = gamma && nn_needs_grad(gamma), need_dbeta = beta && nn_needs_grad(beta);
+    bool fresh = false;
+    float *dx = need_dx ? nn_vec_grad(ctx, x, &fresh) : NULL;
     bn_job j = {.sv = sv, .x = x->data, .dy = node->out->grad,
-                .gamma = gamma ? gamma->data : NULL,
-                .dx = need_dx ? nn_grad(ctx, x) : NULL,
+                .gamma = gamma ? gamma->data : NULL, .dx = dx, .fresh_dx = fresh,
                 .dgamma = need_dgamma ? nn_grad(ctx, gamma) : NULL,
                 .dbeta = need_dbeta ? nn_grad(ctx, beta) : NULL};
     if ((need_dx && !j.dx) || (need_dgamma && !j.dgamma) || (need_dbeta && !j.dbeta)) return;

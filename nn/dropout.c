@@ -29,6 +29,7 @@ typedef struct {
     float *y, *mask, *dx;
     uint64_t key;
     float p, keep_scale;
+    bool fresh_dx; /* dx is uninitialised: write it (vec.h, nn_vec_grad) */
 } dropout_job;
 
 /* Elements [begin, begin + n): mask and y. */
@@ -53,6 +54,12 @@ static void dropout_backward_range(const float *restrict dy, const float *restri
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
 }
 
+NN_VEC_CLONES
+static void dropout_backward_write_range(const float *restrict dy, const float *restrict mask,
+                                         float *restrict dx, size_t n) {
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * mask[i];
+}
+
 static void dropout_forward_task(void *arg, size_t begin, size_t end) {
     const dropout_job *j = arg;
     dropout_range(j->x + begin, j->y + begin, j->mask + begin, begin, end - begin, j->key, j->p,
@@ -61,15 +68,22 @@ static void dropout_forward_task(void *arg, size_t begin, size_t end) {
 
 static void dropout_backward_task(void *arg, size_t begin, size_t end) {
     const dropout_job *j = arg;
-    dropout_backward_range(j->dy + begin, j->mask + begin, j->dx + begin, end - begin);
+    if (j->fresh_dx)
+        dropout_backward_write_range(j->dy + begin, j->mask + begin, j->dx + begin, end - begin);
+    else
+        dropout_backward_range(j->dy + begin, j->mask + begin, j->dx + begin, end - begin);
 }
 
 static void dropout_backward(nn_ctx *ctx, nn_node *node) {
+    bool fresh;
+    float *dx = nn_vec_grad(ctx, node->in[0], &fresh);
     dropout_job j = {.mask = ((dropout_saved *)node->saved)->mask, .dy = node->out->grad,
-                     .dx = nn_grad(ctx, node->in[0])};
+                     .dx = dx, .fresh_dx = fresh};
     if (!j.dx) return;
     if (j.mask)
         nn_vec_for(node->out->numel, NN_VEC_GRAIN, dropout_backward_task, &j);
+    else if (j.fresh_dx)
+        nn_vec_copy(j.dx, j.dy, node->out->numel);
     else
         nn_vec_add(j.dx, j.dy, node->out->numel);
 }

@@ -22,6 +22,8 @@
  * results do not depend on the thread count. The tests compare these loops
  * with the plain triple loops above on odd shapes.
  */
+#include <string.h>
+
 #include "nn_internal.h"
 #include "vec.h"
 
@@ -116,6 +118,7 @@ typedef struct {
     const float *x, *w, *b, *dy;
     float *y, *dx, *dw;
     int rows_per_task;
+    bool fresh_dx; /* dx is uninitialised: zero each chunk first (vec.h, nn_vec_grad) */
 } linear_job;
 
 /* y rows [task*rows_per_task, ...) = b + x w^T, In walked in chunks */
@@ -148,9 +151,11 @@ static void backward_data_task(void *arg, int chunk) {
     const linear_job *j = arg;
     int i0 = chunk * LINEAR_CHUNK;
     int len = j->in - i0 < LINEAR_CHUNK ? j->in - i0 : LINEAR_CHUNK;
-    for (int n = 0; n < j->n_rows; n++)
-        weighted_row_sum(len, j->dx + (size_t)n * j->in + i0, j->out, j->dy + (size_t)n * j->out,
-                         1, j->w + i0, (size_t)j->in);
+    for (int n = 0; n < j->n_rows; n++) {
+        float *d = j->dx + (size_t)n * j->in + i0;
+        if (j->fresh_dx) memset(d, 0, (size_t)len * sizeof(float)); /* in cache, unlike a full pass */
+        weighted_row_sum(len, d, j->out, j->dy + (size_t)n * j->out, 1, j->w + i0, (size_t)j->in);
+    }
 }
 
 /* dw[:, chunk] += dy^T x[:, chunk] */
@@ -180,7 +185,7 @@ static void linear_backward(nn_ctx *ctx, nn_node *node) {
     int chunks = j.in / LINEAR_CHUNK + (j.in % LINEAR_CHUNK != 0);
 
     if (nn_needs_grad(x)) {
-        j.dx = nn_grad(ctx, x);
+        j.dx = nn_vec_grad(ctx, x, &j.fresh_dx);
         if (!j.dx) return;
         linear_run(&j, chunks, backward_data_task);
     }

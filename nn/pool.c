@@ -197,6 +197,7 @@ typedef struct {
     int32_t *argmax;
     const float *dy;
     float *dx;
+    bool fresh_dx; /* dx is uninitialised: write it (vec.h, nn_vec_grad) */
 } max_pool_job;
 
 static void max_pool_forward_task(void *arg, size_t p0, size_t p1) {
@@ -227,6 +228,22 @@ static size_t pool_planes_grain(const pool_shape *s) {
     return plane_in >= NN_VEC_GRAIN ? 1 : NN_VEC_GRAIN / plane_in;
 }
 
+/* Backward of one 2x2 output row when dx is written, not added: every
+ * element of the two input rows r0, r1 under the windows gets dy or 0. */
+NN_VEC_CLONES
+static void max_pool_2x2_backward_row(int wout, const float *restrict dy,
+                                      const int32_t *restrict am, float *restrict r0,
+                                      float *restrict r1, int32_t row0, int32_t w) {
+    for (int ox = 0; ox < wout; ox++) {
+        int32_t at = am[ox] - row0 - 2 * ox; /* 0, 1, w or w + 1 */
+        float g = dy[ox];
+        r0[2 * ox] = at == 0 ? g : 0.0f;
+        r0[2 * ox + 1] = at == 1 ? g : 0.0f;
+        r1[2 * ox] = at == w ? g : 0.0f;
+        r1[2 * ox + 1] = at == w + 1 ? g : 0.0f;
+    }
+}
+
 static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
     const max_pool_job *j = arg;
     const pool_shape *s = j->s;
@@ -235,6 +252,20 @@ static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
         float *dxp = j->dx + nc * plane_in;
         const float *dyp = j->dy + nc * plane_out;
         const int32_t *ap = j->argmax + nc * plane_out;
+        if (j->fresh_dx && max_pool_is_2x2(s)) {
+            for (int oy = 0; oy < s->hout; oy++) {
+                float *r0 = dxp + (size_t)(2 * oy) * s->w;
+                max_pool_2x2_backward_row(s->wout, dyp + (size_t)oy * s->wout,
+                                          ap + (size_t)oy * s->wout, r0, r0 + s->w,
+                                          2 * oy * s->w, s->w);
+                for (int ix = 2 * s->wout; ix < s->w; ix++) r0[ix] = r0[s->w + ix] = 0.0f;
+            }
+            /* an odd last row lies outside every window */
+            size_t covered = (size_t)(2 * s->hout) * s->w;
+            memset(dxp + covered, 0, (plane_in - covered) * sizeof(float));
+            continue;
+        }
+        if (j->fresh_dx) memset(dxp, 0, plane_in * sizeof(float));
         for (size_t i = 0; i < plane_out; i++) dxp[ap[i]] += dyp[i];
     }
 }
@@ -242,8 +273,10 @@ static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
 /* Each plane's gradient lands in its own plane, so planes run in parallel. */
 static void max_pool_backward(nn_ctx *ctx, nn_node *node) {
     max_pool_saved *sv = node->saved;
-    max_pool_job j = {.s = &sv->shape, .argmax = sv->argmax, .dy = node->out->grad,
-                      .dx = nn_grad(ctx, node->in[0])};
+    bool fresh;
+    float *dx = nn_vec_grad(ctx, node->in[0], &fresh);
+    max_pool_job j = {.s = &sv->shape, .argmax = sv->argmax, .dy = node->out->grad, .dx = dx,
+                      .fresh_dx = fresh};
     if (!j.dx) return;
     nn_vec_for((size_t)j.s->n * j.s->c, pool_planes_grain(j.s), max_pool_backward_task, &j);
 }

@@ -57,9 +57,13 @@ static size_t shape_span(const nn_tensor *x, int from, int to) {
 /* ---- reshape / flatten: y = x element for element;  dx += dy */
 static void copy_backward(nn_ctx *ctx, nn_node *node) {
     const float *dy = node->out->grad;
-    float *dx = nn_grad(ctx, node->in[0]);
+    bool fresh;
+    float *dx = nn_vec_grad(ctx, node->in[0], &fresh);
     if (!dx) return;
-    nn_vec_add(dx, dy, node->out->numel);
+    if (fresh)
+        nn_vec_copy(dx, dy, node->out->numel);
+    else
+        nn_vec_add(dx, dy, node->out->numel);
 }
 
 static nn_tensor *shape_copy_as(nn_ctx *ctx, const char *op, nn_tensor *x, int ndim,

@@ -1,12 +1,10 @@
 /*
  * vec.c - nn_vec_for: a range loop over the thread pool in fixed-size chunks,
- * and the threaded copy and add built on it (see vec.h).
+ * the threaded copy and add built on it, and nn_vec_grad (see vec.h).
  */
 #include "vec.h"
 
 #include <string.h>
-
-#include "nn.h"
 
 typedef struct {
     size_t n, grain;
@@ -66,4 +64,12 @@ void nn_vec_copy(float *dst, const float *src, size_t n) {
 void nn_vec_add(float *dst, const float *src, size_t n) {
     vec_pair p = {dst, src};
     nn_vec_for(n, NN_VEC_GRAIN, add_task, &p);
+}
+
+/* Same buffer as nn_grad would make (arena memory kept in t->grad), minus the
+ * zero-fill; see vec.h for the contract with the caller. */
+float *nn_vec_grad(nn_ctx *ctx, nn_tensor *t, bool *fresh) {
+    *fresh = t->grad == NULL;
+    if (*fresh) t->grad = nn_ctx_scratch(ctx, t->numel * sizeof(float));
+    return t->grad;
 }

@@ -17,7 +17,10 @@
 #ifndef NN_VEC_H
 #define NN_VEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "nn_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define NN_VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -36,5 +39,12 @@ void nn_vec_for(size_t n, size_t grain, nn_vec_range_fn fn, void *arg);
 /* dst[i] = src[i] and dst[i] += src[i] for i < n, threaded; no overlap. */
 void nn_vec_copy(float *dst, const float *src, size_t n);
 void nn_vec_add(float *dst, const float *src, size_t n);
+
+/* The gradient buffer of t for an op about to contribute to it. If t had no
+ * gradient yet, *fresh is set and the buffer is left uninitialised: the op
+ * must then WRITE every element rather than add, which saves nn_grad's
+ * zero-fill, a whole pass over memory for a large activation. Otherwise it is
+ * nn_grad's buffer (*fresh false, add as usual). NULL (ctx error) on OOM. */
+float *nn_vec_grad(nn_ctx *ctx, nn_tensor *t, bool *fresh);
 
 #endif

@@ -25,12 +25,28 @@ static void assert_same_bits(const float *a, const float *b, size_t n, const cha
                       (double)a[i], (double)b[i]);
 }
 
+/* Passes 2 and 3 ran the op on an input without a gradient yet, so its dx
+ * was written rather than added to zeros; the values must be the same
+ * (== rather than bits: a written -0 reaches x as +0 either way). */
+static void assert_equal_passes(float *const *y, float *const *dx, size_t ny, size_t nx,
+                                const char *what) {
+    for (int p = 2; p < 4; p++) {
+        for (size_t i = 0; i < ny; i++)
+            ck_assert_msg(y[p][i] == y[0][i] || (isnan(y[p][i]) && isnan(y[0][i])),
+                          "%s: y[%zu] differs in pass %d", what, i, p);
+        for (size_t i = 0; i < nx; i++)
+            ck_assert_msg(dx[p][i] == dx[0][i] || (isnan(dx[p][i]) && isnan(dx[0][i])),
+                          "%s: dx[%zu] differs in pass %d (%g vs %g)", what, i, p,
+                          (double)dx[p][i], (double)dx[0][i]);
+    }
+}
+
 /* ------------------------------------------------------------------ linear */
 
 typedef struct {
     int n, in, out;
     nn_tensor *x, *w, *b, *r;     /* inputs and the weights of L = sum(y * r) */
-    float *y[2], *dx[2], *dw[2], *db[2]; /* per pass (0: 1 thread, 1: 2 threads) */
+    float *y[4], *dx[4], *dw[4], *db[4]; /* per pass: 1 thread, 2 threads, both again on a copy */
 } linear_case;
 
 static void linear_pass(void *arg, int pass) {
@@ -39,7 +55,8 @@ static void linear_pass(void *arg, int pass) {
     nn_tensor_zero_grad(c->w);
     nn_tensor_zero_grad(c->b);
     nn_ctx *ctx = nn_ctx_create();
-    nn_tensor *y = nn_linear(ctx, c->x, c->w, c->b);
+    nn_tensor *in = pass < 2 ? c->x : nn_scale(ctx, c->x, 1.0f); /* see relu_pass */
+    nn_tensor *y = nn_linear(ctx, in, c->w, c->b);
     ck_assert_msg(y != NULL, "%s", nn_ctx_error(ctx));
     ck_assert_int_eq(nn_backward(ctx, nn_sum(ctx, nn_mul(ctx, y, c->r))), NN_OK);
     memcpy(c->y[pass], y->data, y->numel * sizeof(float));
@@ -54,7 +71,7 @@ static void check_linear(int n, int in, int out) {
     linear_case c = {.n = n, .in = in, .out = out, .x = tu_param(2, xs, -1, 1, 61),
                      .w = tu_param(2, ws, -1, 1, 62), .b = tu_param(1, &out, -1, 1, 63),
                      .r = tu_param(2, ys, -1, 1, 64)};
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 4; p++) {
         c.y[p] = malloc((size_t)n * out * sizeof(float));
         c.dx[p] = malloc((size_t)n * in * sizeof(float));
         c.dw[p] = malloc((size_t)out * in * sizeof(float));
@@ -62,6 +79,8 @@ static void check_linear(int n, int in, int out) {
     }
     with_threads(1, linear_pass, &c, 0);
     with_threads(2, linear_pass, &c, 1);
+    with_threads(1, linear_pass, &c, 2);
+    with_threads(2, linear_pass, &c, 3);
 
     /* the plain triple loops, in double */
     float *y = malloc((size_t)n * out * sizeof(float)), *dx = malloc((size_t)n * in * sizeof(float));
@@ -96,13 +115,14 @@ static void check_linear(int n, int in, int out) {
     tu_assert_close(c.db[0], db, (size_t)out, 1e-5, 1e-5);
     assert_same_bits(c.y[0], c.y[1], (size_t)n * out, "linear y");
     assert_same_bits(c.dx[0], c.dx[1], (size_t)n * in, "linear dx");
+    assert_equal_passes(c.y, c.dx, (size_t)n * out, (size_t)n * in, "linear");
     assert_same_bits(c.dw[0], c.dw[1], (size_t)out * in, "linear dw");
 
     free(y);
     free(dx);
     free(dw);
     free(db);
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 4; p++) {
         free(c.y[p]);
         free(c.dx[p]);
         free(c.dw[p]);
@@ -127,14 +147,17 @@ END_TEST
 typedef struct {
     nn_tensor *x, *r;
     float slope;
-    float *y[2], *dx[2];
+    float *y[4], *dx[4];
 } relu_case;
 
 static void relu_pass(void *arg, int pass) {
     relu_case *c = arg;
     nn_tensor_zero_grad(c->x);
     nn_ctx *ctx = nn_ctx_create();
-    nn_tensor *y = c->slope == 0.0f ? nn_relu(ctx, c->x) : nn_leaky_relu(ctx, c->x, c->slope);
+    /* pass 0/1 feed x itself (its gradient exists: dx is added to), passes
+     * 2/3 a copy made on the tape (no gradient yet: dx is written) */
+    nn_tensor *in = pass < 2 ? c->x : nn_scale(ctx, c->x, 1.0f);
+    nn_tensor *y = c->slope == 0.0f ? nn_relu(ctx, in) : nn_leaky_relu(ctx, in, c->slope);
     ck_assert_ptr_nonnull(y);
     ck_assert_int_eq(nn_backward(ctx, nn_sum(ctx, nn_mul(ctx, y, c->r))), NN_OK);
     memcpy(c->y[pass], y->data, y->numel * sizeof(float));
@@ -154,12 +177,14 @@ START_TEST(relu_against_reference) {
         c.x->data[2] = -INFINITY;
         c.x->data[3] = INFINITY;
         c.x->data[n - 1] = NAN;
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < 4; p++) {
             c.y[p] = malloc(n * sizeof(float));
             c.dx[p] = malloc(n * sizeof(float));
         }
         with_threads(1, relu_pass, &c, 0);
         with_threads(2, relu_pass, &c, 1);
+        with_threads(1, relu_pass, &c, 2);
+        with_threads(2, relu_pass, &c, 3);
         for (size_t i = 0; i < n; i++) {
             float v = c.x->data[i], g = c.r->data[i];
             float y = c.slope == 0.0f ? (v < 0.0f ? 0.0f : v) : (v > 0.0f ? v : c.slope * v);
@@ -171,7 +196,8 @@ START_TEST(relu_against_reference) {
         }
         assert_same_bits(c.y[0], c.y[1], n, "relu y");
         assert_same_bits(c.dx[0], c.dx[1], n, "relu dx");
-        for (int p = 0; p < 2; p++) {
+        assert_equal_passes(c.y, c.dx, n, n, "relu");
+        for (int p = 0; p < 4; p++) {
             free(c.y[p]);
             free(c.dx[p]);
         }
@@ -186,14 +212,15 @@ END_TEST
 typedef struct {
     nn_tensor *x, *r;
     nn_pool2d_params p;
-    float *y[2], *dx[2];
+    float *y[4], *dx[4];
 } pool_case;
 
 static void pool_pass(void *arg, int pass) {
     pool_case *c = arg;
     nn_tensor_zero_grad(c->x);
     nn_ctx *ctx = nn_ctx_create();
-    nn_tensor *y = nn_max_pool2d(ctx, c->x, &c->p);
+    nn_tensor *in = pass < 2 ? c->x : nn_scale(ctx, c->x, 1.0f); /* see relu_pass */
+    nn_tensor *y = nn_max_pool2d(ctx, in, &c->p);
     ck_assert_msg(y != NULL, "%s", nn_ctx_error(ctx));
     ck_assert_int_eq(nn_backward(ctx, nn_sum(ctx, nn_mul(ctx, y, c->r))), NN_OK);
     memcpy(c->y[pass], y->data, y->numel * sizeof(float));
@@ -214,12 +241,14 @@ static void check_pool_2x2(int n, int ch, int h, int w, bool ceil_mode, bool tie
     if (ties) /* few distinct values: many ties, plus NaNs */
         for (size_t i = 0; i < nx; i++)
             c.x->data[i] = i % 97 == 5 ? NAN : roundf(c.x->data[i]);
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 4; p++) {
         c.y[p] = malloc(ny * sizeof(float));
         c.dx[p] = malloc(nx * sizeof(float));
     }
     with_threads(1, pool_pass, &c, 0);
     with_threads(2, pool_pass, &c, 1);
+    with_threads(1, pool_pass, &c, 2);
+    with_threads(2, pool_pass, &c, 3);
 
     float *dx = calloc(nx, sizeof(float));
     for (int plane = 0; plane < n * ch; plane++) {
@@ -245,8 +274,9 @@ static void check_pool_2x2(int n, int ch, int h, int w, bool ceil_mode, bool tie
     for (size_t i = 0; i < nx; i++) ck_assert_float_eq(c.dx[0][i], dx[i]);
     assert_same_bits(c.y[0], c.y[1], ny, "max pool y");
     assert_same_bits(c.dx[0], c.dx[1], nx, "max pool dx");
+    assert_equal_passes(c.y, c.dx, ny, nx, "max pool");
     free(dx);
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 4; p++) {
         free(c.y[p]);
         free(c.dx[p]);
     }
@@ -269,7 +299,7 @@ END_TEST
 
 typedef struct {
     nn_tensor *x;
-    float *y[2], *dx[2];
+    float *y[4], *dx[4];
 } dropout_case;
 
 static void dropout_pass(void *arg, int pass) {
@@ -278,7 +308,8 @@ static void dropout_pass(void *arg, int pass) {
     nn_ctx *ctx = nn_ctx_create();
     nn_ctx_seed(ctx, 5);
     nn_ctx_set_training(ctx, true);
-    nn_tensor *y = nn_dropout(ctx, c->x, 0.3f);
+    nn_tensor *in = pass < 2 ? c->x : nn_scale(ctx, c->x, 1.0f); /* see relu_pass */
+    nn_tensor *y = nn_dropout(ctx, in, 0.3f);
     ck_assert_ptr_nonnull(y);
     ck_assert_int_eq(nn_backward(ctx, nn_sum(ctx, y)), NN_OK);
     memcpy(c->y[pass], y->data, y->numel * sizeof(float));
@@ -290,12 +321,14 @@ START_TEST(dropout_threads_and_mask) {
     int shape[4] = {3, 33, 17, 29};
     dropout_case c = {.x = tu_param(4, shape, 0.5f, 2.0f, 91)};
     size_t n = c.x->numel;
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 4; p++) {
         c.y[p] = malloc(n * sizeof(float));
         c.dx[p] = malloc(n * sizeof(float));
     }
     with_threads(1, dropout_pass, &c, 0);
     with_threads(2, dropout_pass, &c, 1);
+    with_threads(1, dropout_pass, &c, 2);
+    with_threads(2, dropout_pass, &c, 3);
     float scale = (float)(1.0 / (1.0 - 0.3));
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -307,7 +340,8 @@ START_TEST(dropout_threads_and_mask) {
     ck_assert_double_le(fabs((double)kept / n - 0.7), 5 * sqrt(0.21 / n));
     assert_same_bits(c.y[0], c.y[1], n, "dropout y");
     assert_same_bits(c.dx[0], c.dx[1], n, "dropout dx");
-    for (int p = 0; p < 2; p++) {
+    assert_equal_passes(c.y, c.dx, n, n, "dropout");
+    for (int p = 0; p < 4; p++) {
         free(c.y[p]);
         free(c.dx[p]);
     }
@@ -342,7 +376,7 @@ END_TEST
 typedef struct {
     nn_tensor *x, *gamma, *beta, *r;
     bool training;
-    float *y[2], *dx[2], *dgamma[2], *dbeta[2], *rmean[2], *rvar[2];
+    float *y[4], *dx[4], *dgamma[4], *dbeta[4], *rmean[4], *rvar[4];
 } bn_case;
 
 static void bn_pass(void *arg, int pass) {
@@ -354,7 +388,8 @@ static void bn_pass(void *arg, int pass) {
     nn_tensor *rm = tu_param(1, &ch, -0.5f, 0.5f, 111), *rv = tu_param(1, &ch, 0.5f, 2.0f, 112);
     nn_ctx *ctx = nn_ctx_create();
     nn_ctx_set_training(ctx, c->training);
-    nn_tensor *y = nn_batch_norm(ctx, c->x, c->gamma, c->beta, rm, rv, 0.1f, 1e-5f);
+    nn_tensor *in = pass < 2 ? c->x : nn_scale(ctx, c->x, 1.0f); /* see relu_pass */
+    nn_tensor *y = nn_batch_norm(ctx, in, c->gamma, c->beta, rm, rv, 0.1f, 1e-5f);
     ck_assert_msg(y != NULL, "%s", nn_ctx_error(ctx));
     ck_assert_int_eq(nn_backward(ctx, nn_sum(ctx, nn_mul(ctx, y, c->r))), NN_OK);
     memcpy(c->y[pass], y->data, y->numel * sizeof(float));
@@ -377,9 +412,11 @@ static void check_bn(int n, int ch, int h, int w) {
     size_t numel = c.x->numel, inner = (size_t)h * w;
     float **bufs[6] = {c.y, c.dx, c.dgamma, c.dbeta, c.rmean, c.rvar};
     for (int b = 0; b < 6; b++)
-        for (int p = 0; p < 2; p++) bufs[b][p] = malloc((b < 2 ? numel : (size_t)ch) * sizeof(float));
+        for (int p = 0; p < 4; p++) bufs[b][p] = malloc((b < 2 ? numel : (size_t)ch) * sizeof(float));
     with_threads(1, bn_pass, &c, 0);
     with_threads(2, bn_pass, &c, 1);
+    with_threads(1, bn_pass, &c, 2);
+    with_threads(2, bn_pass, &c, 3);
 
     double m = (double)n * inner;
     float *y = malloc(numel * sizeof(float)), *dx = malloc(numel * sizeof(float));
@@ -416,10 +453,11 @@ static void check_bn(int n, int ch, int h, int w) {
     tu_assert_close(c.dx[0], dx, numel, 1e-5, 1e-3);
     for (int b = 0; b < 6; b++)
         assert_same_bits(bufs[b][0], bufs[b][1], b < 2 ? numel : (size_t)ch, "batch norm");
+    assert_equal_passes(c.y, c.dx, numel, numel, "batch norm");
     free(y);
     free(dx);
     for (int b = 0; b < 6; b++)
-        for (int p = 0; p < 2; p++) free(bufs[b][p]);
+        for (int p = 0; p < 4; p++) free(bufs[b][p]);
     nn_tensor *all[] = {c.x, c.gamma, c.beta, c.r};
     for (int k = 0; k < 4; k++) nn_tensor_free(all[k]);
 }
