@@ -12,6 +12,10 @@
  *           dropout 0.25, flatten (64*60*60 = 230400), linear 230400 -> 50,
  *           ReLU, dropout 0.5, linear 50 -> 2.
  *
+ * --fuse-relu lets each conv apply the ReLU that follows it (the conv op's
+ * relu flag, as nn_model_fold_batch_norm does for inference) instead of a
+ * separate ReLU layer.
+ *
  * One step = reset the ctx, zero the gradients, forward, loss, backward, SGD
  * update. The layers are called op by op (not through nn_model) so each one
  * can be timed; backward walks the recorded nodes from the loss down exactly
@@ -24,7 +28,7 @@
  * benchmarks/train/torch_train_step.py with /usr/bin/python3 (when torch is
  * installed) on the same network, batch and thread count and prints the ratio.
  *
- *   build/bench_train [--json] [--no-peers] [--net small|seed|all]
+ *   build/bench_train [--json] [--no-peers] [--fuse-relu] [--net small|seed|all]
  *                     [--threads 1,2] [--steps N] [--seconds S] [--batch N]
  */
 #include <math.h>
@@ -73,7 +77,7 @@ typedef struct {
 } run_result;
 
 typedef struct {
-    bool json, peers;
+    bool json, peers, fuse_relu;
     const char *net; /* "small", "seed" or "all" */
     int thread_counts[MAX_THREAD_COUNTS], n_thread_counts;
     int steps;
@@ -124,10 +128,11 @@ static void add_plain(network *net, const char *name, layer_kind kind, float dro
     net->layers[net->n_layers++] = (layer){.name = name, .kind = kind, .dropout_p = dropout_p};
 }
 
-static void build_small(network *net, nn_ctx *rng) {
+static void build_small(network *net, nn_ctx *rng, bool fuse_relu) {
     *net = (network){.name = "small", .side = 124};
     nn_conv2d_params same = nn_conv2d_default();
     same.pad_h = same.pad_w = 1;
+    same.relu = fuse_relu;
     static const char *conv[3] = {"conv1", "conv2", "conv3"}, *relu[3] = {"relu1", "relu2", "relu3"},
                       *pool[3] = {"pool1", "pool2", "pool3"};
     int cin = 3;
@@ -135,7 +140,7 @@ static void build_small(network *net, nn_ctx *rng) {
         int cout = 32 << s;
         int ws[4] = {cout, cin, 3, 3};
         add_weighted(net, rng, conv[s], L_CONV, 4, ws, cin * 9, &same);
-        add_plain(net, relu[s], L_RELU, 0);
+        if (!fuse_relu) add_plain(net, relu[s], L_RELU, 0);
         add_plain(net, pool[s], L_MAXPOOL, 0);
         cin = cout;
     }
@@ -145,14 +150,15 @@ static void build_small(network *net, nn_ctx *rng) {
     add_weighted(net, rng, "fc", L_LINEAR, 2, fs, 128, NULL);
 }
 
-static void build_seed(network *net, nn_ctx *rng) {
+static void build_seed(network *net, nn_ctx *rng, bool fuse_relu) {
     *net = (network){.name = "seed", .side = 124};
     nn_conv2d_params valid = nn_conv2d_default();
+    valid.relu = fuse_relu;
     int w1[4] = {32, 3, 3, 3}, w2[4] = {64, 32, 3, 3};
     add_weighted(net, rng, "conv1", L_CONV, 4, w1, 27, &valid);
-    add_plain(net, "relu1", L_RELU, 0);
+    if (!fuse_relu) add_plain(net, "relu1", L_RELU, 0);
     add_weighted(net, rng, "conv2", L_CONV, 4, w2, 288, &valid);
-    add_plain(net, "relu2", L_RELU, 0);
+    if (!fuse_relu) add_plain(net, "relu2", L_RELU, 0);
     add_plain(net, "pool", L_MAXPOOL, 0);
     add_plain(net, "drop1", L_DROPOUT, 0.25f);
     add_plain(net, "flatten", L_FLATTEN, 0);
@@ -325,8 +331,8 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
 }
 
 static void print_text(const options *o, const network *net, const run_result *res, int n_res) {
-    printf("== %s: batch %d, input 3x%dx%d, conv kernels: %s\n", net->name, o->batch, net->side,
-           net->side, nn_kernels_get()->name);
+    printf("== %s: batch %d, input 3x%dx%d, conv kernels: %s%s\n", net->name, o->batch, net->side,
+           net->side, nn_kernels_get()->name, o->fuse_relu ? ", ReLU fused into the convs" : "");
     for (int r = 0; r < n_res; r++) {
         const run_result *rr = &res[r];
         printf("threads %d: %.1f images/s median, %.1f min (step %.1f ms median, %d steps)",
@@ -348,8 +354,10 @@ static void print_text(const options *o, const network *net, const run_result *r
 
 static void print_json_network(const options *o, const network *net, const run_result *res,
                                int n_res, bool last) {
-    printf("{\"net\":\"%s\",\"batch\":%d,\"input\":[3,%d,%d],\"conv_kernels\":\"%s\",\"runs\":[",
-           net->name, o->batch, net->side, net->side, nn_kernels_get()->name);
+    printf("{\"net\":\"%s\",\"batch\":%d,\"input\":[3,%d,%d],\"conv_kernels\":\"%s\","
+           "\"fused_relu\":%s,\"runs\":[",
+           net->name, o->batch, net->side, net->side, nn_kernels_get()->name,
+           o->fuse_relu ? "true" : "false");
     for (int r = 0; r < n_res; r++) {
         const run_result *rr = &res[r];
         printf("%s{\"threads\":%d,\"steps\":%d,\"images_per_s_median\":%.2f,"
@@ -371,7 +379,7 @@ static void print_json_network(const options *o, const network *net, const run_r
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: bench_train [--json] [--no-peers] [--net small|seed|all] "
+    fprintf(stderr, "usage: bench_train [--json] [--no-peers] [--fuse-relu] [--net small|seed|all] "
                     "[--threads 1,2] [--steps N] [--seconds S] [--batch N]\n");
     return 2;
 }
@@ -392,6 +400,7 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) o.json = true;
         else if (!strcmp(a, "--no-peers")) o.peers = false;
+        else if (!strcmp(a, "--fuse-relu")) o.fuse_relu = true;
         else if (!strcmp(a, "--net") && v) o.net = argv[++i];
         else if (!strcmp(a, "--steps") && v) o.steps = atoi(argv[++i]);
         else if (!strcmp(a, "--seconds") && v) o.seconds = atof(argv[++i]);
@@ -416,8 +425,8 @@ int main(int argc, char **argv) {
     nn_ctx_seed(rng, 1);
     network nets[2];
     int n_nets = 0;
-    if (want_small) build_small(&nets[n_nets++], rng);
-    if (want_seed) build_seed(&nets[n_nets++], rng);
+    if (want_small) build_small(&nets[n_nets++], rng, o.fuse_relu);
+    if (want_seed) build_seed(&nets[n_nets++], rng, o.fuse_relu);
     nn_ctx_destroy(rng);
 
     if (o.json) printf("{\"benchmark\":\"train_step\",\"networks\":[");
