@@ -70,8 +70,8 @@ $(BUILD)/obj/%_avx512.o: %_avx512.c
 	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
 
 # Op files whose loops are written for the auto-vectorizer (see nn/vec.h).
-VEC_SRC = nn/activation.c nn/batchnorm.c nn/dropout.c nn/linear.c nn/loss.c nn/pool.c \
-          nn/shape.c nn/softmax.c nn/vec.c
+VEC_SRC = nn/activation.c nn/batchnorm.c nn/dropout.c nn/elementwise.c nn/linear.c nn/loss.c \
+          nn/pool.c nn/shape.c nn/softmax.c nn/vec.c
 $(call obj,$(VEC_SRC)): OPT += -O3
 
 # Libraries are linked with --whole-archive-free ordering: datasets, vision, nn.

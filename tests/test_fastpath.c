@@ -1,5 +1,5 @@
 /* test_fastpath.c - the vectorized, threaded loops of linear, relu, max pool,
- * dropout, flatten, batch norm and softmax against plain reference loops written here, on odd
+ * dropout, flatten, batch norm, softmax and the element-wise ops against plain reference loops written here, on odd
  * shapes (1, 3, 7, 17, 33 channels, odd sizes), and threaded runs against
  * single-threaded ones (bit for bit: every output is computed by one task in
  * a fixed order). Shapes are big enough to be split into several tasks. */
@@ -526,6 +526,66 @@ START_TEST(softmax_threads) {
 }
 END_TEST
 
+/* ------------------------------------------------------------ elementwise */
+
+typedef struct {
+    nn_tensor *a, *b;
+    float *y[2], *da[2], *db[2];
+} ew_case;
+
+/* y = (a + b) * (0.5 a), L = sum(y * b) */
+static void ew_pass(void *arg, int pass) {
+    ew_case *c = arg;
+    nn_tensor_zero_grad(c->a);
+    nn_tensor_zero_grad(c->b);
+    nn_ctx *ctx = nn_ctx_create();
+    nn_tensor *y = nn_mul(ctx, nn_add(ctx, c->a, c->b), nn_scale(ctx, c->a, 0.5f));
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(nn_backward(ctx, nn_sum(ctx, nn_mul(ctx, y, c->b))), NN_OK);
+    memcpy(c->y[pass], y->data, y->numel * sizeof(float));
+    memcpy(c->da[pass], c->a->grad, y->numel * sizeof(float));
+    memcpy(c->db[pass], c->b->grad, y->numel * sizeof(float));
+    nn_ctx_destroy(ctx);
+}
+
+START_TEST(elementwise_threads) {
+    int shape[3] = {33, 17, 61}; /* 34221 elements: two tasks */
+    ew_case c = {.a = tu_param(3, shape, -2, 2, 131), .b = tu_param(3, shape, -2, 2, 132)};
+    size_t n = c.a->numel;
+    for (int p = 0; p < 2; p++) {
+        c.y[p] = malloc(n * sizeof(float));
+        c.da[p] = malloc(n * sizeof(float));
+        c.db[p] = malloc(n * sizeof(float));
+    }
+    with_threads(1, ew_pass, &c, 0);
+    with_threads(2, ew_pass, &c, 1);
+    float *y = malloc(n * sizeof(float)), *da = malloc(n * sizeof(float)), *db = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        double a = c.a->data[i], b = c.b->data[i];
+        y[i] = (float)((a + b) * 0.5 * a);
+        /* dL/da = b * (0.5 a + 0.5 (a + b)), dL/db = (a + b) 0.5 a + b * 0.5 a */
+        da[i] = (float)(b * (0.5 * a + 0.5 * (a + b)));
+        db[i] = (float)((a + b) * 0.5 * a + b * 0.5 * a);
+    }
+    tu_assert_close(c.y[0], y, n, 1e-6, 1e-5);
+    tu_assert_close(c.da[0], da, n, 1e-6, 1e-5);
+    tu_assert_close(c.db[0], db, n, 1e-6, 1e-5);
+    assert_same_bits(c.y[0], c.y[1], n, "elementwise y");
+    assert_same_bits(c.da[0], c.da[1], n, "elementwise da");
+    assert_same_bits(c.db[0], c.db[1], n, "elementwise db");
+    free(y);
+    free(da);
+    free(db);
+    for (int p = 0; p < 2; p++) {
+        free(c.y[p]);
+        free(c.da[p]);
+        free(c.db[p]);
+    }
+    nn_tensor_free(c.a);
+    nn_tensor_free(c.b);
+}
+END_TEST
+
 Suite *fastpath_suite(void) {
     Suite *s = suite_create("fastpath");
     TCase *tc = tcase_create("fastpath");
@@ -537,6 +597,7 @@ Suite *fastpath_suite(void) {
     tcase_add_test(tc, flatten_large_copy_and_add);
     tcase_add_test(tc, batch_norm_odd_shapes);
     tcase_add_test(tc, softmax_threads);
+    tcase_add_test(tc, elementwise_threads);
     suite_add_tcase(s, tc);
     return s;
 }
