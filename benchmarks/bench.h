@@ -12,18 +12,20 @@
 
 double bench_now_s(void);
 
-/* GFLOP/s of an FMA loop on `threads` threads at once (vectors of the best
- * ISA this CPU has), taking the best of a few short runs. */
-double bench_peak_gflops(int threads);
+/* GFLOP/s of an FMA loop on `threads` threads at once, with the vectors of
+ * `isa` (AVX2 or AVX-512), taking the best of a few short runs. */
+double bench_peak_gflops(int threads, nn_isa isa);
 
-/* Peers: each returns false if its library is absent or cannot do the shape.
- * Times are the best of `repeats` runs, in milliseconds. */
+/* Peers. prepare returns NULL if the library is absent or cannot do the
+ * shape; run does one timed execution; free releases everything. The caller
+ * interleaves peer runs with its own so that both see the same machine load. */
 typedef enum { BENCH_FWD = 0, BENCH_BWD_DATA, BENCH_BWD_WEIGHTS } bench_pass;
+typedef struct bench_peer bench_peer;
 bool bench_onednn_available(void);
-bool bench_onednn_time(const nn_conv2d_shape *s, bench_pass pass, int threads, int repeats,
-                       double *ms_min);
+bench_peer *bench_onednn_prepare(const nn_conv2d_shape *s, bench_pass pass, int threads);
 bool bench_openblas_available(void);
-bool bench_openblas_time(const nn_conv2d_shape *s, bench_pass pass, int threads, int repeats,
-                         double *ms_min);
+bench_peer *bench_openblas_prepare(const nn_conv2d_shape *s, bench_pass pass, int threads);
+void bench_peer_run(bench_peer *p);
+void bench_peer_free(bench_peer *p);
 
 #endif

@@ -6,7 +6,7 @@
  *
  *   VL                 floats per vector (8 or 16)
  *   vf, vmask          the float vector type and its lane-mask type
- *   vf_zero/set1/loadu/storeu/add/max/fma(a, b, c) = a*b + c
+ *   vf_zero/set1/load/loadu/storeu/add/sub/max/fma(a, b, c) = a*b + c
  *   vmask_range(lo,hi) lanes lo <= l < hi
  *   vf_maskz_loadu(p, m), vf_mask_storeu(p, m, v)
  *   vf_gather_stride(row, ix, stride, n, W)  row[ix + l*stride] for lanes l < n
@@ -45,6 +45,7 @@
  * counter. Buffers are allocated before any output is written, so when one
  * cannot be allocated the call falls back to the reference kernel.
  */
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,9 @@
 
 #define NR (NRV * VL) /* pixels per micro-tile */
 #define KC 256        /* k rows per packed block: an NR panel of KC rows fits L1 */
-#define NC 1024       /* pixels per packed block: KC x NC floats fit L2 */
+#define KC_DIRECT 512 /* k rows per block read in place: window rows share cache lines */
+#define NC 1024       /* pixels per block at most: a packed KC x NC block fits L2 */
+#define C_BLOCK (128 * 1024) /* floats of output kept in L2 between k blocks */
 #define PB 1024       /* pixels per block in backward weights */
 
 static inline int ks_min(int a, int b) { return a < b ? a : b; }
@@ -202,14 +205,27 @@ static void KS(col2im_add)(const KS(geom) *g, float *dx, const float *tile, int 
 
 /* -------------------------------------------------------------- micro-kernel */
 
-/* c[r][0..nr) (ldc apart) = a-panel x b-panel over kc, for the first mr rows:
- *   acc = (load_c ? c : 0) + (bias ? bias[r] : 0) + sum_k a[k][r] * b[k][:]
+/* Where the vectors of one micro-tile row go: vector j's lanes in mask
+ * m[j][0] are stored at row + off[j][0], those in m[j][1] (when two[j]) at
+ * row + off[j][1]. Two parts let a vector of pixels wrap from the end of one
+ * output row to the start of the next when the pixels are counted in a
+ * padded-width space (see the direct GEMM below). */
+typedef struct {
+    int off[NRV][2];
+    vmask m[NRV][2];
+    bool two[NRV], any[NRV];
+} KS(smap);
+
+/* The MR x NR tile c = a-panel x B over kc steps, for the first mr rows:
+ *   acc = (load_c ? c : 0) + (bias ? bias[r] : 0) + sum_k a[k][r] * B_k
  *   c = relu ? max(acc, 0) : acc
- * a is [kc][MR], b is [kc][NR]. Inlined with a constant mr so each row count
- * gets its own register-resident version. */
+ * a is [kc][MR]; B_k is the NR floats at b + boff[k] (a packed panel, or a
+ * window straight into a padded input). Inlined with a constant mr so each
+ * row count gets its own register-resident version. */
 static inline __attribute__((always_inline)) void
-KS(ukernel_body)(int kc, const float *restrict a, const float *restrict b, float *c, int ldc,
-                 int nr, const float *bias, bool load_c, bool relu, const int mr) {
+KS(ukernel_body)(int kc, const float *restrict a, const float *b, const int *restrict boff,
+                 float *c, int ldc, const KS(smap) *map, const float *bias, bool load_c,
+                 bool relu, const int mr) {
     vf acc[MR][NRV];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
@@ -217,9 +233,11 @@ KS(ukernel_body)(int kc, const float *restrict a, const float *restrict b, float
         for (int j = 0; j < NRV; j++)
             if (r < mr) acc[r][j] = vf_zero();
     for (int k = 0; k < kc; k++) {
+        const float *bk = b + boff[k];
+        __builtin_prefetch(a + (size_t)(k + 8) * MR); /* the weight panel streams from L2 */
         vf bv[NRV];
 #pragma GCC unroll 4
-        for (int j = 0; j < NRV; j++) bv[j] = vf_load(b + (size_t)k * NR + j * VL);
+        for (int j = 0; j < NRV; j++) bv[j] = vf_loadu(bk + j * VL);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             if (r < mr) {
@@ -236,35 +254,32 @@ KS(ukernel_body)(int kc, const float *restrict a, const float *restrict b, float
         vf bb = bias ? vf_set1(bias[r]) : vf_zero();
 #pragma GCC unroll 4
         for (int j = 0; j < NRV; j++) {
-            int n = nr - j * VL;
-            if (n <= 0) break;
+            if (!map->any[j]) continue;
             vf v = vf_add(acc[r][j], bb);
-            if (n >= VL) {
-                if (load_c) v = vf_add(v, vf_loadu(cr + j * VL));
-                if (relu) v = vf_max(v, vf_zero());
-                vf_storeu(cr + j * VL, v);
-            } else {
-                vmask m = vmask_range(0, n);
-                if (load_c) v = vf_add(v, vf_maskz_loadu(cr + j * VL, m));
-                if (relu) v = vf_max(v, vf_zero());
-                vf_mask_storeu(cr + j * VL, m, v);
+            if (load_c) {
+                v = vf_add(v, vf_maskz_loadu(cr + map->off[j][0], map->m[j][0]));
+                if (map->two[j]) v = vf_add(v, vf_maskz_loadu(cr + map->off[j][1], map->m[j][1]));
             }
+            if (relu) v = vf_max(v, vf_zero());
+            vf_mask_storeu(cr + map->off[j][0], map->m[j][0], v);
+            if (map->two[j]) vf_mask_storeu(cr + map->off[j][1], map->m[j][1], v);
         }
     }
 }
 
 #define KS_UK(R)                                                                             \
-    static void KS(ukernel_##R)(int kc, const float *a, const float *b, float *c, int ldc,   \
-                                int nr, const float *bias, bool load_c, bool relu) {         \
-        KS(ukernel_body)(kc, a, b, c, ldc, nr, bias, load_c, relu, R);                       \
+    static void KS(ukernel_##R)(int kc, const float *a, const float *b, const int *boff,     \
+                                float *c, int ldc, const KS(smap) *map, const float *bias,   \
+                                bool load_c, bool relu) {                                    \
+        KS(ukernel_body)(kc, a, b, boff, c, ldc, map, bias, load_c, relu, R);                \
     }
 KS_UK(1) KS_UK(2) KS_UK(3) KS_UK(4) KS_UK(5) KS_UK(6)
 #if MR > 6
 KS_UK(7) KS_UK(8) KS_UK(9) KS_UK(10) KS_UK(11) KS_UK(12) KS_UK(13) KS_UK(14)
 #endif
 
-typedef void (*KS(ukernel_fn))(int, const float *, const float *, float *, int, int,
-                               const float *, bool, bool);
+typedef void (*KS(ukernel_fn))(int, const float *, const float *, const int *, float *, int,
+                               const KS(smap) *, const float *, bool, bool);
 static const KS(ukernel_fn) KS(ukernels)[MR + 1] = {
     NULL, KS(ukernel_1), KS(ukernel_2), KS(ukernel_3), KS(ukernel_4), KS(ukernel_5), KS(ukernel_6),
 #if MR > 6
@@ -273,18 +288,54 @@ static const KS(ukernel_fn) KS(ukernels)[MR + 1] = {
 #endif
 };
 
+/* A plain map: nr pixels stored contiguously from offset p. */
+static void KS(smap_linear)(KS(smap) *map, int p, int nr) {
+    for (int j = 0; j < NRV; j++) {
+        int n = ks_min(VL, nr - j * VL);
+        map->any[j] = n > 0;
+        map->two[j] = false;
+        map->off[j][0] = p + j * VL;
+        map->m[j][0] = vmask_range(0, ks_max(n, 1));
+    }
+}
+
+/* Pixels counted in padded-width space: q = oy*wp + ox, of which only ox < wo
+ * (and oy < ho) are real outputs, stored at oy*wo + ox. Needs wp >= VL so a
+ * vector touches at most two rows. */
+static void KS(smap_padded)(KS(smap) *map, int q, int wp, int wo, int ho) {
+    for (int j = 0; j < NRV; j++) {
+        int qv = q + j * VL, oy = qv / wp, ox = qv % wp;
+        int first = ks_min(VL, wp - ox); /* lanes [0, first) in row oy */
+        int n0 = oy < ho ? ks_min(first, wo - ox) : 0;
+        int n1 = first < VL && oy + 1 < ho ? ks_min(VL, first + wo) : 0;
+        map->off[j][0] = oy * wo + ox;
+        map->m[j][0] = n0 > 0 ? vmask_range(0, n0) : vmask_range(0, 0);
+        map->two[j] = n1 > first;
+        map->off[j][1] = (oy + 1) * wo - first;
+        map->m[j][1] = n1 > first ? vmask_range(first, n1) : vmask_range(0, 0);
+        map->any[j] = n0 > 0 || n1 > first;
+    }
+}
+
 /* ------------------------------------------------------------------- GEMM */
 
 typedef enum { KS_OUT_STORE, KS_OUT_ACCUMULATE, KS_OUT_COL2IM } KS(out_mode);
 
 /* One convolution-as-GEMM over a batch: for image n and group g,
- *   C(n, g)[m][p] (op)= sum_k A(g)[m][k] * col(B(n, g))[k][p]. */
+ *   C(n, g)[m][p] (op)= sum_k A(g)[m][k] * B(n, g)[k][p].
+ * B is either packed from the window geometry `bgeom` (any stride), or, when
+ * `direct`, read in place from `xpad`: one image's input with its padding
+ * made real (planes of hp x wp), so that window row k is simply xpad shifted
+ * by a constant, and pixels are counted in padded-width space. */
 typedef struct {
-    int m, k, p;               /* GEMM sizes per (image, group) */
+    int m, k, p;               /* GEMM sizes per (image, group); p in padded space if direct */
     int batch, groups;
     const float *apack;        /* [groups][ceil(m/MR)][k][MR] */
-    KS(geom) bgeom;            /* B source for image 0, group 0 */
+    KS(geom) bgeom;            /* B window; for image 0, group 0 when packed */
     size_t b_image, b_group;   /* floats between images / groups of the B source */
+    bool direct;
+    const float *xpad;         /* direct: [groups * k/taps planes][hp][wp] + guard */
+    int hp, wp;
     float *c;
     size_t c_image, c_group;   /* floats between images / groups of C */
     int ldc;
@@ -292,15 +343,19 @@ typedef struct {
     bool relu;
     KS(out_mode) mode;
     KS(geom) cgeom;            /* COL2IM: the window C's rows scatter through */
-    /* work split */
+    /* blocking and work split */
+    int kc_block, nc_block;
     int p_chunk, p_chunks, m_chunk, m_chunks;
     atomic_int next;
-    float *scratch;            /* per task: packed col block + one C tile */
+    float *scratch;            /* per task: packed col block, C tile, row buffer, offsets */
     KS(seg) *segs;             /* per task */
 } KS(gemm_job);
 
+#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR + NC + NR + KC_DIRECT)
+#define KS_GEMM_SEGS (NC + 2)
+
 static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, float *rowbuf,
-                          KS(seg) *segs) {
+                          int *boff, KS(seg) *segs) {
     int mi = item % J->m_chunks;
     item /= J->m_chunks;
     int pi = item % J->p_chunks;
@@ -310,35 +365,58 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
     int q0 = pi * J->p_chunk, q1 = ks_min(J->p, q0 + J->p_chunk);
     if (m0 >= m1 || q0 >= q1) return;
 
+    const KS(geom) *wg = &J->bgeom;
     KS(geom) bg = J->bgeom;
     bg.src += (size_t)n * J->b_image + (size_t)g * J->b_group;
+    int taps = wg->kh * wg->kw;
+    const float *xpad = J->direct ? J->xpad + (size_t)g * (J->k / taps) * J->hp * J->wp : NULL;
     float *c = J->c + (size_t)n * J->c_image + (size_t)g * J->c_group;
     const float *bias = J->bias ? J->bias + (size_t)g * J->m : NULL;
     const float *apack = J->apack + (size_t)g * ks_cdiv(J->m, MR) * MR * J->k;
+    KS(smap) map;
 
-    for (int nb = q0; nb < q1; nb += NC) {
-        int nc = ks_min(NC, q1 - nb), panels = ks_cdiv(nc, NR);
-        for (int kb = 0; kb < J->k; kb += KC) {
-            int kc = ks_min(KC, J->k - kb);
-            KS(pack_col)(&bg, kb, kc, nb, nc, NR, 0, bbuf, rowbuf, segs);
+    for (int nb = q0; nb < q1; nb += J->nc_block) {
+        int nc = ks_min(J->nc_block, q1 - nb), panels = ks_cdiv(nc, NR);
+        for (int kb = 0; kb < J->k; kb += J->kc_block) {
+            int kc = ks_min(J->kc_block, J->k - kb);
+            if (J->direct) {
+                int c0 = kb / taps, ky = (kb % taps) / wg->kw, kx = kb % wg->kw;
+                for (int k = 0; k < kc; k++) {
+                    boff[k] = (c0 * J->hp + ky * wg->dh) * J->wp + kx * wg->dw;
+                    if (++kx == wg->kw) {
+                        kx = 0;
+                        if (++ky == wg->kh) ky = 0, c0++;
+                    }
+                }
+            } else {
+                for (int k = 0; k < kc; k++) boff[k] = k * NR;
+                KS(pack_col)(&bg, kb, kc, nb, nc, NR, 0, bbuf, rowbuf, segs);
+            }
             bool first = kb == 0, last = kb + kc == J->k;
             for (int j = 0; j < panels; j++) {
                 int p = nb + j * NR, nr = ks_min(NR, nc - j * NR);
-                const float *bp = bbuf + (size_t)j * kc * NR;
+                const float *bp = J->direct ? xpad + p : bbuf + (size_t)j * kc * NR;
+                if (J->mode == KS_OUT_COL2IM)
+                    KS(smap_linear)(&map, 0, NR);
+                else if (J->direct)
+                    KS(smap_padded)(&map, p, J->wp, wg->wout, wg->hout);
+                else
+                    KS(smap_linear)(&map, p, nr);
                 for (int m = m0; m < m1; m += MR) {
                     int mr = ks_min(MR, m1 - m);
                     const float *ap = apack + ((size_t)(m / MR) * J->k + kb) * MR;
                     KS(ukernel_fn) uk = KS(ukernels)[mr];
+                    float *crow = c + (size_t)m * J->ldc;
                     switch (J->mode) {
                     case KS_OUT_STORE:
-                        uk(kc, ap, bp, c + (size_t)m * J->ldc + p, J->ldc, nr,
-                           first && bias ? bias + m : NULL, !first, last && J->relu);
+                        uk(kc, ap, bp, boff, crow, J->ldc, &map, first && bias ? bias + m : NULL,
+                           !first, last && J->relu);
                         break;
                     case KS_OUT_ACCUMULATE:
-                        uk(kc, ap, bp, c + (size_t)m * J->ldc + p, J->ldc, nr, NULL, true, false);
+                        uk(kc, ap, bp, boff, crow, J->ldc, &map, NULL, true, false);
                         break;
                     case KS_OUT_COL2IM:
-                        uk(kc, ap, bp, tile, NR, nr, NULL, false, false);
+                        uk(kc, ap, bp, boff, tile, NR, &map, NULL, false, false);
                         KS(col2im_add)(&J->cgeom, c, tile, m, mr, p, nr, segs);
                         break;
                     }
@@ -348,19 +426,16 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
     }
 }
 
-/* Per-task scratch, allocated before any output is touched so that a failed
- * allocation can still fall back to the reference kernel. */
-#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR + NC + NR)
-#define KS_GEMM_SEGS (NC + 2)
-
 static void KS(gemm_task)(void *arg, int task) {
     KS(gemm_job) *J = arg;
     float *bbuf = J->scratch + (size_t)task * KS_GEMM_SCRATCH;
     float *tile = bbuf + KC * (NC + NR);
     float *rowbuf = tile + MR * NR;
+    int *boff = (int *)(rowbuf + NC + NR);
     KS(seg) *segs = J->segs + (size_t)task * KS_GEMM_SEGS;
     int items = J->batch * J->groups * J->p_chunks * J->m_chunks, i;
-    while ((i = atomic_fetch_add(&J->next, 1)) < items) KS(gemm_item)(J, i, bbuf, tile, rowbuf, segs);
+    while ((i = atomic_fetch_add(&J->next, 1)) < items)
+        KS(gemm_item)(J, i, bbuf, tile, rowbuf, boff, segs);
 }
 
 /* Splits the work so that there are a few items per thread; pixel splits are
@@ -370,10 +445,14 @@ static void KS(gemm_task)(void *arg, int task) {
 static void KS(gemm_split)(KS(gemm_job) *J, int threads, int row_align, bool split_pixels) {
     int want = threads > 1 ? 3 * threads : 1;
     int outer = J->batch * J->groups;
+    /* The k blocks revisit each output tile; keep the outputs of one pixel
+     * block (m x nc floats) small enough to stay in L2 meanwhile. */
+    J->kc_block = J->direct ? KC_DIRECT : KC;
+    J->nc_block = ks_max(NR, ks_min(NC, C_BLOCK / ks_max(J->m, 1) / NR * NR));
     J->p_chunks = 1;
     J->m_chunks = 1;
     if (split_pixels) {
-        J->p_chunks = ks_cdiv(J->p, NC);
+        J->p_chunks = ks_cdiv(J->p, J->nc_block);
         if (outer * J->p_chunks < want)
             J->p_chunks = ks_min(ks_cdiv(J->p, 2 * NR), ks_cdiv(want, outer));
         J->p_chunks = ks_max(J->p_chunks, 1);
@@ -387,16 +466,102 @@ static void KS(gemm_split)(KS(gemm_job) *J, int threads, int row_align, bool spl
     J->m_chunks = ks_cdiv(J->m, J->m_chunk);
 }
 
-static bool KS(gemm_run)(KS(gemm_job) *J) {
-    atomic_store(&J->next, 0);
+static bool KS(gemm_alloc)(KS(gemm_job) *J, int *tasks) {
     int items = J->batch * J->groups * J->p_chunks * J->m_chunks;
-    int tasks = ks_min(nn_threads_get(), items);
-    J->scratch = nn_aligned_alloc(sizeof(float) * KS_GEMM_SCRATCH * tasks);
-    J->segs = malloc(sizeof(KS(seg)) * KS_GEMM_SEGS * tasks);
-    bool ok = J->scratch && J->segs;
-    if (ok) nn_parallel_for(tasks, KS(gemm_task), J);
+    *tasks = ks_min(nn_threads_get(), items);
+    J->scratch = nn_aligned_alloc(sizeof(float) * KS_GEMM_SCRATCH * *tasks);
+    J->segs = malloc(sizeof(KS(seg)) * KS_GEMM_SEGS * *tasks);
+    return J->scratch && J->segs;
+}
+
+static void KS(gemm_free)(KS(gemm_job) *J) {
     nn_aligned_free(J->scratch);
     free(J->segs);
+}
+
+static void KS(gemm_run)(KS(gemm_job) *J, int tasks) {
+    atomic_store(&J->next, 0);
+    nn_parallel_for(tasks, KS(gemm_task), J);
+}
+
+/* ------------------------------------------------------------ direct GEMM */
+
+/* Stride-1 windows can skip packing: the input is copied once with its
+ * padding made real, and every window row is that copy shifted. The price is
+ * computing wp - wo garbage pixels per row, so it is used when those are few
+ * (and rows are at least a vector wide, so a vector wraps at most once). */
+static bool KS(direct_ok)(const KS(geom) *g) {
+    int wp = g->w + 2 * g->pw;
+    return g->sh == 1 && g->sw == 1 && g->wout >= VL && wp >= VL &&
+           (wp - g->wout) * 8 <= g->wout && g->hout + (g->kh - 1) * g->dh == g->h + 2 * g->ph &&
+           g->wout + (g->kw - 1) * g->dw == wp;
+}
+
+typedef struct {
+    const float *src;
+    float *dst;
+    int h, w, ph, pw, hp, wp;
+} KS(pad_job);
+
+static void KS(pad_plane)(void *arg, int c) {
+    KS(pad_job) *J = arg;
+    const float *src = J->src + (size_t)c * J->h * J->w;
+    float *dst = J->dst + (size_t)c * J->hp * J->wp;
+    for (int y = 0; y < J->hp; y++) {
+        float *d = dst + (size_t)y * J->wp;
+        int iy = y - J->ph;
+        if (iy < 0 || iy >= J->h) {
+            memset(d, 0, sizeof(float) * J->wp);
+            continue;
+        }
+        memset(d, 0, sizeof(float) * J->pw);
+        memcpy(d + J->pw, src + (size_t)iy * J->w, sizeof(float) * J->w);
+        memset(d + J->pw + J->w, 0, sizeof(float) * (J->wp - J->pw - J->w));
+    }
+}
+
+/* Runs job J (batch, groups, m, k, apack, c*, mode set; bgeom the window over
+ * `planes` planes per image) one image at a time through the padded copy.
+ * Returns false if memory is short (nothing written then). */
+static bool KS(gemm_direct)(KS(gemm_job) *J, const float *src, int planes) {
+    const KS(geom) *g = &J->bgeom;
+    int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    size_t plane = (size_t)hp * wp, guard = NR + (size_t)(g->kw - 1) * g->dw + VL;
+    float *xpad = nn_aligned_alloc(sizeof(float) * (plane * planes + guard));
+    int batch = J->batch, tasks;
+    J->batch = 1;
+    J->direct = true;
+    J->xpad = xpad;
+    J->hp = hp;
+    J->wp = wp;
+    J->p = g->hout * wp - (wp - g->wout); /* the last row's garbage is not needed */
+    KS(gemm_split)(J, nn_threads_get(), 1, true);
+    if (!xpad || !KS(gemm_alloc)(J, &tasks)) {
+        nn_aligned_free(xpad);
+        KS(gemm_free)(J);
+        return false;
+    }
+    memset(xpad + plane * planes, 0, sizeof(float) * guard);
+    float *c0 = J->c;
+    for (int n = 0; n < batch; n++) {
+        KS(pad_job) P = {src + (size_t)n * J->b_image, xpad, g->h, g->w, g->ph, g->pw, hp, wp};
+        nn_parallel_for(planes, KS(pad_plane), &P);
+        J->c = c0 + (size_t)n * J->c_image;
+        KS(gemm_run)(J, tasks);
+    }
+    J->c = c0;
+    nn_aligned_free(xpad);
+    KS(gemm_free)(J);
+    return true;
+}
+
+/* The packed path: any window. */
+static bool KS(gemm_packed)(KS(gemm_job) *J, int row_align, bool split_pixels) {
+    int tasks;
+    KS(gemm_split)(J, nn_threads_get(), row_align, split_pixels);
+    bool ok = KS(gemm_alloc)(J, &tasks);
+    if (ok) KS(gemm_run)(J, tasks);
+    KS(gemm_free)(J);
     return ok;
 }
 
@@ -408,46 +573,58 @@ typedef enum {
     KS_A_COLS,    /* A[k'][co] = w[co][k']              backward data, col2im */
 } KS(a_mode);
 
-/* Packs every group's weights into MR-row panels [K][MR] (zero rows past m). */
-static float *KS(pack_weights)(const nn_conv2d_shape *s, const float *w, KS(a_mode) mode, int m,
-                               int k) {
-    int panels = ks_cdiv(m, MR);
-    size_t per_group = (size_t)panels * MR * k;
-    float *out = nn_aligned_alloc(sizeof(float) * per_group * s->groups);
-    if (!out) return NULL;
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *w;
+    float *out;
+    KS(a_mode) mode;
+    int m, k, panels;
+} KS(wpack_job);
+
+/* One MR-row panel [K][MR] of one group (zero rows past m). */
+static void KS(pack_panel)(void *arg, int index) {
+    KS(wpack_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    int g = index / J->panels, pnl = index % J->panels, k = J->k, m = J->m;
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
-    size_t wg = (size_t)cout_g * cin_g * taps; /* weights per group */
-    for (int g = 0; g < s->groups; g++) {
-        const float *wgp = w + g * wg;
-        for (int pnl = 0; pnl < panels; pnl++) {
-            float *dst = out + g * per_group + (size_t)pnl * k * MR;
-            int m0 = pnl * MR, mr = ks_min(MR, m - m0);
-            if (mode == KS_A_ROWS) {
-                for (int r = 0; r < MR; r++) {
-                    if (r >= mr) {
-                        for (int kk = 0; kk < k; kk++) dst[(size_t)kk * MR + r] = 0.0f;
-                        continue;
-                    }
-                    const float *row = wgp + (size_t)(m0 + r) * k;
-                    for (int kk = 0; kk < k; kk++) dst[(size_t)kk * MR + r] = row[kk];
-                }
-            } else if (mode == KS_A_FLIP) {
-                /* m = ci, k = (co, t): w[co][ci][taps-1-t] */
-                for (int kk = 0; kk < k; kk++) {
-                    int co = kk / taps, t = kk % taps;
-                    const float *src = wgp + ((size_t)co * cin_g + m0) * taps + (taps - 1 - t);
-                    for (int r = 0; r < MR; r++)
-                        dst[(size_t)kk * MR + r] = r < mr ? src[(size_t)r * taps] : 0.0f;
-                }
-            } else {
-                /* m = (ci, t) index into a weight row, k = co */
-                for (int kk = 0; kk < k; kk++) {
-                    const float *src = wgp + (size_t)kk * m + m0;
-                    for (int r = 0; r < MR; r++) dst[(size_t)kk * MR + r] = r < mr ? src[r] : 0.0f;
-                }
-            }
+    const float *wgp = J->w + (size_t)g * cout_g * cin_g * taps;
+    float *dst = J->out + ((size_t)g * J->panels + pnl) * k * MR;
+    int m0 = pnl * MR, mr = ks_min(MR, m - m0);
+    /* one vector per k: the panel's rows are a strided gather */
+    vmask keep = vmask_range(0, MR);
+    if (J->mode == KS_A_ROWS) {
+        const float *src = wgp + (size_t)m0 * k;
+        for (int kk = 0; kk < k; kk++)
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_gather_stride(src + kk, 0, k, mr, INT_MAX));
+    } else if (J->mode == KS_A_FLIP) {
+        /* m = ci, k = (co, t): w[co][ci][taps-1-t] */
+        for (int kk = 0; kk < k; kk++) {
+            int co = kk / taps, t = kk % taps;
+            const float *src = wgp + ((size_t)co * cin_g + m0) * taps + (taps - 1 - t);
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_gather_stride(src, 0, taps, mr, INT_MAX));
         }
+    } else {
+        /* m = (ci, t) index into a weight row, k = co */
+        for (int kk = 0; kk < k; kk++)
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_maskz_loadu(wgp + (size_t)kk * m + m0, vmask_range(0, mr)));
     }
+}
+
+static size_t KS(packed_floats_for)(const nn_conv2d_shape *s, int m, int k) {
+    return (size_t)ks_cdiv(m, MR) * MR * k * s->groups;
+}
+
+/* Packs every group's weights into MR-row panels [K][MR], in parallel, into
+ * out (or a new buffer when out is NULL). */
+static float *KS(pack_weights)(const nn_conv2d_shape *s, const float *w, KS(a_mode) mode, int m,
+                               int k, float *out) {
+    if (!out) out = nn_aligned_alloc(sizeof(float) * KS(packed_floats_for)(s, m, k));
+    if (!out) return NULL;
+    KS(wpack_job) J = {s, w, out, mode, m, k, ks_cdiv(m, MR)};
+    nn_parallel_for(J.panels * s->groups, KS(pack_panel), &J);
     return out;
 }
 
@@ -507,13 +684,56 @@ static KS(geom) KS(x_geom)(const nn_conv2d_shape *s, const float *x) {
                       .dh = s->dil_h, .dw = s->dil_w, .hout = s->hout, .wout = s->wout};
 }
 
-static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const float *w,
-                               const float *b, float *y) {
+#include "winograd_simd.h"
+
+/* The last resort when scratch memory is short and only packed weights are
+ * at hand: the reference loop, reading each weight from its panel. */
+static void KS(forward_panels_scalar)(const nn_conv2d_shape *s, const float *x,
+                                      const float *packed, const float *b, float *y) {
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
+    int k = cin_g * taps;
+    size_t per_group = KS(packed_floats_for)(s, cout_g, k) / s->groups;
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++) {
+            int g = co / cout_g, m = co % cout_g;
+            const float *panel = packed + g * per_group + (size_t)(m / MR) * k * MR + m % MR;
+            for (int oy = 0; oy < s->hout; oy++)
+                for (int ox = 0; ox < s->wout; ox++) {
+                    float acc = b ? b[co] : 0.0f;
+                    for (int kk = 0; kk < k; kk++) {
+                        int ci = kk / taps, ky = kk % taps / s->kw, kx = kk % s->kw;
+                        int iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
+                        int ix = ox * s->stride_w - s->pad_w + kx * s->dil_w;
+                        if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                        acc += panel[(size_t)kk * MR] *
+                               x[(((size_t)n * s->cin + g * cin_g + ci) * s->h + iy) * s->w + ix];
+                    }
+                    if (s->relu && acc < 0.0f) acc = 0.0f;
+                    y[(((size_t)n * s->cout + co) * s->hout + oy) * s->wout + ox] = acc;
+                }
+        }
+}
+
+static bool KS(is_depthwise)(const nn_conv2d_shape *s) {
+    return s->cin == s->groups && s->cout == s->groups;
+}
+
+/* Forward with the weights packed already (packed != NULL) or not. */
+static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const float *w,
+                             const float *packed, const float *b, float *y) {
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
-    if (cin_g == 1 && cout_g == 1) {
-        KS(dw_job) J = {s, x, w, b, y};
+    if (KS(is_depthwise)(s)) { /* packed weights of a depthwise conv are w itself */
+        KS(dw_job) J = {s, x, packed ? packed : w, b, y};
         nn_parallel_for(s->n * s->cout, KS(depthwise_plane), &J);
         return;
+    }
+    if (!packed && KS(wg_ok)(s)) {
+        int m, k;
+        float *u = KS(wg_weights)(s, w, false, &m, &k);
+        bool done = u && KS(wg_run)(s, x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w, u, m,
+                                    s->hout, s->wout, y, b, s->relu, false);
+        nn_aligned_free(u);
+        if (done) return;
     }
     int taps = s->kh * s->kw, p = s->hout * s->wout;
     KS(gemm_job) J = {
@@ -523,11 +743,40 @@ static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const f
         .c = y, .c_image = (size_t)s->cout * p, .c_group = (size_t)cout_g * p, .ldc = p,
         .bias = b, .relu = s->relu, .mode = KS_OUT_STORE,
     };
-    float *apack = KS(pack_weights)(s, w, KS_A_ROWS, J.m, J.k);
-    J.apack = apack;
-    KS(gemm_split)(&J, nn_threads_get(), 1, true);
-    if (!apack || !KS(gemm_run)(&J)) nn_kernels_reference.conv2d_forward(s, x, w, b, y);
-    nn_aligned_free(apack);
+    float *own = packed ? NULL : KS(pack_weights)(s, w, KS_A_ROWS, J.m, J.k, NULL);
+    J.apack = packed ? packed : own;
+    bool ok = J.apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, x, s->cin)
+                                                  : KS(gemm_packed)(&J, 1, true));
+    nn_aligned_free(own);
+    if (!ok && packed) /* no scratch memory, and only panels: a scalar loop over them */
+        KS(forward_panels_scalar)(s, x, packed, b, y);
+    else if (!ok)
+        nn_kernels_reference.conv2d_forward(s, x, w, b, y);
+}
+
+static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const float *w,
+                               const float *b, float *y) {
+    KS(forward_with)(s, x, w, NULL, b, y);
+}
+
+static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
+    int taps = s->kh * s->kw;
+    if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
+    return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
+}
+
+static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, float *packed) {
+    int taps = s->kh * s->kw;
+    if (KS(is_depthwise)(s)) {
+        memcpy(packed, w, sizeof(float) * s->cout * taps);
+        return;
+    }
+    KS(pack_weights)(s, w, KS_A_ROWS, s->cout / s->groups, s->cin / s->groups * taps, packed);
+}
+
+static void KS(conv2d_forward_packed)(const nn_conv2d_shape *s, const float *x,
+                                      const float *packed, const float *b, float *y) {
+    KS(forward_with)(s, x, NULL, packed, b, y);
 }
 
 static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, const float *w,
@@ -537,6 +786,14 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
     /* Stride 1: dx is a forward convolution of dy with the flipped kernel and
      * padding d*(k-1) - p, which lands exactly on the input size. */
     int fph = s->dil_h * (s->kh - 1) - s->pad_h, fpw = s->dil_w * (s->kw - 1) - s->pad_w;
+    if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
+        int m, k;
+        float *u = KS(wg_weights)(s, w, true, &m, &k);
+        bool done = u && KS(wg_run)(s, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
+                                    s->w, dx, NULL, false, true);
+        nn_aligned_free(u);
+        if (done) return;
+    }
     bool as_forward = s->stride_h == 1 && s->stride_w == 1 && fph >= 0 && fpw >= 0 &&
                       s->hout + 2 * fph - s->dil_h * (s->kh - 1) == s->h &&
                       s->wout + 2 * fpw - s->dil_w * (s->kw - 1) == s->w;
@@ -544,6 +801,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
                       .c_image = (size_t)s->cin * pi, .c_group = (size_t)cin_g * pi,
                       .b_image = (size_t)s->cout * po, .b_group = (size_t)cout_g * po};
     float *apack;
+    bool ok;
     if (as_forward) {
         J.m = cin_g;
         J.k = cout_g * taps;
@@ -553,8 +811,10 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
         J.bgeom = (KS(geom)){.src = dy, .h = s->hout, .w = s->wout, .kh = s->kh, .kw = s->kw,
                              .sh = 1, .sw = 1, .ph = fph, .pw = fpw, .dh = s->dil_h,
                              .dw = s->dil_w, .hout = s->h, .wout = s->w};
-        apack = KS(pack_weights)(s, w, KS_A_FLIP, J.m, J.k);
-        KS(gemm_split)(&J, nn_threads_get(), 1, true);
+        apack = KS(pack_weights)(s, w, KS_A_FLIP, J.m, J.k, NULL);
+        J.apack = apack;
+        ok = apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, dy, s->cout)
+                                               : KS(gemm_packed)(&J, 1, true));
     } else {
         J.m = cin_g * taps;
         J.k = cout_g;
@@ -564,12 +824,12 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
         J.bgeom = (KS(geom)){.src = dy, .h = 1, .w = po, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
                              .dh = 1, .dw = 1, .hout = 1, .wout = po};
         J.cgeom = KS(x_geom)(s, NULL);
-        apack = KS(pack_weights)(s, w, KS_A_COLS, J.m, J.k);
+        apack = KS(pack_weights)(s, w, KS_A_COLS, J.m, J.k, NULL);
+        J.apack = apack;
         /* row chunks of whole channels: a multiple of taps and of MR rows */
-        KS(gemm_split)(&J, nn_threads_get(), taps, false);
+        ok = apack && KS(gemm_packed)(&J, taps, false);
     }
-    J.apack = apack;
-    if (!apack || !KS(gemm_run)(&J)) nn_kernels_reference.conv2d_backward_data(s, dy, w, dx);
+    if (!ok) nn_kernels_reference.conv2d_backward_data(s, dy, w, dx);
     nn_aligned_free(apack);
 }
 

@@ -2,7 +2,8 @@
  * test_kernels.c - every SIMD kernel table this CPU can run, against the
  * plain-C reference kernels, on odd shapes: 1..33 channels, odd sizes,
  * padding, stride 1 and 2, dilation 2 and 6, groups and depthwise, 1x1, 7x7,
- * fused ReLU, with and without bias. Backward kernels accumulate, so they
+ * fused ReLU, with and without bias; the forward also with weights packed
+ * once (conv2d_forward_packed). Backward kernels accumulate, so they
  * start from nonzero buffers. Tolerance is relative to the magnitude of the
  * reference result (summation order differs between kernels).
  */
@@ -34,6 +35,12 @@ static const kcase cases[] = {
     {1, 33, 12, 45, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},   /* K > one k block  */
     {2, 4, 13, 70, 15, 3, 1, 2, 1, 1, 0, 1, 1, 1, true, false},   /* 3x1, mixed stride */
     {1, 8, 37, 38, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2, false, true},   /* no padding, g=2  */
+    /* 3x3 stride 1, >= 16 channels, >= 256 2x2 tiles: the Winograd path */
+    {11, 16, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},   /* batch 11, odd H  */
+    {2, 20, 31, 33, 24, 3, 3, 1, 1, 0, 0, 1, 1, 1, true, false},  /* no padding       */
+    {4, 17, 17, 18, 19, 3, 3, 1, 1, 2, 2, 1, 1, 1, false, false}, /* padding 2        */
+    {1, 64, 35, 37, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},   /* many tiles       */
+    {1, 16, 19, 19, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, false},  /* too few: GEMM    */
 };
 
 /* max |v| over n values, at least 1 */
@@ -88,6 +95,7 @@ static void check_case(const nn_kernels *k, const kcase *c, int idx) {
     ref->conv2d_forward(&s, x, w, bias, y_ref);
     k->conv2d_forward(&s, x, w, bias, y);
     double scale = max_abs(y_ref, ny);
+    ck_assert_msg(ref->conv2d_forward_packed == NULL, "the reference packs nothing");
     double e = tu_max_rel_err(y, y_ref, ny, 1e-5 * scale, 1e-5);
     ck_assert_msg(e <= 1.0, "%s forward, case %d: error %.3g", k->name, idx, e);
 
@@ -110,6 +118,21 @@ static void check_case(const nn_kernels *k, const kcase *c, int idx) {
     scale = max_abs(db_ref, nb);
     e = tu_max_rel_err(db, db_ref, nb, 1e-5 * scale, 1e-5);
     ck_assert_msg(e <= 1.0, "%s backward bias, case %d: error %.3g", k->name, idx, e);
+
+    /* forward with weights packed once (inference), if the table has it */
+    if (k->conv2d_forward_packed) {
+        size_t np = k->conv2d_packed_floats(&s);
+        ck_assert_uint_gt(np, 0);
+        float *packed = nn_aligned_alloc(np * sizeof(float));
+        ck_assert_ptr_nonnull(packed);
+        k->conv2d_pack_weights(&s, w, packed);
+        for (size_t i = 0; i < ny; i++) y[i] = -7.0f; /* must be overwritten */
+        k->conv2d_forward_packed(&s, x, packed, bias, y);
+        scale = max_abs(y_ref, ny);
+        e = tu_max_rel_err(y, y_ref, ny, 1e-5 * scale, 1e-5);
+        ck_assert_msg(e <= 1.0, "%s forward packed, case %d: error %.3g", k->name, idx, e);
+        nn_aligned_free(packed);
+    }
 
     free(x), free(w), free(b), free(dy), free(y_ref), free(y);
     free(dx_ref), free(dx), free(dw_ref), free(dw), free(db_ref), free(db);
