@@ -16,6 +16,9 @@
  * relu flag, as nn_model_fold_batch_norm does for inference) instead of a
  * separate ReLU layer.
  *
+ * The input batch is fixed random data; the labels are drawn anew for every
+ * step (see draw_labels) so the loss stays in a realistic range.
+ *
  * One step = reset the ctx, zero the gradients, forward, loss, backward, SGD
  * update. The layers are called op by op (not through nn_model) so each one
  * can be timed; backward walks the recorded nodes from the loss down exactly
@@ -23,8 +26,10 @@
  *
  * For each thread count: a warm-up step, then steps until --steps are done or
  * --seconds have passed (at least 3). Reported: images/s at the slowest and the
- * median step, median milliseconds per layer and pass, the time outside the
- * convolutions, and the process's peak RSS. Unless --no-peers is given, runs
+ * median step, the median process CPU time per step (the machine is shared:
+ * CPU time shows the cost of a step even when other work delays it), median
+ * milliseconds per layer and pass, the time outside the convolutions, and the
+ * process's peak RSS. Unless --no-peers is given, runs
  * benchmarks/train/torch_train_step.py with /usr/bin/python3 (when torch is
  * installed) on the same network, batch and thread count and prints the ratio.
  *
@@ -69,11 +74,14 @@ typedef struct {
 typedef struct {
     int threads;
     double step_ms_median, step_ms_max;
+    double step_cpu_ms_median; /* process CPU time per step, all threads */
     double images_per_s_median, images_per_s_min;
     double loss_ms, sgd_ms, conv_ms, nonconv_ms; /* medians; conv = all conv layers, both passes */
     layer_time layers[MAX_LAYERS];
     int steps;
     double torch_images_per_s; /* 0 when the peer did not run */
+    double torch_cpu_ms;       /* its median process CPU ms per step */
+    float last_loss;           /* sanity: a finite loss means the step computed something real */
 } run_result;
 
 typedef struct {
@@ -89,6 +97,14 @@ typedef struct {
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* CPU time of the whole process (all threads): on a shared machine it shows
+ * the work a step costs even when other processes delay it. */
+static double cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
@@ -205,7 +221,8 @@ static void sgd_update(nn_tensor *p, nn_tensor *buf, float lr, float momentum) {
 
 /* One training step; fills per-layer times (ms) and returns the step's ms. */
 static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *labels,
-                         double *fwd_ms, double *bwd_ms, double *loss_ms, double *sgd_ms) {
+                         double *fwd_ms, double *bwd_ms, double *loss_ms, double *sgd_ms,
+                         float *loss_value) {
     double t_start = now_ms();
     nn_ctx_reset(ctx);
     for (int i = 0; i < net->n_layers; i++) {
@@ -231,6 +248,7 @@ static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *lab
     float *g = nn_grad(ctx, loss);
     if (!g) exit(1);
     g[0] = 1.0f;
+    *loss_value = loss->data[0];
     loss->node->backward(ctx, loss->node);
     *loss_ms = now_ms() - t0;
     for (int i = net->n_layers - 1; i >= 0; i--) {
@@ -256,8 +274,9 @@ static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *lab
 
 /* --------------------------------------------------------------- peer */
 
-/* Runs the PyTorch script for one configuration; returns its median images/s or 0. */
-static double run_torch_peer(const options *o, const char *net_name, int threads) {
+/* Runs the PyTorch script for one configuration; returns its median images/s
+ * (0 if it did not run) and its median CPU ms per step in *cpu_ms. */
+static double run_torch_peer(const options *o, const char *net_name, int threads, double *cpu_ms) {
     char cmd[1400];
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 '%s' --net %s --threads %d --batch %d --steps %d --seconds %g 2>/dev/null",
@@ -269,12 +288,22 @@ static double run_torch_peer(const options *o, const char *net_name, int threads
     while (fgets(line, sizeof line, f)) {
         const char *key = strstr(line, "\"images_per_s_median\":");
         if (key) ips = atof(key + strlen("\"images_per_s_median\":"));
+        const char *cpu = strstr(line, "\"step_cpu_ms_median\":");
+        if (cpu) *cpu_ms = atof(cpu + strlen("\"step_cpu_ms_median\":"));
     }
     int rc = pclose(f);
     return rc == 0 ? ips : 0.0;
 }
 
 /* ---------------------------------------------------------------- main */
+
+/* New random labels for every step: with fixed ones the network memorises
+ * the one batch within a few steps, the loss and every gradient fall towards
+ * zero, and the backward pass then runs on denormal numbers, which are many
+ * times slower on x86 and would measure nothing a real run does. */
+static void draw_labels(nn_ctx *rng, int *labels, int batch) {
+    for (int i = 0; i < batch; i++) labels[i] = (int)(nn_ctx_rand_u64(rng) & 1);
+}
 
 static void run_network(const options *o, network *net, run_result *res, int n_res) {
     nn_ctx *ctx = nn_ctx_create(), *rng = nn_ctx_create();
@@ -287,19 +316,25 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
         exit(1);
     }
     for (size_t i = 0; i < x->numel; i++) x->data[i] = nn_ctx_rand_uniform(rng);
-    for (int i = 0; i < o->batch; i++) labels[i] = i % 2;
 
     static double fwd[MAX_STEPS][MAX_LAYERS], bwd[MAX_STEPS][MAX_LAYERS];
     static double step_ms[MAX_STEPS], loss_ms[MAX_STEPS], sgd_ms[MAX_STEPS], conv_ms[MAX_STEPS];
+    static double step_cpu_ms[MAX_STEPS];
     for (int r = 0; r < n_res; r++) {
         run_result *rr = &res[r];
         nn_threads_set(rr->threads);
         double dummy_f[MAX_LAYERS], dummy_b[MAX_LAYERS], dl, ds;
-        train_step(net, ctx, x, labels, dummy_f, dummy_b, &dl, &ds); /* warm-up: arena, pool */
+        float first_loss;
+        draw_labels(rng, labels, o->batch);
+        train_step(net, ctx, x, labels, dummy_f, dummy_b, &dl, &ds, &first_loss); /* warm-up */
         double t_begin = now_ms();
         int n = 0;
         while (n < o->steps && n < MAX_STEPS && (n < 3 || now_ms() - t_begin < o->seconds * 1e3)) {
-            step_ms[n] = train_step(net, ctx, x, labels, fwd[n], bwd[n], &loss_ms[n], &sgd_ms[n]);
+            draw_labels(rng, labels, o->batch);
+            double cpu0 = cpu_ms();
+            step_ms[n] = train_step(net, ctx, x, labels, fwd[n], bwd[n], &loss_ms[n], &sgd_ms[n],
+                                    &rr->last_loss);
+            step_cpu_ms[n] = cpu_ms() - cpu0;
             conv_ms[n] = 0.0;
             for (int i = 0; i < net->n_layers; i++)
                 if (net->layers[i].kind == L_CONV) conv_ms[n] += fwd[n][i] + bwd[n][i];
@@ -318,11 +353,13 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
         rr->conv_ms = median(conv_ms, n);
         rr->loss_ms = median(loss_ms, n);
         rr->sgd_ms = median(sgd_ms, n);
+        rr->step_cpu_ms_median = median(step_cpu_ms, n);
         rr->step_ms_median = median(step_ms, n); /* sorts step_ms */
         rr->step_ms_max = step_ms[n - 1];
         rr->images_per_s_median = o->batch * 1e3 / rr->step_ms_median;
         rr->images_per_s_min = o->batch * 1e3 / rr->step_ms_max;
-        rr->torch_images_per_s = o->peers ? run_torch_peer(o, net->name, rr->threads) : 0.0;
+        if (o->peers)
+            rr->torch_images_per_s = run_torch_peer(o, net->name, rr->threads, &rr->torch_cpu_ms);
     }
     free(labels);
     nn_tensor_free(x);
@@ -335,12 +372,16 @@ static void print_text(const options *o, const network *net, const run_result *r
            net->side, nn_kernels_get()->name, o->fuse_relu ? ", ReLU fused into the convs" : "");
     for (int r = 0; r < n_res; r++) {
         const run_result *rr = &res[r];
-        printf("threads %d: %.1f images/s median, %.1f min (step %.1f ms median, %d steps)",
+        printf("threads %d: %.1f images/s median, %.1f min (step %.1f ms median, CPU %.1f ms; "
+               "%d steps, last loss %.4g)",
                rr->threads, rr->images_per_s_median, rr->images_per_s_min, rr->step_ms_median,
-               rr->steps);
+               rr->step_cpu_ms_median, rr->steps, (double)rr->last_loss);
         if (rr->torch_images_per_s > 0)
-            printf("; PyTorch %.1f images/s, ours/theirs %.2fx", rr->torch_images_per_s,
-                   rr->images_per_s_median / rr->torch_images_per_s);
+            printf("\n  PyTorch %.1f images/s (CPU %.1f ms per step): ours/theirs %.2fx by wall "
+                   "time, %.2fx by CPU time",
+                   rr->torch_images_per_s, rr->torch_cpu_ms,
+                   rr->images_per_s_median / rr->torch_images_per_s,
+                   rr->torch_cpu_ms / rr->step_cpu_ms_median);
         printf("\n  %-10s %10s %10s\n", "layer", "fwd ms", "bwd ms");
         for (int i = 0; i < net->n_layers; i++)
             printf("  %-10s %10.2f %10.2f\n", net->layers[i].name, rr->layers[i].forward_ms,
@@ -361,14 +402,19 @@ static void print_json_network(const options *o, const network *net, const run_r
     for (int r = 0; r < n_res; r++) {
         const run_result *rr = &res[r];
         printf("%s{\"threads\":%d,\"steps\":%d,\"images_per_s_median\":%.2f,"
-               "\"images_per_s_min\":%.2f,\"step_ms_median\":%.3f,\"conv_ms\":%.3f,"
-               "\"nonconv_ms\":%.3f,\"loss_ms\":%.3f,\"sgd_ms\":%.3f,",
+               "\"images_per_s_min\":%.2f,\"step_ms_median\":%.3f,\"step_cpu_ms_median\":%.3f,"
+               "\"conv_ms\":%.3f,"
+               "\"nonconv_ms\":%.3f,\"loss_ms\":%.3f,\"sgd_ms\":%.3f,\"last_loss\":%.6g,",
                r ? "," : "", rr->threads, rr->steps, rr->images_per_s_median,
-               rr->images_per_s_min, rr->step_ms_median, rr->conv_ms, rr->nonconv_ms, rr->loss_ms,
-               rr->sgd_ms);
+               rr->images_per_s_min, rr->step_ms_median, rr->step_cpu_ms_median, rr->conv_ms,
+               rr->nonconv_ms, rr->loss_ms,
+               rr->sgd_ms, isfinite(rr->last_loss) ? (double)rr->last_loss : -1.0);
         if (rr->torch_images_per_s > 0)
-            printf("\"torch_images_per_s_median\":%.2f,\"ratio\":%.3f,", rr->torch_images_per_s,
-                   rr->images_per_s_median / rr->torch_images_per_s);
+            printf("\"torch_images_per_s_median\":%.2f,\"torch_step_cpu_ms_median\":%.3f,"
+                   "\"ratio\":%.3f,\"cpu_ratio\":%.3f,",
+                   rr->torch_images_per_s, rr->torch_cpu_ms,
+                   rr->images_per_s_median / rr->torch_images_per_s,
+                   rr->torch_cpu_ms / rr->step_cpu_ms_median);
         printf("\"layers\":[");
         for (int i = 0; i < net->n_layers; i++)
             printf("%s{\"name\":\"%s\",\"forward_ms\":%.3f,\"backward_ms\":%.3f}", i ? "," : "",
