@@ -69,6 +69,7 @@ typedef struct {
 /* median milliseconds of one layer over the measured steps */
 typedef struct {
     double forward_ms, backward_ms;
+    double forward_cpu_ms, backward_cpu_ms; /* process CPU time, all threads */
 } layer_time;
 
 typedef struct {
@@ -77,6 +78,7 @@ typedef struct {
     double step_cpu_ms_median; /* process CPU time per step, all threads */
     double images_per_s_median, images_per_s_min;
     double loss_ms, sgd_ms, conv_ms, nonconv_ms; /* medians; conv = all conv layers, both passes */
+    double conv_cpu_ms, nonconv_cpu_ms;         /* the same in process CPU time */
     layer_time layers[MAX_LAYERS];
     int steps;
     double torch_images_per_s; /* 0 when the peer did not run */
@@ -221,7 +223,8 @@ static void sgd_update(nn_tensor *p, nn_tensor *buf, float lr, float momentum) {
 
 /* One training step; fills per-layer times (ms) and returns the step's ms. */
 static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *labels,
-                         double *fwd_ms, double *bwd_ms, double *loss_ms, double *sgd_ms,
+                         double *fwd_ms, double *bwd_ms, double *fwd_cpu, double *bwd_cpu,
+                         double *loss_ms, double *sgd_ms,
                          float *loss_value) {
     double t_start = now_ms();
     nn_ctx_reset(ctx);
@@ -234,9 +237,10 @@ static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *lab
     }
     nn_tensor *outs[MAX_LAYERS], *h = x;
     for (int i = 0; i < net->n_layers; i++) {
-        double t0 = now_ms();
+        double t0 = now_ms(), c0 = cpu_ms();
         h = outs[i] = layer_forward(ctx, &net->layers[i], h);
         fwd_ms[i] = now_ms() - t0;
+        fwd_cpu[i] = cpu_ms() - c0;
     }
     double t0 = now_ms();
     nn_tensor *loss = nn_cross_entropy(ctx, h, labels, NULL, 0.0f, NN_REDUCE_MEAN);
@@ -252,10 +256,11 @@ static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *lab
     loss->node->backward(ctx, loss->node);
     *loss_ms = now_ms() - t0;
     for (int i = net->n_layers - 1; i >= 0; i--) {
-        double t1 = now_ms();
+        double t1 = now_ms(), c1 = cpu_ms();
         nn_node *node = outs[i]->node;
         if (node && outs[i]->grad) node->backward(ctx, node);
         bwd_ms[i] = now_ms() - t1;
+        bwd_cpu[i] = cpu_ms() - c1;
     }
     if (nn_ctx_status(ctx) != NN_OK) {
         fprintf(stderr, "bench_train: %s backward failed: %s\n", net->name, nn_ctx_error(ctx));
@@ -318,26 +323,32 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
     for (size_t i = 0; i < x->numel; i++) x->data[i] = nn_ctx_rand_uniform(rng);
 
     static double fwd[MAX_STEPS][MAX_LAYERS], bwd[MAX_STEPS][MAX_LAYERS];
+    static double fwd_cpu[MAX_STEPS][MAX_LAYERS], bwd_cpu[MAX_STEPS][MAX_LAYERS];
     static double step_ms[MAX_STEPS], loss_ms[MAX_STEPS], sgd_ms[MAX_STEPS], conv_ms[MAX_STEPS];
-    static double step_cpu_ms[MAX_STEPS];
+    static double step_cpu_ms[MAX_STEPS], conv_cpu_ms[MAX_STEPS];
     for (int r = 0; r < n_res; r++) {
         run_result *rr = &res[r];
         nn_threads_set(rr->threads);
-        double dummy_f[MAX_LAYERS], dummy_b[MAX_LAYERS], dl, ds;
+        double dummy_f[MAX_LAYERS], dummy_b[MAX_LAYERS], dummy_fc[MAX_LAYERS], dummy_bc[MAX_LAYERS];
+        double dl, ds;
         float first_loss;
         draw_labels(rng, labels, o->batch);
-        train_step(net, ctx, x, labels, dummy_f, dummy_b, &dl, &ds, &first_loss); /* warm-up */
+        train_step(net, ctx, x, labels, dummy_f, dummy_b, dummy_fc, dummy_bc, &dl, &ds,
+                   &first_loss); /* warm-up */
         double t_begin = now_ms();
         int n = 0;
         while (n < o->steps && n < MAX_STEPS && (n < 3 || now_ms() - t_begin < o->seconds * 1e3)) {
             draw_labels(rng, labels, o->batch);
             double cpu0 = cpu_ms();
-            step_ms[n] = train_step(net, ctx, x, labels, fwd[n], bwd[n], &loss_ms[n], &sgd_ms[n],
-                                    &rr->last_loss);
+            step_ms[n] = train_step(net, ctx, x, labels, fwd[n], bwd[n], fwd_cpu[n], bwd_cpu[n],
+                                    &loss_ms[n], &sgd_ms[n], &rr->last_loss);
             step_cpu_ms[n] = cpu_ms() - cpu0;
-            conv_ms[n] = 0.0;
-            for (int i = 0; i < net->n_layers; i++)
-                if (net->layers[i].kind == L_CONV) conv_ms[n] += fwd[n][i] + bwd[n][i];
+            conv_ms[n] = conv_cpu_ms[n] = 0.0;
+            for (int i = 0; i < net->n_layers; i++) {
+                if (net->layers[i].kind != L_CONV) continue;
+                conv_ms[n] += fwd[n][i] + bwd[n][i];
+                conv_cpu_ms[n] += fwd_cpu[n][i] + bwd_cpu[n][i];
+            }
             n++;
         }
         rr->steps = n;
@@ -347,9 +358,16 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
             rr->layers[i].forward_ms = median(col, n);
             for (int s = 0; s < n; s++) col[s] = bwd[s][i];
             rr->layers[i].backward_ms = median(col, n);
+            for (int s = 0; s < n; s++) col[s] = fwd_cpu[s][i];
+            rr->layers[i].forward_cpu_ms = median(col, n);
+            for (int s = 0; s < n; s++) col[s] = bwd_cpu[s][i];
+            rr->layers[i].backward_cpu_ms = median(col, n);
         }
         for (int s = 0; s < n; s++) nonconv[s] = step_ms[s] - conv_ms[s];
         rr->nonconv_ms = median(nonconv, n);
+        for (int s = 0; s < n; s++) nonconv[s] = step_cpu_ms[s] - conv_cpu_ms[s];
+        rr->nonconv_cpu_ms = median(nonconv, n);
+        rr->conv_cpu_ms = median(conv_cpu_ms, n);
         rr->conv_ms = median(conv_ms, n);
         rr->loss_ms = median(loss_ms, n);
         rr->sgd_ms = median(sgd_ms, n);
@@ -382,14 +400,16 @@ static void print_text(const options *o, const network *net, const run_result *r
                    rr->torch_images_per_s, rr->torch_cpu_ms,
                    rr->images_per_s_median / rr->torch_images_per_s,
                    rr->torch_cpu_ms / rr->step_cpu_ms_median);
-        printf("\n  %-10s %10s %10s\n", "layer", "fwd ms", "bwd ms");
+        printf("\n  %-10s %10s %10s %12s %12s\n", "layer", "fwd ms", "bwd ms", "fwd CPU ms",
+               "bwd CPU ms");
         for (int i = 0; i < net->n_layers; i++)
-            printf("  %-10s %10.2f %10.2f\n", net->layers[i].name, rr->layers[i].forward_ms,
-                   rr->layers[i].backward_ms);
+            printf("  %-10s %10.2f %10.2f %12.2f %12.2f\n", net->layers[i].name,
+                   rr->layers[i].forward_ms, rr->layers[i].backward_ms,
+                   rr->layers[i].forward_cpu_ms, rr->layers[i].backward_cpu_ms);
         printf("  %-10s %10.2f (forward + backward)\n  %-10s %10.2f (update)\n", "loss",
                rr->loss_ms, "sgd", rr->sgd_ms);
-        printf("  conv layers %.1f ms, everything else %.1f ms per step\n", rr->conv_ms,
-               rr->nonconv_ms);
+        printf("  conv layers %.1f ms (CPU %.1f), everything else %.1f ms (CPU %.1f) per step\n",
+               rr->conv_ms, rr->conv_cpu_ms, rr->nonconv_ms, rr->nonconv_cpu_ms);
     }
 }
 
@@ -403,10 +423,11 @@ static void print_json_network(const options *o, const network *net, const run_r
         const run_result *rr = &res[r];
         printf("%s{\"threads\":%d,\"steps\":%d,\"images_per_s_median\":%.2f,"
                "\"images_per_s_min\":%.2f,\"step_ms_median\":%.3f,\"step_cpu_ms_median\":%.3f,"
-               "\"conv_ms\":%.3f,"
+               "\"conv_cpu_ms\":%.3f,\"nonconv_cpu_ms\":%.3f,\"conv_ms\":%.3f,"
                "\"nonconv_ms\":%.3f,\"loss_ms\":%.3f,\"sgd_ms\":%.3f,\"last_loss\":%.6g,",
                r ? "," : "", rr->threads, rr->steps, rr->images_per_s_median,
-               rr->images_per_s_min, rr->step_ms_median, rr->step_cpu_ms_median, rr->conv_ms,
+               rr->images_per_s_min, rr->step_ms_median, rr->step_cpu_ms_median, rr->conv_cpu_ms,
+               rr->nonconv_cpu_ms, rr->conv_ms,
                rr->nonconv_ms, rr->loss_ms,
                rr->sgd_ms, isfinite(rr->last_loss) ? (double)rr->last_loss : -1.0);
         if (rr->torch_images_per_s > 0)
@@ -417,8 +438,11 @@ static void print_json_network(const options *o, const network *net, const run_r
                    rr->torch_cpu_ms / rr->step_cpu_ms_median);
         printf("\"layers\":[");
         for (int i = 0; i < net->n_layers; i++)
-            printf("%s{\"name\":\"%s\",\"forward_ms\":%.3f,\"backward_ms\":%.3f}", i ? "," : "",
-                   net->layers[i].name, rr->layers[i].forward_ms, rr->layers[i].backward_ms);
+            printf("%s{\"name\":\"%s\",\"forward_ms\":%.3f,\"backward_ms\":%.3f,"
+                   "\"forward_cpu_ms\":%.3f,\"backward_cpu_ms\":%.3f}",
+                   i ? "," : "", net->layers[i].name, rr->layers[i].forward_ms,
+                   rr->layers[i].backward_ms, rr->layers[i].forward_cpu_ms,
+                   rr->layers[i].backward_cpu_ms);
         printf("]}");
     }
     printf("]}%s", last ? "" : ",");
