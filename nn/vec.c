@@ -56,6 +56,29 @@ static void add_task(void *arg, size_t begin, size_t end) {
     add_range(p->dst + begin, p->src + begin, end - begin);
 }
 
+typedef struct {
+    float *out;
+    const float *y, *dy;
+} relu_mask_job;
+
+/* A select, not a branch: y > 0 is a coin flip for a ReLU's input, and a
+ * mispredicted branch per element costs more than the memory traffic. */
+NN_VEC_CLONES
+static void relu_mask_range(float *restrict out, const float *restrict y,
+                            const float *restrict dy, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static void relu_mask_task(void *arg, size_t begin, size_t end) {
+    const relu_mask_job *j = arg;
+    relu_mask_range(j->out + begin, j->y + begin, j->dy + begin, end - begin);
+}
+
+void nn_vec_relu_mask(float *out, const float *y, const float *dy, size_t n) {
+    relu_mask_job j = {out, y, dy};
+    nn_vec_for(n, NN_VEC_GRAIN, relu_mask_task, &j);
+}
+
 void nn_vec_copy(float *dst, const float *src, size_t n) {
     vec_pair p = {dst, src};
     nn_vec_for(n, 4 * NN_VEC_GRAIN, copy_task, &p);

@@ -40,6 +40,10 @@ void nn_vec_for(size_t n, size_t grain, nn_vec_range_fn fn, void *arg);
 void nn_vec_copy(float *dst, const float *src, size_t n);
 void nn_vec_add(float *dst, const float *src, size_t n);
 
+/* out[i] = y[i] > 0 ? dy[i] : 0, threaded and branch-free: the backward
+ * step of a ReLU fused into the op that produced y (conv2d's relu flag). */
+void nn_vec_relu_mask(float *out, const float *y, const float *dy, size_t n);
+
 /* The gradient buffer of t for an op about to contribute to it. If t had no
  * gradient yet, *fresh is set and the buffer is left uninitialised: the op
  * must then WRITE every element rather than add, which saves nn_grad's

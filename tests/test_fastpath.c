@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "vec.h" /* nn_vec_relu_mask, for conv2d's fused ReLU */
 
 /* Runs with 1 thread, then 2, restoring the count the suite had. */
 typedef void (*run_fn)(void *arg, int pass);
@@ -586,6 +587,23 @@ START_TEST(elementwise_threads) {
 }
 END_TEST
 
+/* ------------------------------------------------------ fused ReLU's mask */
+
+START_TEST(relu_mask_against_reference) {
+    int shape[3] = {3, 33, 521}; /* 51579 elements: two tasks */
+    nn_tensor *y = tu_param(3, shape, -1, 1, 141), *dy = tu_param(3, shape, -1, 1, 142);
+    size_t n = y->numel;
+    y->data[0] = 0.0f;
+    y->data[1] = NAN;
+    float *out = malloc(n * sizeof(float));
+    nn_vec_relu_mask(out, y->data, dy->data, n);
+    for (size_t i = 0; i < n; i++) ck_assert_float_eq(out[i], y->data[i] > 0.0f ? dy->data[i] : 0.0f);
+    free(out);
+    nn_tensor_free(y);
+    nn_tensor_free(dy);
+}
+END_TEST
+
 Suite *fastpath_suite(void) {
     Suite *s = suite_create("fastpath");
     TCase *tc = tcase_create("fastpath");
@@ -598,6 +616,7 @@ Suite *fastpath_suite(void) {
     tcase_add_test(tc, batch_norm_odd_shapes);
     tcase_add_test(tc, softmax_threads);
     tcase_add_test(tc, elementwise_threads);
+    tcase_add_test(tc, relu_mask_against_reference);
     suite_add_tcase(s, tc);
     return s;
 }
