@@ -1,10 +1,49 @@
 /*
  * elementwise.c - add, mul, scale and the reductions sum / mean.
- * Forward and backward of each op sit side by side.
+ * Forward and backward of each op sit side by side. The element-wise loops
+ * are the five below, run in chunks on the thread pool (vec.h).
  */
 #include <string.h>
 
 #include "nn_internal.h"
+#include "vec.h"
+
+typedef enum {
+    EW_ADD,       /* out  = a + b */
+    EW_MUL,       /* out  = a * b */
+    EW_SCALE,     /* out  = s * a */
+    EW_ACC_MUL,   /* out += a * b */
+    EW_ACC_SCALE, /* out += s * a */
+} ew_kind;
+
+typedef struct {
+    ew_kind kind;
+    const float *a, *b;
+    float *out;
+    float s;
+} ew_job;
+
+NN_VEC_CLONES
+static void ew_range(ew_kind kind, const float *restrict a, const float *restrict b,
+                     float *restrict out, float s, size_t n) {
+    switch (kind) {
+    case EW_ADD: for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i]; break;
+    case EW_MUL: for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i]; break;
+    case EW_SCALE: for (size_t i = 0; i < n; i++) out[i] = s * a[i]; break;
+    case EW_ACC_MUL: for (size_t i = 0; i < n; i++) out[i] += a[i] * b[i]; break;
+    case EW_ACC_SCALE: for (size_t i = 0; i < n; i++) out[i] += s * a[i]; break;
+    }
+}
+
+static void ew_task(void *arg, size_t begin, size_t end) {
+    const ew_job *j = arg;
+    ew_range(j->kind, j->a + begin, j->b ? j->b + begin : NULL, j->out + begin, j->s, end - begin);
+}
+
+static void ew_run(ew_kind kind, const float *a, const float *b, float *out, float s, size_t n) {
+    ew_job j = {.kind = kind, .a = a, .b = b, .out = out, .s = s};
+    nn_vec_for(n, NN_VEC_GRAIN, ew_task, &j);
+}
 
 static bool same_shape_or_fail(nn_ctx *ctx, const char *op, const nn_tensor *a, const nn_tensor *b) {
     if (nn_tensor_same_shape(a, b)) return true;
@@ -22,7 +61,7 @@ static void add_backward(nn_ctx *ctx, nn_node *node) {
         if (!nn_needs_grad(t)) continue;
         float *d = nn_grad(ctx, t);
         if (!d) return;
-        for (size_t i = 0; i < t->numel; i++) d[i] += dy[i];
+        nn_vec_add(d, dy, t->numel);
     }
 }
 
@@ -31,7 +70,7 @@ nn_tensor *nn_add(nn_ctx *ctx, nn_tensor *a, nn_tensor *b) {
     if (!nn_check_inputs(ctx, "add", 2, ins) || !same_shape_or_fail(ctx, "add", a, b)) return NULL;
     nn_tensor *y = nn_ctx_tensor(ctx, a->ndim, a->shape);
     if (!y) return NULL;
-    for (size_t i = 0; i < y->numel; i++) y->data[i] = a->data[i] + b->data[i];
+    ew_run(EW_ADD, a->data, b->data, y->data, 0.0f, y->numel);
     nn_tape_record(ctx, "add", y, add_backward, 2, ins, 0);
     return y;
 }
@@ -43,12 +82,12 @@ static void mul_backward(nn_ctx *ctx, nn_node *node) {
     if (nn_needs_grad(a)) {
         float *da = nn_grad(ctx, a);
         if (!da) return;
-        for (size_t i = 0; i < a->numel; i++) da[i] += dy[i] * b->data[i];
+        ew_run(EW_ACC_MUL, dy, b->data, da, 0.0f, a->numel);
     }
     if (nn_needs_grad(b)) {
         float *db = nn_grad(ctx, b);
         if (!db) return;
-        for (size_t i = 0; i < b->numel; i++) db[i] += dy[i] * a->data[i];
+        ew_run(EW_ACC_MUL, dy, a->data, db, 0.0f, b->numel);
     }
 }
 
@@ -57,7 +96,7 @@ nn_tensor *nn_mul(nn_ctx *ctx, nn_tensor *a, nn_tensor *b) {
     if (!nn_check_inputs(ctx, "mul", 2, ins) || !same_shape_or_fail(ctx, "mul", a, b)) return NULL;
     nn_tensor *y = nn_ctx_tensor(ctx, a->ndim, a->shape);
     if (!y) return NULL;
-    for (size_t i = 0; i < y->numel; i++) y->data[i] = a->data[i] * b->data[i];
+    ew_run(EW_MUL, a->data, b->data, y->data, 0.0f, y->numel);
     nn_tape_record(ctx, "mul", y, mul_backward, 2, ins, 0);
     return y;
 }
@@ -71,14 +110,14 @@ static void scale_backward(nn_ctx *ctx, nn_node *node) {
     float s = ((scale_saved *)node->saved)->s;
     float *dx = nn_grad(ctx, node->in[0]);
     if (!dx) return;
-    for (size_t i = 0; i < node->out->numel; i++) dx[i] += s * node->out->grad[i];
+    ew_run(EW_ACC_SCALE, node->out->grad, NULL, dx, s, node->out->numel);
 }
 
 nn_tensor *nn_scale(nn_ctx *ctx, nn_tensor *x, float s) {
     if (!nn_check_inputs(ctx, "scale", 1, &x)) return NULL;
     nn_tensor *y = nn_ctx_tensor(ctx, x->ndim, x->shape);
     if (!y) return NULL;
-    for (size_t i = 0; i < y->numel; i++) y->data[i] = s * x->data[i];
+    ew_run(EW_SCALE, x->data, NULL, y->data, s, y->numel);
     nn_node *node = nn_tape_record(ctx, "scale", y, scale_backward, 1, &x, sizeof(scale_saved));
     if (node) ((scale_saved *)node->saved)->s = s;
     return y;
