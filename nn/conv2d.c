@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nn_internal.h"
+#include "vec.h"
 
 nn_conv2d_params nn_conv2d_default(void) {
     return (nn_conv2d_params){.stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1,
@@ -83,7 +84,7 @@ static void conv2d_backward(nn_ctx *ctx, nn_node *node) {
     if (s.relu) {
         float *masked = nn_ctx_scratch(ctx, y->numel * sizeof(float));
         if (!masked) return;
-        for (size_t i = 0; i < y->numel; i++) masked[i] = y->data[i] > 0.0f ? dy[i] : 0.0f;
+        nn_vec_relu_mask(masked, y->data, dy, y->numel); /* masked = y > 0 ? dy : 0 */
         dy = masked;
     }
     if (nn_needs_grad(x)) {
