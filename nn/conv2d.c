@@ -101,8 +101,47 @@ static void conv2d_backward(nn_ctx *ctx, nn_node *node) {
     }
 }
 
-nn_tensor *nn_conv2d(nn_ctx *ctx, nn_tensor *x, nn_tensor *w, nn_tensor *b,
-                     const nn_conv2d_params *p) {
+/* Same shape apart from the batch size: packed weights do not depend on it. */
+static bool same_but_batch(const nn_conv2d_shape *a, const nn_conv2d_shape *b) {
+    nn_conv2d_shape x = *a, y = *b;
+    x.n = y.n = 0;
+    return memcmp(&x, &y, sizeof x) == 0;
+}
+
+/* Runs the forward kernel, through the pre-packed weights of `cache` when the
+ * kernels support it and nothing needs a gradient (packing is inference-only:
+ * the weights must not change while the cache is valid). */
+static void conv2d_run_forward(nn_ctx *ctx, const nn_conv2d_shape *s, const nn_tensor *x,
+                               const nn_tensor *w, const nn_tensor *b, float *y,
+                               nn_conv2d_cache *cache, bool recording) {
+    const nn_kernels *k = nn_kernels_get();
+    if (cache && !recording && k->conv2d_forward_packed) {
+        if (!cache->packed || cache->kernels != k || !same_but_batch(&cache->shape, s)) {
+            nn_conv2d_cache_clear(cache);
+            size_t floats = k->conv2d_packed_floats(s);
+            cache->packed = nn_aligned_alloc(floats * sizeof(float));
+            if (cache->packed) {
+                k->conv2d_pack_weights(s, w->data, cache->packed);
+                cache->kernels = k;
+                cache->shape = *s;
+            }
+        }
+        if (cache->packed) {
+            k->conv2d_forward_packed(s, x->data, cache->packed, b ? b->data : NULL, y);
+            return;
+        }
+        /* out of memory for the packed copy: the unpacked kernel still works */
+    }
+    k->conv2d_forward(s, x->data, w->data, b ? b->data : NULL, y);
+}
+
+void nn_conv2d_cache_clear(nn_conv2d_cache *cache) {
+    nn_aligned_free(cache->packed);
+    memset(cache, 0, sizeof *cache);
+}
+
+nn_tensor *nn_conv2d_cached(nn_ctx *ctx, nn_tensor *x, nn_tensor *w, nn_tensor *b,
+                            const nn_conv2d_params *p, nn_conv2d_cache *cache) {
     nn_tensor *ins[3] = {x, w, b};
     if (!nn_check_inputs(ctx, "conv2d", 2, ins)) return NULL;
     nn_conv2d_params defaults = nn_conv2d_default();
@@ -113,9 +152,16 @@ nn_tensor *nn_conv2d(nn_ctx *ctx, nn_tensor *x, nn_tensor *w, nn_tensor *b,
     int yshape[4] = {s.n, s.cout, s.hout, s.wout};
     nn_tensor *y = nn_ctx_tensor(ctx, 4, yshape);
     if (!y) return NULL;
-    nn_kernels_get()->conv2d_forward(&s, x->data, w->data, b ? b->data : NULL, y->data);
+    bool recording = nn_ctx_grad_enabled(ctx) && (nn_needs_grad(x) || nn_needs_grad(w) ||
+                                                  (b && nn_needs_grad(b)));
+    conv2d_run_forward(ctx, &s, x, w, b, y->data, cache, recording);
 
     nn_node *node = nn_tape_record(ctx, "conv2d", y, conv2d_backward, 3, ins, sizeof(conv2d_saved));
     if (node) ((conv2d_saved *)node->saved)->shape = s;
     return y;
+}
+
+nn_tensor *nn_conv2d(nn_ctx *ctx, nn_tensor *x, nn_tensor *w, nn_tensor *b,
+                     const nn_conv2d_params *p) {
+    return nn_conv2d_cached(ctx, x, w, b, p, NULL);
 }

@@ -44,6 +44,7 @@ typedef struct {
      * l2norm scale=weight */
     nn_tensor *weight, *bias, *running_mean, *running_var;
     nn_tensor *out;    /* output of the last forward (arena memory) */
+    nn_conv2d_cache packed; /* conv weights pre-packed for inference (frozen models) */
 } layer;
 
 typedef struct {
@@ -59,6 +60,7 @@ struct nn_model {
     int n_layers, cap_layers;
     param_entry *params;
     int n_params, cap_params;
+    bool frozen; /* weights will not change: conv layers may keep packed copies */
     char error[NN_ERROR_MSG_LEN];
 };
 
@@ -79,6 +81,7 @@ nn_model *nn_model_create(int in_channels) {
 
 void nn_model_free(nn_model *m) {
     if (!m) return;
+    nn_model_unfreeze(m);
     for (int i = 0; i < m->n_layers; i++) free(m->layers[i].in);
     for (int i = 0; i < m->n_params; i++) {
         free(m->params[i].name);
@@ -351,9 +354,11 @@ int nn_model_l2norm(nn_model *m, const char *name, int in, float initial_scale, 
 
 /* ---- running */
 
-static nn_tensor *layer_forward(nn_ctx *ctx, layer *l, nn_tensor **x) {
+static nn_tensor *layer_forward(nn_model *m, nn_ctx *ctx, layer *l, nn_tensor **x) {
     switch (l->kind) {
-    case L_CONV2D: return nn_conv2d(ctx, x[0], l->weight, l->bias, &l->conv);
+    case L_CONV2D:
+        if (m->frozen) return nn_conv2d_cached(ctx, x[0], l->weight, l->bias, &l->conv, &l->packed);
+        return nn_conv2d(ctx, x[0], l->weight, l->bias, &l->conv);
     case L_BATCH_NORM:
         return nn_batch_norm(ctx, x[0], l->weight, l->bias, l->running_mean, l->running_var,
                              l->momentum, l->eps);
@@ -399,7 +404,7 @@ nn_tensor *nn_model_forward(nn_model *m, nn_ctx *ctx, nn_tensor *input) {
         if (l->n_in > 4 && !(x = nn_ctx_scratch(ctx, (size_t)l->n_in * sizeof *x))) return NULL;
         for (int k = 0; k < l->n_in; k++)
             x[k] = l->in[k] == NN_MODEL_INPUT ? input : m->layers[l->in[k]].out;
-        l->out = layer_forward(ctx, l, x);
+        l->out = layer_forward(m, ctx, l, x);
         if (!l->out) {
             char prefix[NAME_LEN + 16];
             snprintf(prefix, sizeof prefix, "layer '%s': ", l->name);
@@ -449,7 +454,15 @@ static uint64_t splitmix64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
+void nn_model_freeze(nn_model *m) { m->frozen = true; }
+
+void nn_model_unfreeze(nn_model *m) {
+    m->frozen = false;
+    for (int i = 0; i < m->n_layers; i++) nn_conv2d_cache_clear(&m->layers[i].packed);
+}
+
 void nn_model_init(nn_model *m, uint64_t seed) {
+    nn_model_unfreeze(m);
     uint64_t s = seed;
     for (int i = 0; i < m->n_layers; i++) {
         layer *l = &m->layers[i];
@@ -488,6 +501,7 @@ static void remove_params_of(nn_model *m, int layer_id) {
 }
 
 nn_status nn_model_fold_batch_norm(nn_model *m, nn_error *err) {
+    nn_model_unfreeze(m);
     for (int i = 0; i < m->n_layers; i++) {
         layer *bn = &m->layers[i];
         if (bn->kind != L_BATCH_NORM || bn->in[0] < 0) continue;

@@ -31,6 +31,7 @@ nn_status nn_model_load_weights(nn_model *m, const nn_weights *w, nn_error *err)
                                 p.name, nn_shape_str(t, a, sizeof a), nn_shape_str(p.tensor, b, sizeof b));
         }
     }
+    nn_model_unfreeze(m); /* packed copies of the old weights are stale */
     for (int i = 0; i < nn_model_param_count(m); i++) {
         nn_param p = nn_model_param(m, i);
         memcpy(p.tensor->data, nn_weights_find(w, p.name)->data, p.tensor->numel * sizeof(float));

@@ -354,6 +354,13 @@ void nn_model_zero_grad(nn_model *m);
 /* He (Kaiming) uniform weights for ReLU nets, bound sqrt(6 / fan_in); zero
  * biases; batch norm gamma 1, beta 0, running var 1. Deterministic in seed. */
 void nn_model_init(nn_model *m, uint64_t seed);
+/* Inference: a promise that the weights no longer change, so each conv layer
+ * keeps its weights pre-packed for the SIMD kernels (packed on the first
+ * forward without gradients, reused after). nn_model_unfreeze (called by
+ * nn_model_init, nn_model_load_weights and nn_model_fold_batch_norm) drops
+ * the packed copies; call it yourself before changing weights another way. */
+void nn_model_freeze(nn_model *m);
+void nn_model_unfreeze(nn_model *m);
 /* Inference: replaces each conv+batch-norm pair by a conv with a folded bias,
  * and lets each conv followed only by a ReLU apply the ReLU itself. */
 nn_status nn_model_fold_batch_norm(nn_model *m, nn_error *err);

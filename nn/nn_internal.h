@@ -46,6 +46,19 @@ void *nn_ctx_scratch(nn_ctx *ctx, size_t bytes);
  * (an earlier op failed) or if the ctx already holds an error. */
 bool nn_check_inputs(nn_ctx *ctx, const char *op, int n, nn_tensor *const *ts);
 
+/* Inference-only packed weights of one conv layer (see nn_model_freeze).
+ * Valid while the layer's weights do not change; clear it when they do. */
+typedef struct {
+    float *packed;           /* kernel-specific layout, NULL when empty */
+    const nn_kernels *kernels;
+    nn_conv2d_shape shape;   /* the shape it was packed for (batch size aside) */
+} nn_conv2d_cache;
+/* nn_conv2d that packs w into *cache on first use and reuses it, when nothing
+ * needs a gradient and the kernels can pack; otherwise plain nn_conv2d. */
+nn_tensor *nn_conv2d_cached(nn_ctx *ctx, nn_tensor *x, nn_tensor *w, nn_tensor *b,
+                            const nn_conv2d_params *p, nn_conv2d_cache *cache);
+void nn_conv2d_cache_clear(nn_conv2d_cache *cache);
+
 /* Puts `prefix` in front of the recorded error message (e.g. the layer name). */
 void nn_ctx_prefix_error(nn_ctx *ctx, const char *prefix);
 

@@ -72,6 +72,16 @@ START_TEST(matches_torchvision) {
         ck_assert_msg(fabs(s - loc_sum[k]) <= 1e-3 * 8732 * scale, "loc sum %d: %g vs %g", k, s,
                       loc_sum[k]);
     }
+
+    /* the same through pre-packed weights (Winograd / packed GEMM paths) */
+    float loc_plain[64];
+    memcpy(loc_plain, loc->data, sizeof loc_plain);
+    nn_model_freeze(net.model);
+    nn_ctx_reset(ctx);
+    ck_assert_msg(nn_model_forward(net.model, ctx, x) != NULL, "%s", nn_ctx_error(ctx));
+    loc = nn_model_output(net.model, net.loc_id);
+    tu_assert_close(loc->data, loc_plain, 64, 1e-4 * scale, 1e-4);
+
     nn_ctx_destroy(ctx);
     nn_tensor_free(x);
     ssd_vgg16_free(&net);
