@@ -114,8 +114,13 @@ endif
 $(BUILD)/bench: $(call obj,$(BENCH_SRC)) $(LIBS_ALL)
 	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_SRC)) $(LIBS_ALL) $(LDLIBS) -ldl
 
-bench: $(BUILD)/bench
+BENCH_DETECT_SRC := $(wildcard benchmarks/detect/*.c)
+$(BUILD)/bench_detect: $(call obj,$(BENCH_DETECT_SRC)) $(LIBS_ALL)
+	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_DETECT_SRC)) $(LIBS_ALL) $(LDLIBS)
+
+bench: $(BUILD)/bench $(BUILD)/bench_detect
 	$(BUILD)/bench
+	$(BUILD)/bench_detect
 
 deps:
 	apt-get update
