@@ -33,16 +33,17 @@ typedef struct {
 } detect_result;
 
 static int usage(FILE *out, int code) {
-    fprintf(out,
-            "usage: maskdet detect --detector MODEL [options] IMAGE...\n\n"
-            "Finds faces (and masks, with a face-mask detector) in images.\n\n"
-            "options:\n"
-            "  --detector MODEL     a detector model file (.nnw; see maskdet import-caffe)\n"
-            "  --threshold T        keep detections scoring above T (default: the model's, else 0.5)\n"
-            "  --input-size WxH     run the network at this size (larger finds smaller faces)\n"
-            "  --json               one JSON object per image on stdout\n"
-            "  -o DIR               write annotated images into DIR\n"
-            "  --threads N          worker threads\n");
+    fprintf(
+        out,
+        "usage: maskdet detect --detector MODEL [options] IMAGE...\n\n"
+        "Finds faces (and masks, with a face-mask detector) in images.\n\n"
+        "options:\n"
+        "  --detector MODEL     a detector model file (.nnw; see maskdet import-caffe)\n"
+        "  --threshold T        keep detections scoring above T (default: the model's, else 0.5)\n"
+        "  --input-size WxH     run the network at this size (larger finds smaller faces)\n"
+        "  --json               one JSON object per image on stdout\n"
+        "  -o DIR               write annotated images into DIR\n"
+        "  --threads N          worker threads\n");
     return code;
 }
 
@@ -52,7 +53,8 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-static nn_status detect_pipeline_run(detect_pipeline *pl, const image *img, detect_result *r, nn_error *err) {
+static nn_status detect_pipeline_run(detect_pipeline *pl, const image *img, detect_result *r,
+                                     nn_error *err) {
     double t0 = now_ms();
     nn_status st = detector_detect(pl->det, img, &pl->params, r->found, MAX_DETECTIONS, &r->n, err);
     r->total_ms = now_ms() - t0;
@@ -67,8 +69,9 @@ static draw_color label_color(const char *name, int label) {
     return draw_class_color(label);
 }
 
-static nn_status write_annotated(const detect_pipeline *pl, const image *img, const detect_result *r,
-                                 const char *dir, const char *path, nn_error *err) {
+static nn_status write_annotated(const detect_pipeline *pl, const image *img,
+                                 const detect_result *r, const char *dir, const char *path,
+                                 nn_error *err) {
     image out;
     nn_status st = image_copy(img, &out, err);
     if (st) return st;
@@ -88,15 +91,19 @@ static nn_status write_annotated(const detect_pipeline *pl, const image *img, co
     base = base ? base + 1 : path;
     char dst[4096];
     const char *ext = strrchr(base, '.');
-    bool keep_ext = ext && (!strcasecmp(ext, ".png") || !strcasecmp(ext, ".jpg") || !strcasecmp(ext, ".jpeg"));
-    if (keep_ext) snprintf(dst, sizeof dst, "%s/%s", dir, base);
-    else snprintf(dst, sizeof dst, "%s/%s.png", dir, base);
+    bool keep_ext =
+        ext && (!strcasecmp(ext, ".png") || !strcasecmp(ext, ".jpg") || !strcasecmp(ext, ".jpeg"));
+    if (keep_ext)
+        snprintf(dst, sizeof dst, "%s/%s", dir, base);
+    else
+        snprintf(dst, sizeof dst, "%s/%s.png", dir, base);
     st = image_save(&out, dst, 92, err);
     image_free(&out);
     return st;
 }
 
-static void print_json(const detect_pipeline *pl, const char *path, const image *img, const detect_result *r) {
+static void print_json(const detect_pipeline *pl, const char *path, const image *img,
+                       const detect_result *r) {
     cJSON *o = cJSON_CreateObject(), *dets = cJSON_CreateArray(), *t = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "image", path);
     cJSON_AddNumberToObject(o, "width", img->width);
@@ -122,13 +129,14 @@ static void print_json(const detect_pipeline *pl, const char *path, const image 
     cJSON_Delete(o);
 }
 
-static void print_text(const detect_pipeline *pl, const char *path, const image *img, const detect_result *r) {
-    printf("%s: %d detection%s (%dx%d, %.1f ms)\n", path, r->n, r->n == 1 ? "" : "s", img->width, img->height,
-           r->total_ms);
+static void print_text(const detect_pipeline *pl, const char *path, const image *img,
+                       const detect_result *r) {
+    printf("%s: %d detection%s (%dx%d, %.1f ms)\n", path, r->n, r->n == 1 ? "" : "s", img->width,
+           img->height, r->total_ms);
     for (int i = 0; i < r->n; i++) {
         const ssd_detection *d = &r->found[i];
-        printf("  %-10s %.3f  [%.1f, %.1f, %.1f, %.1f]\n", detector_class_name(pl->det, d->label), d->score, d->x1,
-               d->y1, d->x2, d->y2);
+        printf("  %-10s %.3f  [%.1f, %.1f, %.1f, %.1f]\n", detector_class_name(pl->det, d->label),
+               d->score, d->x1, d->y1, d->x2, d->y2);
     }
 }
 
@@ -149,15 +157,16 @@ int cmd_detect(int argc, char **argv) {
         } else if (!strcmp(a, "--detector") && has_value) {
             model = argv[++i];
         } else if (!strcmp(a, "--threshold") && has_value) {
-            if (sscanf(argv[++i], "%f%c", &pl.params.threshold, &tail) != 1 || !(pl.params.threshold >= 0) ||
-                pl.params.threshold > 1) {
+            if (sscanf(argv[++i], "%f%c", &pl.params.threshold, &tail) != 1 ||
+                !(pl.params.threshold >= 0) || pl.params.threshold > 1) {
                 fprintf(stderr, "maskdet detect: --threshold wants a number in [0, 1]\n");
                 free(images);
                 return 2;
             }
         } else if (!strcmp(a, "--input-size") && has_value) {
             int w, h;
-            if (sscanf(argv[++i], "%dx%d%c", &w, &h, &tail) != 2 || w < 1 || h < 1 || w > 4096 || h > 4096) {
+            if (sscanf(argv[++i], "%dx%d%c", &w, &h, &tail) != 2 || w < 1 || h < 1 || w > 4096 ||
+                h > 4096) {
                 fprintf(stderr, "maskdet detect: --input-size wants WxH, got '%s'\n", argv[i]);
                 free(images);
                 return 2;
@@ -206,8 +215,10 @@ int cmd_detect(int argc, char **argv) {
         nn_status st = image_load(images[k], 3, &img, &err);
         if (!st) st = detect_pipeline_run(&pl, &img, r, &err);
         if (!st) {
-            if (json) print_json(&pl, images[k], &img, r);
-            else print_text(&pl, images[k], &img, r);
+            if (json)
+                print_json(&pl, images[k], &img, r);
+            else
+                print_text(&pl, images[k], &img, r);
             if (out_dir) st = write_annotated(&pl, &img, r, out_dir, images[k], &err);
         }
         image_free(&img);

@@ -19,7 +19,8 @@ static int usage(FILE *out, int code) {
             "options:\n"
             "  -o, --output PATH      the model file to write (required)\n"
             "  --name NAME            a name stored in the file\n"
-            "  --classes A,B,...      class names in output order (with background if the model has it)\n"
+            "  --classes A,B,...      class names in output order (with background if the model "
+            "has it)\n"
             "  --mean M or M1,M2,M3   subtracted from pixel values, in the model's channel order\n"
             "  --scale S or S1,S2,S3  multiplies after the mean\n"
             "  --bgr | --rgb          channel order the network expects\n"
@@ -103,13 +104,16 @@ int cmd_import_caffe(int argc, char **argv) {
     ssd_detection *found = malloc(sizeof *found * 4096);
     int n;
     nn_status st = blank && found ? NN_OK : nn_error_set(&err, NN_ERR_NOMEM, "out of memory");
-    if (!st) st = detector_detect_tensor(det, blank, (float)iw, (float)ih, NULL, found, 4096, &n, &err);
+    if (!st)
+        st = detector_detect_tensor(det, blank, (float)iw, (float)ih, NULL, found, 4096, &n, &err);
     if (!st) st = detector_save(det, output, &err);
-    if (st) fprintf(stderr, "maskdet import-caffe: %s\n", err.msg);
+    if (st)
+        fprintf(stderr, "maskdet import-caffe: %s\n", err.msg);
     else
         fprintf(stderr, "wrote %s: %s, %d classes (%s ... %s), input %dx%d\n", output,
-                detector_meta(det, "name") ? detector_meta(det, "name") : "caffe model", detector_num_classes(det),
-                detector_class_name(det, 0), detector_class_name(det, detector_num_classes(det) - 1), iw, ih);
+                detector_meta(det, "name") ? detector_meta(det, "name") : "caffe model",
+                detector_num_classes(det), detector_class_name(det, 0),
+                detector_class_name(det, detector_num_classes(det) - 1), iw, ih);
     nn_tensor_free(blank);
     free(found);
     detector_free(det);

@@ -99,7 +99,8 @@ static void check_against_reference(detector *det, int i, const detector_params 
         int n;
         nn_error err;
         ck_assert_msg(detector_detect(det, &img, p, dets, 256, &n, &err) == NN_OK, "%s", err.msg);
-        ck_assert_msg(n == nref, "%s %s: %d detections, reference %d", MODELS[i].dir, IMAGES[k], n, nref);
+        ck_assert_msg(n == nref, "%s %s: %d detections, reference %d", MODELS[i].dir, IMAGES[k], n,
+                      nref);
         bool used[256] = {false};
         for (int j = 0; j < nref; j++) {
             const float *rb = ref + j * 6;
@@ -114,17 +115,18 @@ static void check_against_reference(detector *det, int i, const detector_params 
             ck_assert_int_ge(best, 0);
             used[best] = true;
             double se = fabs(dets[best].score - rb[5]);
-            ck_assert_msg(best_err <= 1.0, "%s %s face %d: box off by %.3f px", MODELS[i].dir, IMAGES[k], j,
-                          best_err);
-            ck_assert_msg(se <= 1e-3, "%s %s face %d: score %.6f vs %.6f", MODELS[i].dir, IMAGES[k], j,
-                          dets[best].score, rb[5]);
+            ck_assert_msg(best_err <= 1.0, "%s %s face %d: box off by %.3f px", MODELS[i].dir,
+                          IMAGES[k], j, best_err);
+            ck_assert_msg(se <= 1e-3, "%s %s face %d: score %.6f vs %.6f", MODELS[i].dir, IMAGES[k],
+                          j, dets[best].score, rb[5]);
             ck_assert_int_eq(dets[best].label, (int)rb[4]);
             max_box = fmax(max_box, best_err), max_score = fmax(max_score, se);
             total++;
         }
         image_free(&img);
     }
-    fprintf(stderr, "test_detector: %s: %d detections match; max box diff %.4f px, max score diff %.2e\n",
+    fprintf(stderr,
+            "test_detector: %s: %d detections match; max box diff %.4f px, max score diff %.2e\n",
             MODELS[i].dir, total, max_box, max_score);
     tu_fixture_free(fx);
 }
@@ -184,9 +186,11 @@ START_TEST(arena_reused) {
     int n;
     nn_error err;
     /* the first pass grows the arena; the second finds it merged into one block */
-    for (int k = 0; k < 2; k++) ck_assert(detector_detect(det, &img, NULL, d, 64, &n, &err) == NN_OK);
+    for (int k = 0; k < 2; k++)
+        ck_assert(detector_detect(det, &img, NULL, d, 64, &n, &err) == NN_OK);
     size_t allocs = nn_arena_system_allocs(nn_ctx_arena(detector_ctx(det)));
-    for (int k = 0; k < 2; k++) ck_assert(detector_detect(det, &img, NULL, d, 64, &n, &err) == NN_OK);
+    for (int k = 0; k < 2; k++)
+        ck_assert(detector_detect(det, &img, NULL, d, 64, &n, &err) == NN_OK);
     ck_assert_uint_eq(nn_arena_system_allocs(nn_ctx_arena(detector_ctx(det))), allocs);
     ck_assert_int_eq(n, 1);
     image_free(&img);
@@ -266,7 +270,8 @@ START_TEST(bad_caffe_files) {
     /* corrupted: a length field in the middle made huge */
     char *bad = malloc(wlen);
     memcpy(bad, wbuf, wlen);
-    for (size_t k = 40; k < 48; k++) bad[k] = (char)0xff;
+    for (size_t k = 40; k < 48; k++)
+        bad[k] = (char)0xff;
     char *corrupt = temp_file(bad, wlen);
     st = detector_from_caffe(proto, corrupt, &det, &err);
     ck_assert_int_ne(st, NN_OK);
@@ -279,7 +284,8 @@ START_TEST(bad_caffe_files) {
                          "layer {\n  name: \"c\"\n  type: \"Convolution\"\n  bottom: \"data\"\n";
     char *bp = temp_file(broken, strlen(broken));
     ck_assert_int_ne(detector_from_caffe(bp, weights, &det, &err), NN_OK);
-    ck_assert_msg(strstr(err.msg, bp) != NULL && strstr(err.msg, "missing '}'") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, bp) != NULL && strstr(err.msg, "missing '}'") != NULL, "%s",
+                  err.msg);
     unlink(bp);
     free(bp);
     /* an unknown layer type names the layer and its line */
@@ -290,7 +296,8 @@ START_TEST(bad_caffe_files) {
     memcpy(relu, "type: \"PReL\"", 12);
     char *pp = temp_file(prelu, plen);
     ck_assert_int_ne(detector_from_caffe(pp, weights, &det, &err), NN_OK);
-    ck_assert_msg(strstr(err.msg, "PReL") && strstr(err.msg, "conv2d_0_activation") && strstr(err.msg, ":21:"),
+    ck_assert_msg(strstr(err.msg, "PReL") && strstr(err.msg, "conv2d_0_activation") &&
+                      strstr(err.msg, ":21:"),
                   "%s", err.msg);
     unlink(pp);
     free(pp);
@@ -354,11 +361,12 @@ START_TEST(wrong_model_files) {
     ck_assert_int_ne(detector_from_weights(w, &det, &err), NN_OK);
     ck_assert_msg(strstr(err.msg, "caffe.prototxt:1:") != NULL, "%s", err.msg);
     /* a conv whose weights are missing from the file */
-    ck_assert(nn_weights_set_meta(w, "caffe.prototxt",
-                                  "input: \"data\" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n"
-                                  "layer { name: \"conv\" type: \"Convolution\" bottom: \"data\" top: \"c\"\n"
-                                  "  convolution_param { num_output: 2 kernel_size: 3 } }\n",
-                                  &err) == NN_OK);
+    ck_assert(nn_weights_set_meta(
+                  w, "caffe.prototxt",
+                  "input: \"data\" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n"
+                  "layer { name: \"conv\" type: \"Convolution\" bottom: \"data\" top: \"c\"\n"
+                  "  convolution_param { num_output: 2 kernel_size: 3 } }\n",
+                  &err) == NN_OK);
     ck_assert(nn_weights_set_meta(w, "ssd.loc", "c", &err) == NN_OK);
     ck_assert(nn_weights_set_meta(w, "ssd.conf", "c", &err) == NN_OK);
     ck_assert_int_eq(detector_from_weights(w, &det, &err), NN_ERR_NOT_FOUND);
@@ -384,8 +392,10 @@ START_TEST(build_tiny_net) {
         "layer { name: \"conv\" type: \"Convolution\" bottom: \"data\" top: \"c\"\n"
         "  convolution_param { num_output: 2 kernel_size: 1 } }\n"
         "layer { name: \"bn\" type: \"BatchNorm\" bottom: \"c\" top: \"c\" }\n"
-        "layer { name: \"sc\" type: \"Scale\" bottom: \"c\" top: \"c\" scale_param { bias_term: true } }\n"
-        "layer { name: \"aff\" type: \"Scale\" bottom: \"c\" top: \"a\" scale_param { bias_term: true } }\n"
+        "layer { name: \"sc\" type: \"Scale\" bottom: \"c\" top: \"c\" scale_param { bias_term: "
+        "true } }\n"
+        "layer { name: \"aff\" type: \"Scale\" bottom: \"c\" top: \"a\" scale_param { bias_term: "
+        "true } }\n"
         "layer { name: \"sum\" type: \"Eltwise\" bottom: \"a\" bottom: \"c\" top: \"s\" }\n"
         "layer { name: \"pool\" type: \"Pooling\" bottom: \"s\" top: \"p\"\n"
         "  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n";
@@ -397,7 +407,12 @@ START_TEST(build_tiny_net) {
      * factor 2 -> mean (1,2), var (4,9); scale (3,1) + (0.5,0); affine (2,-1) + (1,1) */
     static float cw[2] = {1, 2}, cb[2] = {0, 1}, mean[2] = {2, 4}, var[2] = {8, 18}, fac[1] = {2};
     static float g[2] = {3, 1}, be[2] = {0.5f, 0}, ag[2] = {2, -1}, ab[2] = {1, 1};
-    struct { const char *layer; int n; float *d[3]; int cnt[3]; } blobs[] = {
+    struct {
+        const char *layer;
+        int n;
+        float *d[3];
+        int cnt[3];
+    } blobs[] = {
         {"conv", 2, {cw, cb}, {2, 2}},
         {"bn", 3, {mean, var, fac}, {2, 2, 1}},
         {"sc", 2, {g, be}, {2, 2}},
@@ -419,7 +434,8 @@ START_TEST(build_tiny_net) {
     ck_assert_ptr_null(nn_model_find_param(b.model, "bn.running_mean"));
     ck_assert_ptr_nonnull(nn_model_find_param(b.model, "aff.weight"));
     nn_tensor *x = nn_tensor_new4(1, 1, 3, 3);
-    for (int i = 0; i < 9; i++) x->data[i] = (float)i - 4;
+    for (int i = 0; i < 9; i++)
+        x->data[i] = (float)i - 4;
     nn_ctx *ctx = nn_ctx_create();
     nn_ctx_set_grad_enabled(ctx, false);
     ck_assert(nn_model_forward(b.model, ctx, x) != NULL);
@@ -439,7 +455,8 @@ START_TEST(build_tiny_net) {
                         best = fmax(best, s);
                     }
                 double got = y->data[(ch * 2 + oy) * 2 + ox];
-                ck_assert_msg(fabs(got - best) < 1e-4, "ch %d (%d,%d): %g vs %g", ch, oy, ox, got, best);
+                ck_assert_msg(fabs(got - best) < 1e-4, "ch %d (%d,%d): %g vs %g", ch, oy, ox, got,
+                              best);
             }
     nn_ctx_destroy(ctx);
     nn_tensor_free(x);

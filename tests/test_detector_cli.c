@@ -23,7 +23,8 @@ static int run(const char *args, char **out_text, char **err_text) {
     ck_assert(n > 0);
     self[n] = '\0';
     *strrchr(self, '/') = '\0';
-    snprintf(cmd, sizeof cmd, "'%s/maskdet' %s >/tmp/test_detector_cli.out 2>/tmp/test_detector_cli.err", self,
+    snprintf(cmd, sizeof cmd,
+             "'%s/maskdet' %s >/tmp/test_detector_cli.out 2>/tmp/test_detector_cli.err", self,
              args);
     int status = system(cmd);
     const char *paths[2] = {"/tmp/test_detector_cli.out", "/tmp/test_detector_cli.err"};
@@ -52,12 +53,14 @@ START_TEST(import_then_detect) {
     char args[8192], *out, *err;
     snprintf(args, sizeof args,
              "import-caffe '%s/models/aizoo_face_mask_ssd/face_mask_detection.prototxt' "
-             "'%s/models/aizoo_face_mask_ssd/face_mask_detection.caffemodel' -o '%s/aizoo.nnw' --name mine",
+             "'%s/models/aizoo_face_mask_ssd/face_mask_detection.caffemodel' -o '%s/aizoo.nnw' "
+             "--name mine",
              shared, shared, dir);
     ck_assert_msg(run(args, &out, &err) == 0, "%s", err);
     free(out), free(err);
     /* detect --json: one object per image, as the library finds */
-    snprintf(args, sizeof args, "detect --detector '%s/aizoo.nnw' --json -o '%s/annotated' '%s/samples/demo2.jpg'",
+    snprintf(args, sizeof args,
+             "detect --detector '%s/aizoo.nnw' --json -o '%s/annotated' '%s/samples/demo2.jpg'",
              dir, dir, shared);
     ck_assert_msg(run(args, &out, &err) == 0, "%s", err);
     cJSON *j = cJSON_Parse(out);

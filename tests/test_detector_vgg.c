@@ -13,7 +13,8 @@
 
 static uint32_t djb2(const char *s) {
     uint32_t h = 5381;
-    for (; *s; s++) h = h * 33 + (unsigned char)*s;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
     return h;
 }
 
@@ -41,10 +42,10 @@ START_TEST(vgg_matches_torchvision_postprocess) {
     ck_assert(nn_model_to_weights(net.model, w, NN_DTYPE_F32, &err) == NN_OK);
     ssd_vgg16_free(&net);
     static const char *const meta[][2] = {
-        {"kind", "detector"}, {"arch", "ssd_vgg16"}, {"classes", "background,a,b"},
-        {"input.width", "300"}, {"input.height", "300"}, {"input.channel_order", "rgb"},
-        {"input.mean", "123,117,104"}, {"ssd.nms", "0.45"}, {"ssd.top_k", "400"},
-        {"ssd.keep_top_k", "200"}, {"ssd.clip", "before_nms"}, {"ssd.threshold", "0.01"},
+        {"kind", "detector"},          {"arch", "ssd_vgg16"},      {"classes", "background,a,b"},
+        {"input.width", "300"},        {"input.height", "300"},    {"input.channel_order", "rgb"},
+        {"input.mean", "123,117,104"}, {"ssd.nms", "0.45"},        {"ssd.top_k", "400"},
+        {"ssd.keep_top_k", "200"},     {"ssd.clip", "before_nms"}, {"ssd.threshold", "0.01"},
     };
     for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
         ck_assert(nn_weights_set_meta(w, meta[i][0], meta[i][1], &err) == NN_OK);
@@ -60,12 +61,14 @@ START_TEST(vgg_matches_torchvision_postprocess) {
     p.threshold = 0.2f;
     ssd_detection d[256];
     int n;
-    ck_assert_msg(detector_detect_tensor(det, x, 300, 300, &p, d, 256, &n, &err) == NN_OK, "%s", err.msg);
+    ck_assert_msg(detector_detect_tensor(det, x, 300, 300, &p, d, 256, &n, &err) == NN_OK, "%s",
+                  err.msg);
 
     size_t nref;
     if (getenv("VGG_DUMP"))
         for (int q = 0; q < n; q++)
-            fprintf(stderr, "%d %.6f %.3f %.3f %.3f %.3f\n", d[q].label, d[q].score, d[q].x1, d[q].y1, d[q].x2, d[q].y2);
+            fprintf(stderr, "%d %.6f %.3f %.3f %.3f %.3f\n", d[q].label, d[q].score, d[q].x1,
+                    d[q].y1, d[q].x2, d[q].y2);
     const float *boxes = tu_fixture_data(fx, "det_boxes", &nref);
     const float *scores = tu_fixture_data(fx, "det_scores", &nref);
     const float *labels = tu_fixture_data(fx, "det_labels", &nref);
@@ -89,7 +92,8 @@ START_TEST(vgg_matches_torchvision_postprocess) {
             float qb[4] = {d[q].x1, d[q].y1, d[q].x2, d[q].y2};
             if (e <= 0.05 && fabs(d[q].score - scores[j]) <= 1e-4) {
                 found = true;
-                max_box = fmax(max_box, e), max_score = fmax(max_score, fabs(d[q].score - scores[j]));
+                max_box = fmax(max_box, e),
+                max_score = fmax(max_score, fabs(d[q].score - scores[j]));
             } else if (ssd_iou(qb, rb) > 0.45f) {
                 tie = true;
             }
@@ -98,8 +102,11 @@ START_TEST(vgg_matches_torchvision_postprocess) {
         direct += found;
     }
     ck_assert_int_ge(direct, 35);
-    fprintf(stderr, "test_detector_vgg: %d of the top 50 match directly (the rest are ties); max box diff %.4f px, "
-            "max score diff %.2e\n", direct, max_box, max_score);
+    fprintf(stderr,
+            "test_detector_vgg: %d of the top 50 match directly (the rest are ties); max box diff "
+            "%.4f px, "
+            "max score diff %.2e\n",
+            direct, max_box, max_score);
     nn_tensor_free(x);
     detector_free(det);
     tu_fixture_free(fx);

@@ -28,7 +28,7 @@ typedef struct {
     nn_model *m;
     blob_value *vals; /* one entry per write, in order; the last with a name is current */
     int n_vals, cap_vals;
-    int *readers;     /* per caffe layer: how many later layers read one of its tops */
+    int *readers; /* per caffe layer: how many later layers read one of its tops */
     nn_error *err;
 } builder;
 
@@ -100,7 +100,8 @@ static int only_reader(const builder *b, int li) {
 
 static nn_status build_conv(builder *b, const caffe_layer *L, int x, int *id) {
     const caffe_conv_param *c = &L->conv;
-    if (c->kernel_h != c->kernel_w) return layer_error(b, L, NN_ERR_ARG, "non-square kernels are not supported");
+    if (c->kernel_h != c->kernel_w)
+        return layer_error(b, L, NN_ERR_ARG, "non-square kernels are not supported");
     nn_conv2d_params p = nn_conv2d_default();
     p.stride_h = c->stride_h, p.stride_w = c->stride_w;
     p.pad_h = c->pad_h, p.pad_w = c->pad_w;
@@ -120,9 +121,11 @@ static nn_status build_batchnorm(builder *b, const caffe_layer *L, const caffe_l
     if ((*id = nn_model_batch_norm(b->m, L->name, x, 0.0f, L->batchnorm.eps)) < 0)
         return model_error(b, L);
     nn_tensor *gamma = param_of(b, L->name, "weight"), *beta = param_of(b, L->name, "bias");
-    nn_tensor *mean = param_of(b, L->name, "running_mean"), *var = param_of(b, L->name, "running_var");
+    nn_tensor *mean = param_of(b, L->name, "running_mean"),
+              *var = param_of(b, L->name, "running_var");
     size_t c = gamma->numel;
-    if (L->n_blobs != 3 || L->blobs[0].count != c || L->blobs[1].count != c || L->blobs[2].count != 1)
+    if (L->n_blobs != 3 || L->blobs[0].count != c || L->blobs[1].count != c ||
+        L->blobs[2].count != 1)
         return layer_error(b, L, NN_ERR_SHAPE, "blobs do not match the channel count");
     float factor = L->blobs[2].data[0];
     float f = factor == 0.0f ? 0.0f : 1.0f / factor; /* Caffe's rule for an unset factor */
@@ -146,7 +149,8 @@ static nn_status build_batchnorm(builder *b, const caffe_layer *L, const caffe_l
 /* A Scale on its own: a batch norm with mean 0 and var 1 (eps tiny, so the
  * divisor is exactly 1). */
 static nn_status build_scale(builder *b, const caffe_layer *L, int x, int *id) {
-    if (L->n_bottoms != 1) return layer_error(b, L, NN_ERR_ARG, "Scale by a second input is not supported");
+    if (L->n_bottoms != 1)
+        return layer_error(b, L, NN_ERR_ARG, "Scale by a second input is not supported");
     if ((*id = nn_model_batch_norm(b->m, L->name, x, 0.0f, FLT_MIN)) < 0) return model_error(b, L);
     nn_tensor *gamma = param_of(b, L->name, "weight"), *beta = param_of(b, L->name, "bias");
     size_t c = gamma->numel;
@@ -163,7 +167,8 @@ static nn_status build_pool(builder *b, const caffe_layer *L, int x, int *id) {
     const caffe_pool_param *p = &L->pool;
     const caffe_shape *in = &L->bottom_shapes[0];
     if (p->global_pooling) {
-        if (in->ndim != 4) return layer_error(b, L, NN_ERR_SHAPE, "global pooling needs a 4-D input");
+        if (in->ndim != 4)
+            return layer_error(b, L, NN_ERR_SHAPE, "global pooling needs a 4-D input");
         if (p->pool == CAFFE_POOL_AVE) {
             *id = nn_model_global_avg_pool2d(b->m, L->name, x);
         } else {
@@ -189,12 +194,15 @@ static nn_status build_eltwise(builder *b, const caffe_layer *L, const int *ins,
         return layer_error(b, L, NN_ERR_ARG, "only Eltwise SUM is supported");
     for (int i = 0; i < L->eltwise.n_coeffs; i++)
         if (L->eltwise.coeffs[i] != 1.0f)
-            return layer_error(b, L, NN_ERR_ARG, "Eltwise coefficients other than 1 are not supported");
+            return layer_error(b, L, NN_ERR_ARG,
+                               "Eltwise coefficients other than 1 are not supported");
     *id = ins[0];
     for (int i = 1; i < L->n_bottoms; i++) {
         char name[96];
-        if (i == L->n_bottoms - 1) snprintf(name, sizeof name, "%s", L->name);
-        else snprintf(name, sizeof name, "%s#%d", L->name, i);
+        if (i == L->n_bottoms - 1)
+            snprintf(name, sizeof name, "%s", L->name);
+        else
+            snprintf(name, sizeof name, "%s#%d", L->name, i);
         if ((*id = nn_model_add(b->m, name, *id, ins[i])) < 0) return model_error(b, L);
     }
     return NN_OK;
@@ -220,7 +228,8 @@ static nn_status build_permute(builder *b, const caffe_layer *L, int x, int *id)
 
 static nn_status build_reshape(builder *b, const caffe_layer *L, int x, int *id) {
     const caffe_shape *s = &L->top_shapes[0];
-    if (s->ndim < 1 || s->ndim > NN_MAX_DIMS) return layer_error(b, L, NN_ERR_SHAPE, "too many dimensions");
+    if (s->ndim < 1 || s->ndim > NN_MAX_DIMS)
+        return layer_error(b, L, NN_ERR_SHAPE, "too many dimensions");
     if ((*id = nn_model_reshape(b->m, L->name, x, s->ndim, s->dim)) < 0) return model_error(b, L);
     return NN_OK;
 }
@@ -250,7 +259,8 @@ static nn_status build_layer(builder *b, int li, const int *ins, bool *skip_scal
     case CAFFE_LAYER_BATCHNORM: {
         int r = only_reader(b, li);
         const caffe_layer *scale = NULL;
-        if (r >= 0 && b->net->layers[r].type == CAFFE_LAYER_SCALE && b->net->layers[r].n_bottoms == 1) {
+        if (r >= 0 && b->net->layers[r].type == CAFFE_LAYER_SCALE &&
+            b->net->layers[r].n_bottoms == 1) {
             scale = &b->net->layers[r];
             skip_scale[r] = true;
         }
@@ -276,7 +286,8 @@ static nn_status build_layer(builder *b, int li, const int *ins, bool *skip_scal
     case CAFFE_LAYER_FLATTEN:
     case CAFFE_LAYER_RESHAPE: return build_reshape(b, L, x, id);
     case CAFFE_LAYER_SOFTMAX:
-        *id = nn_model_softmax(b->m, L->name, x, norm_axis(L->softmax.axis, L->bottom_shapes[0].ndim));
+        *id = nn_model_softmax(b->m, L->name, x,
+                               norm_axis(L->softmax.axis, L->bottom_shapes[0].ndim));
         return *id < 0 ? model_error(b, L) : NN_OK;
     case CAFFE_LAYER_NORMALIZE: return build_normalize(b, L, x, id);
     case CAFFE_LAYER_DROPOUT:
@@ -298,7 +309,9 @@ static nn_status input_channels(const caffe_net *net, int *channels, nn_error *e
             n += net->layers[i].n_tops;
             s = &net->layers[i].top_shapes[0];
         }
-    if (n != 1) return nn_error_set(err, NN_ERR_ARG, "%s: the net has %d inputs; only one is supported", net->filename, n);
+    if (n != 1)
+        return nn_error_set(err, NN_ERR_ARG, "%s: the net has %d inputs; only one is supported",
+                            net->filename, n);
     if (s->ndim != 4 || s->dim[0] != 1)
         return nn_error_set(err, NN_ERR_SHAPE, "%s: the input should be 1xCxHxW", net->filename);
     *channels = s->dim[1];
@@ -308,7 +321,8 @@ static nn_status input_channels(const caffe_net *net, int *channels, nn_error *e
 nn_status caffe_build(const caffe_net *net, caffe_built *out, nn_error *err) {
     memset(out, 0, sizeof *out);
     if (!net->shapes_known)
-        return nn_error_set(err, NN_ERR_STATE, "%s: infer shapes and attach weights first", net->filename);
+        return nn_error_set(err, NN_ERR_STATE, "%s: infer shapes and attach weights first",
+                            net->filename);
     int channels = 0;
     nn_status st = input_channels(net, &channels, err);
     if (st) return st;
@@ -332,7 +346,8 @@ nn_status caffe_build(const caffe_net *net, caffe_built *out, nn_error *err) {
         for (int k = 0; k < L->n_tops; k++)
             if (!push_value(&b, L->tops[k], 0, li)) goto nomem;
     }
-    for (int i = 0; i < b.n_vals; i++) free(b.vals[i].name);
+    for (int i = 0; i < b.n_vals; i++)
+        free(b.vals[i].name);
     b.n_vals = 0;
     for (int i = 0; i < net->n_inputs; i++)
         if (!push_value(&b, net->inputs[i].name, NN_MODEL_INPUT, -1)) goto nomem;
@@ -379,7 +394,8 @@ nn_status caffe_build(const caffe_net *net, caffe_built *out, nn_error *err) {
     for (int i = 0; i < b.n_vals; i++) {
         if (current(&b, b.vals[i].name) != &b.vals[i]) continue;
         out->blob_names[out->n_blobs] = b.vals[i].name;
-        out->blob_ids[out->n_blobs++] = b.vals[i].id == POSTPROC_ID ? CAFFE_BUILD_NO_BLOB : b.vals[i].id;
+        out->blob_ids[out->n_blobs++] =
+            b.vals[i].id == POSTPROC_ID ? CAFFE_BUILD_NO_BLOB : b.vals[i].id;
         b.vals[i].name = NULL; /* moved */
     }
     out->model = b.m;
@@ -388,7 +404,8 @@ nn_status caffe_build(const caffe_net *net, caffe_built *out, nn_error *err) {
 nomem:
     st = nn_error_set(err, NN_ERR_NOMEM, "out of memory building the model");
 done:
-    for (int i = 0; i < b.n_vals; i++) free(b.vals[i].name);
+    for (int i = 0; i < b.n_vals; i++)
+        free(b.vals[i].name);
     free(b.vals);
     free(b.readers);
     free(skip_scale);
@@ -406,7 +423,8 @@ int caffe_build_find(const caffe_built *b, const char *name) {
 void caffe_build_free(caffe_built *b) {
     if (!b) return;
     nn_model_free(b->model);
-    for (int i = 0; i < b->n_blobs; i++) free(b->blob_names[i]);
+    for (int i = 0; i < b->n_blobs; i++)
+        free(b->blob_names[i]);
     free(b->blob_names);
     free(b->blob_ids);
     memset(b, 0, sizeof *b);

@@ -34,7 +34,7 @@
 #define CAFFE_BUILD_NO_BLOB (-2)
 
 typedef struct {
-    nn_model *model;   /* owned; batch norms already folded where possible */
+    nn_model *model; /* owned; batch norms already folded where possible */
     int n_blobs;
     char **blob_names; /* every blob name seen */
     int *blob_ids;     /* nn layer id of its last writer (NN_MODEL_INPUT for the input) */

@@ -44,19 +44,19 @@ struct detector {
 
     /* priors and post-processing from the metadata */
     prior_kind priors_kind;
-    char *prior_blob;                /* caffe: PriorBox output (or their Concat) */
-    int n_groups;                    /* anchors / ultraface: one per feature map */
+    char *prior_blob; /* caffe: PriorBox output (or their Concat) */
+    int n_groups;     /* anchors / ultraface: one per feature map */
     char *feature_blobs[MAX_PRIOR_GROUPS];
     int n_sizes[MAX_PRIOR_GROUPS];
     float sizes[MAX_PRIOR_GROUPS][SSD_MAX_SIZES]; /* anchor sizes or min boxes (px) */
     int strides[MAX_PRIOR_GROUPS];
     int n_ratios;
     float ratios[SSD_MAX_SIZES];
-    ssd_detect_params post;  /* threshold/nms/top_k/... defaults; image size per call */
+    ssd_detect_params post; /* threshold/nms/top_k/... defaults; image size per call */
     clip_kind clip;
-    float area_offset;       /* > 0: AIZOO's class-agnostic NMS with areas (w+o)(h+o) */
+    float area_offset; /* > 0: AIZOO's class-agnostic NMS with areas (w+o)(h+o) */
     float default_threshold;
-    bool clamp_size;         /* torchvision: dw, dh <= log(1000/16) */
+    bool clamp_size; /* torchvision: dw, dh <= log(1000/16) */
 
     /* the network at the current size */
     caffe_net *net;
@@ -72,10 +72,10 @@ struct detector {
     nn_ctx *ctx;
     nn_tensor *input;
     image resized;
-    float *boxes, *best;   /* AIZOO path scratch: priors x 4, priors */
+    float *boxes, *best; /* AIZOO path scratch: priors x 4, priors */
     int *best_label;
     candidate *order;
-    ssd_detection *found;  /* priors entries */
+    ssd_detection *found; /* priors entries */
     detector_timing timing;
 };
 
@@ -100,15 +100,19 @@ static int parse_floats(const char *s, char sep, float *out, int max) {
         double v = strtod(s, &end);
         if (end == s || !isfinite(v) || n >= max) return -1;
         out[n++] = (float)v;
-        while (*end == ' ') end++;
-        if (*end == sep) end++;
-        else if (*end) return -1;
+        while (*end == ' ')
+            end++;
+        if (*end == sep)
+            end++;
+        else if (*end)
+            return -1;
         s = end;
     }
     return n;
 }
 
-static nn_status meta_float(const nn_weights *w, const char *key, float def, float *out, nn_error *err) {
+static nn_status meta_float(const nn_weights *w, const char *key, float def, float *out,
+                            nn_error *err) {
     const char *v = nn_weights_meta(w, key);
     if (!v) {
         *out = def;
@@ -132,7 +136,8 @@ static nn_status meta_int(const nn_weights *w, const char *key, int def, int lo,
 }
 
 /* "a,b,c" -> exactly 3 floats */
-static nn_status meta_triple(const nn_weights *w, const char *key, float def, float out[3], nn_error *err) {
+static nn_status meta_triple(const nn_weights *w, const char *key, float def, float out[3],
+                             nn_error *err) {
     const char *v = nn_weights_meta(w, key);
     if (!v) {
         out[0] = out[1] = out[2] = def;
@@ -166,7 +171,8 @@ static nn_status parse_classes(detector *d, nn_error *err) {
     const char *v = nn_weights_meta(d->file, "classes");
     if (!v || !*v) return meta_error(err, "classes", v, "expected comma-separated class names");
     int n = 1;
-    for (const char *p = v; *p; p++) n += *p == ',';
+    for (const char *p = v; *p; p++)
+        n += *p == ',';
     if (n > MAX_CLASSES) return meta_error(err, "classes", v, "too many classes");
     d->classes = calloc((size_t)n, sizeof *d->classes);
     if (!d->classes) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
@@ -175,7 +181,8 @@ static nn_status parse_classes(detector *d, nn_error *err) {
         const char *comma = strchr(s, ',');
         size_t len = comma ? (size_t)(comma - s) : strlen(s);
         if (len == 0) return meta_error(err, "classes", v, "empty class name");
-        if (!(d->classes[i] = strndup(s, len))) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
+        if (!(d->classes[i] = strndup(s, len)))
+            return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
         d->num_classes = i + 1;
         s = comma ? comma + 1 : s + len;
     }
@@ -202,7 +209,8 @@ static nn_status parse_post(detector *d, nn_error *err) {
     ssd_detect_params *p = &d->post;
     *p = ssd_detect_default(d->num_classes);
     nn_status st;
-    if ((st = meta_int(w, "ssd.background", 0, -1, d->num_classes - 1, &p->background_label, err)) ||
+    if ((st =
+             meta_int(w, "ssd.background", 0, -1, d->num_classes - 1, &p->background_label, err)) ||
         (st = meta_float(w, "ssd.nms", 0.45f, &p->nms_threshold, err)) ||
         (st = meta_int(w, "ssd.top_k", -1, -1, SSD_MAX_PRIORS, &p->top_k, err)) ||
         (st = meta_int(w, "ssd.keep_top_k", -1, -1, SSD_MAX_PRIORS, &p->keep_top_k, err)) ||
@@ -215,20 +223,29 @@ static nn_status parse_post(detector *d, nn_error *err) {
         return st;
     p->class_agnostic = agnostic, p->variance_in_target = in_target;
     const char *code = nn_weights_meta(w, "ssd.code");
-    if (!code || !strcmp(code, "center_size")) p->code_type = SSD_CODE_CENTER_SIZE;
-    else if (!strcmp(code, "corner")) p->code_type = SSD_CODE_CORNER;
-    else if (!strcmp(code, "corner_size")) p->code_type = SSD_CODE_CORNER_SIZE;
-    else return meta_error(err, "ssd.code", code, "expected center_size, corner or corner_size");
+    if (!code || !strcmp(code, "center_size"))
+        p->code_type = SSD_CODE_CENTER_SIZE;
+    else if (!strcmp(code, "corner"))
+        p->code_type = SSD_CODE_CORNER;
+    else if (!strcmp(code, "corner_size"))
+        p->code_type = SSD_CODE_CORNER_SIZE;
+    else
+        return meta_error(err, "ssd.code", code, "expected center_size, corner or corner_size");
     const char *clip = nn_weights_meta(w, "ssd.clip");
-    if (!clip || !strcmp(clip, "none")) d->clip = CLIP_NONE;
-    else if (!strcmp(clip, "before_nms")) d->clip = CLIP_BEFORE_NMS;
-    else if (!strcmp(clip, "after_nms")) d->clip = CLIP_AFTER_NMS;
-    else return meta_error(err, "ssd.clip", clip, "expected none, before_nms or after_nms");
+    if (!clip || !strcmp(clip, "none"))
+        d->clip = CLIP_NONE;
+    else if (!strcmp(clip, "before_nms"))
+        d->clip = CLIP_BEFORE_NMS;
+    else if (!strcmp(clip, "after_nms"))
+        d->clip = CLIP_AFTER_NMS;
+    else
+        return meta_error(err, "ssd.clip", clip, "expected none, before_nms or after_nms");
     if (d->area_offset > 0 && !p->class_agnostic)
         return meta_error(err, "ssd.nms_area_offset", nn_weights_meta(w, "ssd.nms_area_offset"),
                           "needs ssd.class_agnostic = 1");
     if (!(p->nms_threshold >= 0 && p->nms_threshold <= 1))
-        return meta_error(err, "ssd.nms", nn_weights_meta(w, "ssd.nms"), "expected an IoU in [0, 1]");
+        return meta_error(err, "ssd.nms", nn_weights_meta(w, "ssd.nms"),
+                          "expected an IoU in [0, 1]");
 
     const char *kind = nn_weights_meta(w, "ssd.priors");
     if (d->arch == ARCH_SSD_VGG16) {
@@ -240,34 +257,41 @@ static nn_status parse_post(detector *d, nn_error *err) {
     if (!strcmp(kind, "caffe")) {
         d->priors_kind = PRIORS_CAFFE;
         d->prior_blob = dup_or_null(nn_weights_meta(w, "ssd.prior_blob"));
-        if (!d->prior_blob) return meta_error(err, "ssd.prior_blob", NULL, "the PriorBox output blob is needed");
+        if (!d->prior_blob)
+            return meta_error(err, "ssd.prior_blob", NULL, "the PriorBox output blob is needed");
         return NN_OK;
     }
     float variances[4] = {0.1f, 0.1f, 0.2f, 0.2f};
     const char *var = nn_weights_meta(w, "ssd.variances");
     if (var && parse_floats(var, ',', variances, 4) != 4)
         return meta_error(err, "ssd.variances", var, "expected 4 numbers");
-    if (variances[0] != 0.1f || variances[1] != 0.1f || variances[2] != 0.2f || variances[3] != 0.2f)
-        return meta_error(err, "ssd.variances", var, "only 0.1,0.1,0.2,0.2 is supported for these priors");
+    if (variances[0] != 0.1f || variances[1] != 0.1f || variances[2] != 0.2f ||
+        variances[3] != 0.2f)
+        return meta_error(err, "ssd.variances", var,
+                          "only 0.1,0.1,0.2,0.2 is supported for these priors");
     if (!strcmp(kind, "anchors")) {
         d->priors_kind = PRIORS_ANCHORS;
         const char *sizes = nn_weights_meta(w, "ssd.anchor_sizes");
         const char *ratios = nn_weights_meta(w, "ssd.anchor_ratios");
         const char *blobs = nn_weights_meta(w, "ssd.feature_blobs");
         if ((d->n_groups = parse_groups(sizes, d->sizes, d->n_sizes, MAX_PRIOR_GROUPS)) < 1)
-            return meta_error(err, "ssd.anchor_sizes", sizes, "expected sizes per map, maps separated by ';'");
-        if ((d->n_ratios = parse_floats(ratios, ',', d->ratios, SSD_MAX_SIZES)) < 1 || d->ratios[0] != 1.0f)
+            return meta_error(err, "ssd.anchor_sizes", sizes,
+                              "expected sizes per map, maps separated by ';'");
+        if ((d->n_ratios = parse_floats(ratios, ',', d->ratios, SSD_MAX_SIZES)) < 1 ||
+            d->ratios[0] != 1.0f)
             return meta_error(err, "ssd.anchor_ratios", ratios, "expected ratios starting with 1");
         int n = 0;
         const char *s = blobs;
         while (s && *s && n < MAX_PRIOR_GROUPS) {
             const char *comma = strchr(s, ',');
             size_t len = comma ? (size_t)(comma - s) : strlen(s);
-            if (!(d->feature_blobs[n++] = strndup(s, len))) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
+            if (!(d->feature_blobs[n++] = strndup(s, len)))
+                return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
             s = comma ? comma + 1 : s + len;
         }
         if (n != d->n_groups)
-            return meta_error(err, "ssd.feature_blobs", blobs, "expected one blob name per anchor_sizes group");
+            return meta_error(err, "ssd.feature_blobs", blobs,
+                              "expected one blob name per anchor_sizes group");
         return NN_OK;
     }
     if (!strcmp(kind, "ultraface")) {
@@ -275,10 +299,12 @@ static nn_status parse_post(detector *d, nn_error *err) {
         const char *boxes = nn_weights_meta(w, "ssd.min_boxes");
         const char *strides = nn_weights_meta(w, "ssd.strides");
         if ((d->n_groups = parse_groups(boxes, d->sizes, d->n_sizes, MAX_PRIOR_GROUPS)) < 1)
-            return meta_error(err, "ssd.min_boxes", boxes, "expected pixel sizes per map, maps separated by ';'");
+            return meta_error(err, "ssd.min_boxes", boxes,
+                              "expected pixel sizes per map, maps separated by ';'");
         float fs[MAX_PRIOR_GROUPS];
         if (parse_floats(strides, ',', fs, MAX_PRIOR_GROUPS) != d->n_groups)
-            return meta_error(err, "ssd.strides", strides, "expected one stride per min_boxes group");
+            return meta_error(err, "ssd.strides", strides,
+                              "expected one stride per min_boxes group");
         for (int i = 0; i < d->n_groups; i++) {
             if (!(fs[i] >= 1 && fs[i] <= 1024 && fs[i] == floorf(fs[i])))
                 return meta_error(err, "ssd.strides", strides, "strides are integers in [1, 1024]");
@@ -292,8 +318,8 @@ static nn_status parse_post(detector *d, nn_error *err) {
 /* ------------------------------------------------------- building */
 
 /* A caffe_model view of the file's tensors "<layer>.<k>", for caffe_net_attach_weights. */
-static nn_status weights_to_caffe_model(const caffe_net *net, const nn_weights *w, caffe_model **out,
-                                        nn_error *err) {
+static nn_status weights_to_caffe_model(const caffe_net *net, const nn_weights *w,
+                                        caffe_model **out, nn_error *err) {
     caffe_model *m = calloc(1, sizeof *m);
     if (!m) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
     m->layers = calloc((size_t)net->n_layers + 1, sizeof *m->layers);
@@ -317,7 +343,8 @@ static nn_status weights_to_caffe_model(const caffe_net *net, const nn_weights *
             const nn_tensor *t = nn_weights_find(w, name);
             caffe_blob *b = &ml->blobs[k];
             b->shape.ndim = t->ndim;
-            for (int a = 0; a < t->ndim; a++) b->shape.dim[a] = t->shape[a];
+            for (int a = 0; a < t->ndim; a++)
+                b->shape.dim[a] = t->shape[a];
             b->count = t->numel;
             if (!(b->data = malloc(t->numel * sizeof(float) + 1))) goto nomem;
             memcpy(b->data, t->data, t->numel * sizeof(float));
@@ -334,21 +361,24 @@ nomem:
 /* Sets the (single) input of the net to 1x3xHxW. */
 static void set_caffe_input(caffe_net *net, int w, int h) {
     for (int i = 0; i < net->n_inputs; i++)
-        if (net->inputs[i].shape.ndim == 4) net->inputs[i].shape.dim[2] = h, net->inputs[i].shape.dim[3] = w;
+        if (net->inputs[i].shape.ndim == 4)
+            net->inputs[i].shape.dim[2] = h, net->inputs[i].shape.dim[3] = w;
     for (int i = 0; i < net->n_layers; i++) {
         caffe_layer *L = &net->layers[i];
         if (L->type != CAFFE_LAYER_INPUT) continue;
         for (int k = 0; k < L->input.n_shapes; k++)
-            if (L->input.shapes[k].ndim == 4) L->input.shapes[k].dim[2] = h, L->input.shapes[k].dim[3] = w;
+            if (L->input.shapes[k].ndim == 4)
+                L->input.shapes[k].dim[2] = h, L->input.shapes[k].dim[3] = w;
     }
     net->shapes_known = false;
 }
 
-static nn_status find_output(detector *d, const char *blob, const char *key, int *id, nn_error *err) {
+static nn_status find_output(detector *d, const char *blob, const char *key, int *id,
+                             nn_error *err) {
     *id = caffe_build_find(&d->built, blob);
     if (*id < 0)
-        return nn_error_set(err, NN_ERR_NOT_FOUND, "model file: %s blob '%s' is not a tensor the net computes",
-                            key, blob);
+        return nn_error_set(err, NN_ERR_NOT_FOUND,
+                            "model file: %s blob '%s' is not a tensor the net computes", key, blob);
     return NN_OK;
 }
 
@@ -369,18 +399,22 @@ static nn_status prepare(detector *d, int w, int h, nn_error *err) {
         d->model = d->built.model;
     }
     nn_tensor_free(d->input);
-    if (!(d->input = nn_tensor_new4(1, 3, h, w))) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
+    if (!(d->input = nn_tensor_new4(1, 3, h, w)))
+        return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
     d->cur_w = w, d->cur_h = h;
     return NN_OK;
 }
 
 static nn_status caffe_setup(detector *d, nn_error *err) {
     const char *text = nn_weights_meta(d->file, "caffe.prototxt");
-    if (!text) return meta_error(err, "caffe.prototxt", NULL, "the Caffe net text is needed for arch caffe");
+    if (!text)
+        return meta_error(err, "caffe.prototxt", NULL,
+                          "the Caffe net text is needed for arch caffe");
     nn_status st = caffe_net_parse(text, strlen(text), "caffe.prototxt", &d->net, err);
     if (st) return st;
     caffe_model *m = NULL;
-    if ((st = caffe_net_infer_shapes(d->net, err)) || (st = weights_to_caffe_model(d->net, d->file, &m, err)))
+    if ((st = caffe_net_infer_shapes(d->net, err)) ||
+        (st = weights_to_caffe_model(d->net, d->file, &m, err)))
         return st;
     st = caffe_net_attach_weights(d->net, m, err);
     caffe_model_free(m);
@@ -388,7 +422,8 @@ static nn_status caffe_setup(detector *d, nn_error *err) {
     d->loc_blob = dup_or_null(nn_weights_meta(d->file, "ssd.loc"));
     d->conf_blob = dup_or_null(nn_weights_meta(d->file, "ssd.conf"));
     if (!d->loc_blob) return meta_error(err, "ssd.loc", NULL, "the blob of box offsets is needed");
-    if (!d->conf_blob) return meta_error(err, "ssd.conf", NULL, "the blob of class scores is needed");
+    if (!d->conf_blob)
+        return meta_error(err, "ssd.conf", NULL, "the blob of class scores is needed");
     return NN_OK;
 }
 
@@ -405,23 +440,28 @@ nn_status detector_from_weights(nn_weights *w, detector **out, nn_error *err) {
     *out = NULL;
     const char *kind = nn_weights_meta(w, "kind");
     if (!kind || strcmp(kind, "detector"))
-        return nn_error_set(err, NN_ERR_FORMAT, "model file: kind is \"%s\", not \"detector\"%s",
-                            kind ? kind : "(missing)",
-                            kind && !strcmp(kind, "classifier") ? " (a classifier was given as the detector)" : "");
+        return nn_error_set(
+            err, NN_ERR_FORMAT, "model file: kind is \"%s\", not \"detector\"%s",
+            kind ? kind : "(missing)",
+            kind && !strcmp(kind, "classifier") ? " (a classifier was given as the detector)" : "");
     const char *arch = nn_weights_meta(w, "arch");
     detector *d = calloc(1, sizeof *d);
     if (!d) return nn_error_set(err, NN_ERR_NOMEM, "out of memory");
     d->file = w;
     nn_status st;
-    if (arch && !strcmp(arch, "caffe")) d->arch = ARCH_CAFFE;
-    else if (arch && !strcmp(arch, "ssd_vgg16")) d->arch = ARCH_SSD_VGG16;
+    if (arch && !strcmp(arch, "caffe"))
+        d->arch = ARCH_CAFFE;
+    else if (arch && !strcmp(arch, "ssd_vgg16"))
+        d->arch = ARCH_SSD_VGG16;
     else {
         st = meta_error(err, "arch", arch, "expected caffe or ssd_vgg16 for a detector");
         goto fail;
     }
-    if ((st = parse_classes(d, err)) || (st = parse_input(d, err)) || (st = parse_post(d, err))) goto fail;
+    if ((st = parse_classes(d, err)) || (st = parse_input(d, err)) || (st = parse_post(d, err)))
+        goto fail;
     if (d->num_classes < 2 && d->post.background_label >= 0) {
-        st = meta_error(err, "classes", nn_weights_meta(w, "classes"), "a detector needs background plus a class");
+        st = meta_error(err, "classes", nn_weights_meta(w, "classes"),
+                        "a detector needs background plus a class");
         goto fail;
     }
     st = d->arch == ARCH_CAFFE ? caffe_setup(d, err) : vgg_setup(d, err);
@@ -461,10 +501,12 @@ nn_status detector_save(const detector *det, const char *path, nn_error *err) {
 void detector_free(detector *d) {
     if (!d) return;
     nn_weights_free(d->file);
-    for (int i = 0; i < d->num_classes; i++) free(d->classes[i]);
+    for (int i = 0; i < d->num_classes; i++)
+        free(d->classes[i]);
     free(d->classes);
     free(d->prior_blob);
-    for (int i = 0; i < MAX_PRIOR_GROUPS; i++) free(d->feature_blobs[i]);
+    for (int i = 0; i < MAX_PRIOR_GROUPS; i++)
+        free(d->feature_blobs[i]);
     caffe_net_free(d->net);
     caffe_build_free(&d->built);
     ssd_vgg16_free(&d->vgg);
@@ -502,17 +544,21 @@ static bool has_blob(const caffe_net *net, const char *name) {
 }
 
 /* Metadata defaults for a net with a DetectionOutput layer (Caffe SSD, res10). */
-static nn_status defaults_caffe_ssd(const caffe_net *net, const caffe_layer *L, nn_weights *w, nn_error *err) {
+static nn_status defaults_caffe_ssd(const caffe_net *net, const caffe_layer *L, nn_weights *w,
+                                    nn_error *err) {
     const caffe_detection_param *p = &L->detection;
     static const char *const codes[] = {"", "corner", "center_size", "corner_size"};
     nn_status st;
     char classes[256] = "background";
-    if (p->num_classes == 2) snprintf(classes, sizeof classes, "background,face");
+    if (p->num_classes == 2)
+        snprintf(classes, sizeof classes, "background,face");
     else
         for (int c = 1; c < p->num_classes && c < 20; c++)
             snprintf(classes + strlen(classes), sizeof classes - strlen(classes), ",class%d", c);
-    bool res10 = caffe_net_find_layer(net, "conv1_h") >= 0 && caffe_net_find_layer(net, "data_bn") >= 0;
-    if ((st = set_meta(w, "ssd.priors", "caffe", err)) || (st = set_meta(w, "ssd.loc", L->bottoms[0], err)) ||
+    bool res10 =
+        caffe_net_find_layer(net, "conv1_h") >= 0 && caffe_net_find_layer(net, "data_bn") >= 0;
+    if ((st = set_meta(w, "ssd.priors", "caffe", err)) ||
+        (st = set_meta(w, "ssd.loc", L->bottoms[0], err)) ||
         (st = set_meta(w, "ssd.conf", L->bottoms[1], err)) ||
         (st = set_meta(w, "ssd.prior_blob", L->bottoms[2], err)) ||
         (st = set_metaf(w, "ssd.nms", p->nms_threshold, err)) ||
@@ -522,13 +568,16 @@ static nn_status defaults_caffe_ssd(const caffe_net *net, const caffe_layer *L, 
         (st = set_meta(w, "ssd.code", codes[p->code_type], err)) ||
         (st = set_meta(w, "ssd.clip", p->clip ? "before_nms" : "none", err)) ||
         (st = set_metaf(w, "ssd.variance_in_target", p->variance_encoded_in_target, err)) ||
-        (st = set_meta(w, "ssd.threshold", "0.5", err)) || (st = set_meta(w, "classes", classes, err)) ||
+        (st = set_meta(w, "ssd.threshold", "0.5", err)) ||
+        (st = set_meta(w, "classes", classes, err)) ||
         (st = set_meta(w, "input.channel_order", "bgr", err)) ||
         /* res10 was trained with its own mean; other Caffe SSDs use VGG's */
         (st = set_meta(w, "input.mean", res10 ? "104,177,123" : "104,117,123", err)) ||
         (st = set_meta(w, "input.scale", "1,1,1", err)))
         return st;
-    if (!p->share_location) return nn_error_set(err, NN_ERR_FORMAT, "DetectionOutput share_location false is not supported");
+    if (!p->share_location)
+        return nn_error_set(err, NN_ERR_FORMAT,
+                            "DetectionOutput share_location false is not supported");
     return res10 ? set_meta(w, "name", "opencv_res10_ssd", err) : NN_OK;
 }
 
@@ -599,7 +648,8 @@ static nn_status add_blobs(const caffe_net *net, nn_weights *w, nn_error *err) {
             const caffe_blob *b = &L->blobs[k];
             int shape[NN_MAX_DIMS], nd = b->shape.ndim;
             if (nd >= 1 && nd <= NN_MAX_DIMS) {
-                for (int a = 0; a < nd; a++) shape[a] = b->shape.dim[a];
+                for (int a = 0; a < nd; a++)
+                    shape[a] = b->shape.dim[a];
             } else {
                 nd = 1, shape[0] = (int)b->count;
             }
@@ -631,8 +681,10 @@ nn_status detector_import_caffe(const char *prototxt, const char *caffemodel, nn
         st = nn_error_set(err, NN_ERR_FORMAT, "%s: contains a NUL byte; not a prototxt", prototxt);
         goto done;
     }
-    if ((st = caffe_net_parse(text, len, prototxt, &net, err)) || (st = caffe_net_infer_shapes(net, err)) ||
-        (st = caffe_model_load(caffemodel, &model, err)) || (st = caffe_net_attach_weights(net, model, err)))
+    if ((st = caffe_net_parse(text, len, prototxt, &net, err)) ||
+        (st = caffe_net_infer_shapes(net, err)) ||
+        (st = caffe_model_load(caffemodel, &model, err)) ||
+        (st = caffe_net_attach_weights(net, model, err)))
         goto done;
     if (!(w = nn_weights_create())) {
         st = nn_error_set(err, NN_ERR_NOMEM, "out of memory");
@@ -647,27 +699,34 @@ nn_status detector_import_caffe(const char *prototxt, const char *caffemodel, nn
         goto done;
     }
     if ((st = set_meta(w, "kind", "detector", err)) || (st = set_meta(w, "arch", "caffe", err)) ||
-        (st = set_meta(w, "caffe.prototxt", text, err)) || (st = set_metaf(w, "input.width", in->dim[3], err)) ||
+        (st = set_meta(w, "caffe.prototxt", text, err)) ||
+        (st = set_metaf(w, "input.width", in->dim[3], err)) ||
         (st = set_metaf(w, "input.height", in->dim[2], err)))
         goto done;
     int det_layer = -1;
     for (int i = 0; i < net->n_layers; i++)
         if (net->layers[i].type == CAFFE_LAYER_DETECTION_OUTPUT) det_layer = i;
-    if (det_layer >= 0) st = defaults_caffe_ssd(net, &net->layers[det_layer], w, err);
-    else if (has_blob(net, "loc_branch_concat") && has_blob(net, "cls_branch_concat")) st = defaults_aizoo(w, err);
-    else if (has_blob(net, "boxes") && has_blob(net, "scores")) st = defaults_ultraface(w, err);
+    if (det_layer >= 0)
+        st = defaults_caffe_ssd(net, &net->layers[det_layer], w, err);
+    else if (has_blob(net, "loc_branch_concat") && has_blob(net, "cls_branch_concat"))
+        st = defaults_aizoo(w, err);
+    else if (has_blob(net, "boxes") && has_blob(net, "scores"))
+        st = defaults_ultraface(w, err);
     else
-        st = nn_error_set(err, NN_ERR_FORMAT,
-                          "%s: no DetectionOutput layer and not a model we know (AIZOO face-mask SSD, "
-                          "UltraFace): cannot tell how to decode its outputs",
-                          prototxt);
+        st = nn_error_set(
+            err, NN_ERR_FORMAT,
+            "%s: no DetectionOutput layer and not a model we know (AIZOO face-mask SSD, "
+            "UltraFace): cannot tell how to decode its outputs",
+            prototxt);
     if (!st) st = add_blobs(net, w, err);
 done:
     free(text);
     caffe_net_free(net);
     caffe_model_free(model);
-    if (st) nn_weights_free(w);
-    else *out = w;
+    if (st)
+        nn_weights_free(w);
+    else
+        *out = w;
     return st;
 }
 
@@ -684,7 +743,8 @@ nn_status detector_from_caffe(const char *prototxt, const char *caffemodel, dete
 /* ------------------------------------------------------------- priors */
 
 /* Spatial size of the value blob `name` ends with (after shape inference). */
-static nn_status blob_map_size(const caffe_net *net, const char *name, int *fw, int *fh, nn_error *err) {
+static nn_status blob_map_size(const caffe_net *net, const char *name, int *fw, int *fh,
+                               nn_error *err) {
     for (int i = net->n_layers - 1; i >= 0; i--)
         for (int k = 0; k < net->layers[i].n_tops; k++)
             if (!strcmp(net->layers[i].tops[k], name)) {
@@ -693,7 +753,8 @@ static nn_status blob_map_size(const caffe_net *net, const char *name, int *fw, 
                 *fh = s->dim[2], *fw = s->dim[3];
                 return NN_OK;
             }
-    return nn_error_set(err, NN_ERR_NOT_FOUND, "model file: ssd.feature_blobs names '%s', not a 4-D blob of the net",
+    return nn_error_set(err, NN_ERR_NOT_FOUND,
+                        "model file: ssd.feature_blobs names '%s', not a 4-D blob of the net",
                         name);
 }
 
@@ -707,22 +768,26 @@ static nn_status make_priors(detector *d, nn_error *err) {
         for (int g = 0; g < d->n_groups && !st; g++) {
             int fw = 0, fh = 0;
             if (!(st = blob_map_size(d->net, d->feature_blobs[g], &fw, &fh, err)))
-                st = ssd_priors_add_anchors(p, d->sizes[g], d->n_sizes[g], d->ratios, d->n_ratios, fw, fh, err);
+                st = ssd_priors_add_anchors(p, d->sizes[g], d->n_sizes[g], d->ratios, d->n_ratios,
+                                            fw, fh, err);
         }
         break;
     case PRIORS_ULTRAFACE:
         for (int g = 0; g < d->n_groups && !st; g++)
-            st = ssd_priors_add_ultraface(p, d->sizes[g], d->n_sizes[g], d->strides[g], d->cur_w, d->cur_h, err);
+            st = ssd_priors_add_ultraface(p, d->sizes[g], d->n_sizes[g], d->strides[g], d->cur_w,
+                                          d->cur_h, err);
         break;
     case PRIORS_TORCHVISION: {
         /* torchvision's ssd300_vgg16 DefaultBoxGenerator; steps stay in pixels */
         static const int steps[6] = {8, 16, 32, 64, 100, 300}, n_ars[6] = {1, 2, 2, 2, 1, 1};
-        static const float scales[7] = {0.07f, 0.15f, 0.33f, 0.51f, 0.69f, 0.87f, 1.05f}, ars[2] = {2, 3};
+        static const float scales[7] = {0.07f, 0.15f, 0.33f, 0.51f, 0.69f, 0.87f, 1.05f},
+                           ars[2] = {2, 3};
         for (int k = 0; k < SSD_VGG16_FEATURE_MAPS && !st; k++) {
             nn_tensor *f = nn_model_output(d->model, d->vgg.source_id[k]);
             if (!f) return nn_error_set(err, NN_ERR_STATE, "ssd_vgg16: feature map %d missing", k);
-            st = ssd_priors_add_torchvision(p, scales[k], scales[k + 1], ars, n_ars[k], steps[k], f->shape[3],
-                                            f->shape[2], d->cur_w, d->cur_h, true, err);
+            st =
+                ssd_priors_add_torchvision(p, scales[k], scales[k + 1], ars, n_ars[k], steps[k],
+                                           f->shape[3], f->shape[2], d->cur_w, d->cur_h, true, err);
         }
         break;
     }
@@ -760,13 +825,15 @@ static float area_offset(const float *b, float o) { return (b[2] - b[0] + o) * (
 /* AIZOO's single_class_non_max_suppression: the best class per prior, score >
  * threshold, greedy by score, IoU with areas (w + o)(h + o); boxes clipped
  * after NMS (its drawing code clips). */
-static int aizoo_detect(detector *d, const float *loc, const float *conf, const ssd_detect_params *p) {
+static int aizoo_detect(detector *d, const float *loc, const float *conf,
+                        const ssd_detect_params *p) {
     int n = d->priors.count, nc = d->num_classes, m = 0;
     for (int i = 0; i < n; i++) {
         float best = -INFINITY;
         int label = -1;
         for (int c = 0; c < nc; c++)
-            if (c != p->background_label && conf[(size_t)i * nc + c] > best) best = conf[(size_t)i * nc + c], label = c;
+            if (c != p->background_label && conf[(size_t)i * nc + c] > best)
+                best = conf[(size_t)i * nc + c], label = c;
         d->best[i] = best, d->best_label[i] = label;
         if (best > p->confidence_threshold) d->order[m++] = (candidate){best, i};
     }
@@ -774,8 +841,9 @@ static int aizoo_detect(detector *d, const float *loc, const float *conf, const 
     if (p->top_k >= 0 && m > p->top_k) m = p->top_k;
     for (int k = 0; k < m; k++) {
         int i = d->order[k].index;
-        ssd_decode_box(d->priors.boxes + (size_t)i * 4, d->priors.variances + (size_t)i * 4, loc + (size_t)i * 4,
-                       p->code_type, p->variance_in_target, d->boxes + (size_t)i * 4);
+        ssd_decode_box(d->priors.boxes + (size_t)i * 4, d->priors.variances + (size_t)i * 4,
+                       loc + (size_t)i * 4, p->code_type, p->variance_in_target,
+                       d->boxes + (size_t)i * 4);
     }
     int kept = 0;
     for (int k = 0; k < m; k++) {
@@ -787,7 +855,8 @@ static int aizoo_detect(detector *d, const float *loc, const float *conf, const 
             float iw = fmaxf(0.0f, fminf(a[2], b[2]) - fmaxf(a[0], b[0]));
             float ih = fmaxf(0.0f, fminf(a[3], b[3]) - fmaxf(a[1], b[1]));
             float inter = iw * ih;
-            float iou = inter / (area_offset(a, d->area_offset) + area_offset(b, d->area_offset) - inter);
+            float iou =
+                inter / (area_offset(a, d->area_offset) + area_offset(b, d->area_offset) - inter);
             ok = iou <= p->nms_threshold;
         }
         if (ok) d->order[kept++] = d->order[k]; /* order[j] for j < kept are the kept ones */
@@ -804,18 +873,20 @@ static int aizoo_detect(detector *d, const float *loc, const float *conf, const 
 }
 
 nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float image_w, float image_h,
-                                 const detector_params *prm, ssd_detection *out, int max_out, int *n_out,
-                                 nn_error *err) {
+                                 const detector_params *prm, ssd_detection *out, int max_out,
+                                 int *n_out, nn_error *err) {
     *n_out = 0;
     detector_params def = detector_params_default();
     if (!prm) prm = &def;
-    int w = prm->input_w > 0 ? prm->input_w : d->input_w, h = prm->input_h > 0 ? prm->input_h : d->input_h;
+    int w = prm->input_w > 0 ? prm->input_w : d->input_w,
+        h = prm->input_h > 0 ? prm->input_h : d->input_h;
     if (w > MAX_INPUT_SIDE || h > MAX_INPUT_SIDE || w < 1 || h < 1)
         return nn_error_set(err, NN_ERR_ARG, "detector: input size %dx%d out of range", w, h);
-    if (!input || input->ndim != 4 || input->shape[0] != 1 || input->shape[1] != 3 || input->shape[2] != h ||
-        input->shape[3] != w)
+    if (!input || input->ndim != 4 || input->shape[0] != 1 || input->shape[1] != 3 ||
+        input->shape[2] != h || input->shape[3] != w)
         return nn_error_set(err, NN_ERR_SHAPE, "detector: input should be 1x3x%dx%d", h, w);
-    if (!(image_w > 0 && image_h > 0)) return nn_error_set(err, NN_ERR_ARG, "detector: bad image size");
+    if (!(image_w > 0 && image_h > 0))
+        return nn_error_set(err, NN_ERR_ARG, "detector: bad image size");
     nn_status st = prepare(d, w, h, err);
     if (st) return st;
 
@@ -826,22 +897,27 @@ nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float imag
     double t1 = now_ms();
     d->timing.forward_ms = t1 - t0;
     if (!d->priors_ready && (st = make_priors(d, err))) return st;
-    nn_tensor *loc = nn_model_output(d->model, d->loc_id), *conf = nn_model_output(d->model, d->conf_id);
+    nn_tensor *loc = nn_model_output(d->model, d->loc_id),
+              *conf = nn_model_output(d->model, d->conf_id);
     size_t n = (size_t)d->priors.count;
     if (!loc || !conf || loc->numel != n * 4 || conf->numel != n * (size_t)d->num_classes)
-        return nn_error_set(err, NN_ERR_SHAPE,
-                            "detector: the net gives %zu box values and %zu scores, but %zu priors x %d "
-                            "classes need %zu and %zu",
-                            loc ? loc->numel : 0, conf ? conf->numel : 0, n, d->num_classes, n * 4,
-                            n * (size_t)d->num_classes);
+        return nn_error_set(
+            err, NN_ERR_SHAPE,
+            "detector: the net gives %zu box values and %zu scores, but %zu priors x %d "
+            "classes need %zu and %zu",
+            loc ? loc->numel : 0, conf ? conf->numel : 0, n, d->num_classes, n * 4,
+            n * (size_t)d->num_classes);
     if (d->clamp_size) { /* torchvision's BoxCoder: dw, dh at most log(1000/16) */
         const float max_code = logf(1000.0f / 16.0f) / 0.2f;
         for (size_t i = 0; i < n; i++)
-            for (int k = 2; k < 4; k++) loc->data[i * 4 + k] = fminf(loc->data[i * 4 + k], max_code);
+            for (int k = 2; k < 4; k++)
+                loc->data[i * 4 + k] = fminf(loc->data[i * 4 + k], max_code);
     }
     if (d->arch == ARCH_SSD_VGG16) { /* logits -> class probabilities */
-        nn_tensor *probs = nn_softmax(d->ctx, nn_reshape(d->ctx, conf, 2, (int[]){(int)n, d->num_classes}), 1);
-        if (!probs) return nn_error_set(err, nn_ctx_status(d->ctx), "detector: %s", nn_ctx_error(d->ctx));
+        nn_tensor *probs =
+            nn_softmax(d->ctx, nn_reshape(d->ctx, conf, 2, (int[]){(int)n, d->num_classes}), 1);
+        if (!probs)
+            return nn_error_set(err, nn_ctx_status(d->ctx), "detector: %s", nn_ctx_error(d->ctx));
         conf = probs;
     }
 
@@ -854,11 +930,13 @@ nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float imag
     int found = 0;
     if (d->area_offset > 0) {
         found = aizoo_detect(d, loc->data, conf->data, &p);
-    } else if ((st = ssd_detect(&d->priors, loc->data, conf->data, &p, d->found, (int)n, &found, err))) {
+    } else if ((st = ssd_detect(&d->priors, loc->data, conf->data, &p, d->found, (int)n, &found,
+                                err))) {
         return st;
     }
     if (found > max_out)
-        return nn_error_set(err, NN_ERR_LIMIT, "detector: %d detections but room for %d", found, max_out);
+        return nn_error_set(err, NN_ERR_LIMIT, "detector: %d detections but room for %d", found,
+                            max_out);
     for (int k = 0; k < found; k++) {
         ssd_detection *o = &d->found[k];
         if (d->clip == CLIP_AFTER_NMS) {
@@ -875,14 +953,16 @@ nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float imag
     return NN_OK;
 }
 
-nn_status detector_detect(detector *d, const image *img, const detector_params *prm, ssd_detection *out,
-                          int max_out, int *n_out, nn_error *err) {
+nn_status detector_detect(detector *d, const image *img, const detector_params *prm,
+                          ssd_detection *out, int max_out, int *n_out, nn_error *err) {
     *n_out = 0;
     detector_params def = detector_params_default();
     if (!prm) prm = &def;
-    if (!img || !img->pixels || img->width < 1 || img->height < 1 || (img->channels != 3 && img->channels != 1))
+    if (!img || !img->pixels || img->width < 1 || img->height < 1 ||
+        (img->channels != 3 && img->channels != 1))
         return nn_error_set(err, NN_ERR_ARG, "detector: need a 1- or 3-channel image");
-    int w = prm->input_w > 0 ? prm->input_w : d->input_w, h = prm->input_h > 0 ? prm->input_h : d->input_h;
+    int w = prm->input_w > 0 ? prm->input_w : d->input_w,
+        h = prm->input_h > 0 ? prm->input_h : d->input_h;
     if (w > MAX_INPUT_SIDE || h > MAX_INPUT_SIDE)
         return nn_error_set(err, NN_ERR_ARG, "detector: input size %dx%d out of range", w, h);
     double t0 = now_ms();
@@ -892,7 +972,8 @@ nn_status detector_detect(detector *d, const image *img, const detector_params *
     if ((st = image_resize(img, w, h, &d->resized, err))) return st;
     image_to_chw(&d->resized, d->mean, d->scale, d->bgr, d->input->data);
     double pre = now_ms() - t0;
-    st = detector_detect_tensor(d, d->input, (float)img->width, (float)img->height, prm, out, max_out, n_out, err);
+    st = detector_detect_tensor(d, d->input, (float)img->width, (float)img->height, prm, out,
+                                max_out, n_out, err);
     d->timing.preprocess_ms = pre;
     return st;
 }
@@ -908,6 +989,8 @@ const char *detector_class_name(const detector *d, int label) {
 void detector_input_size(const detector *d, int *width, int *height) {
     *width = d->input_w, *height = d->input_h;
 }
-const char *detector_meta(const detector *d, const char *key) { return nn_weights_meta(d->file, key); }
+const char *detector_meta(const detector *d, const char *key) {
+    return nn_weights_meta(d->file, key);
+}
 detector_timing detector_last_timing(const detector *d) { return d->timing; }
 nn_ctx *detector_ctx(detector *d) { return d->ctx; }

@@ -76,7 +76,7 @@ nn_status detector_detect_tensor(detector *det, const nn_tensor *input, float im
                                  int max_out, int *n_out, nn_error *err);
 
 int detector_num_classes(const detector *det);
-const char *detector_class_name(const detector *det, int label); /* "?" when out of range */
+const char *detector_class_name(const detector *det, int label);        /* "?" when out of range */
 void detector_input_size(const detector *det, int *width, int *height); /* the model's */
 /* Metadata of the model file (NULL if absent), e.g. "name", "arch". */
 const char *detector_meta(const detector *det, const char *key);

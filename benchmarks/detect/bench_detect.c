@@ -36,7 +36,8 @@ static int cmp_double(const void *a, const void *b) {
 
 static bool time_detector(detector *det, int repeats, timing *t) {
     nn_tensor *x = nn_tensor_new4(1, 3, 300, 300);
-    for (size_t i = 0; i < x->numel; i++) x->data[i] = (float)((i * 7919) % 255) - 120.0f;
+    for (size_t i = 0; i < x->numel; i++)
+        x->data[i] = (float)((i * 7919) % 255) - 120.0f;
     ssd_detection *found = malloc(sizeof *found * 20000);
     double ts[64];
     nn_error err;
@@ -60,7 +61,8 @@ static const char *shared_dir(void) {
     candidates[0] = getenv("MASKDET_SHARED");
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         struct stat st;
-        if (candidates[i] && stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) return candidates[i];
+        if (candidates[i] && stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode))
+            return candidates[i];
     }
     return NULL;
 }
@@ -72,11 +74,13 @@ static detector *vgg_detector(void) {
     nn_model_init(net.model, 1);
     nn_weights *w = nn_weights_create();
     char classes[1024] = "background";
-    for (int c = 1; c < 91; c++) snprintf(classes + strlen(classes), sizeof classes - strlen(classes), ",c%d", c);
+    for (int c = 1; c < 91; c++)
+        snprintf(classes + strlen(classes), sizeof classes - strlen(classes), ",c%d", c);
     static const char *const meta[][2] = {
-        {"kind", "detector"}, {"arch", "ssd_vgg16"}, {"input.width", "300"}, {"input.height", "300"},
-        {"input.channel_order", "rgb"}, {"input.mean", "123,117,104"}, {"ssd.nms", "0.45"},
-        {"ssd.top_k", "400"}, {"ssd.keep_top_k", "200"}, {"ssd.clip", "before_nms"}, {"ssd.threshold", "0.01"},
+        {"kind", "detector"},       {"arch", "ssd_vgg16"},          {"input.width", "300"},
+        {"input.height", "300"},    {"input.channel_order", "rgb"}, {"input.mean", "123,117,104"},
+        {"ssd.nms", "0.45"},        {"ssd.top_k", "400"},           {"ssd.keep_top_k", "200"},
+        {"ssd.clip", "before_nms"}, {"ssd.threshold", "0.01"},
     };
     bool ok = nn_model_to_weights(net.model, w, NN_DTYPE_F32, &err) == NN_OK &&
               nn_weights_set_meta(w, "classes", classes, &err) == NN_OK;
@@ -93,11 +97,13 @@ static detector *vgg_detector(void) {
 }
 
 /* Runs peers.py for `threads`; fills opencv/pytorch medians (0 if absent). */
-static void run_peers(const char *shared, int threads, int repeats, double *cv_ms, double *torch_ms) {
+static void run_peers(const char *shared, int threads, int repeats, double *cv_ms,
+                      double *torch_ms) {
     *cv_ms = *torch_ms = 0;
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 benchmarks/detect/peers.py --threads %d --repeats %d --shared '%s' 2>/dev/null",
+             "/usr/bin/python3 benchmarks/detect/peers.py --threads %d --repeats %d --shared '%s' "
+             "2>/dev/null",
              threads, repeats, shared ? shared : "/nonexistent");
     FILE *p = popen(cmd, "r");
     if (!p) return;
@@ -108,9 +114,10 @@ static void run_peers(const char *shared, int threads, int repeats, double *cv_m
         cJSON *peer = cJSON_GetObjectItem(j, "peer"), *med = cJSON_GetObjectItem(j, "median_ms");
         cJSON *mn = cJSON_GetObjectItem(j, "min_ms");
         if (cJSON_IsString(peer) && cJSON_IsNumber(med)) {
-            printf("  peer %-8s %-13s %d thread%s  min %8.1f ms  median %8.1f ms\n", peer->valuestring,
-                   cJSON_GetObjectItem(j, "model")->valuestring, threads, threads == 1 ? " " : "s",
-                   cJSON_IsNumber(mn) ? mn->valuedouble : 0, med->valuedouble);
+            printf("  peer %-8s %-13s %d thread%s  min %8.1f ms  median %8.1f ms\n",
+                   peer->valuestring, cJSON_GetObjectItem(j, "model")->valuestring, threads,
+                   threads == 1 ? " " : "s", cJSON_IsNumber(mn) ? mn->valuedouble : 0,
+                   med->valuedouble);
             if (!strcmp(peer->valuestring, "opencv")) *cv_ms = med->valuedouble;
             if (!strcmp(peer->valuestring, "pytorch")) *torch_ms = med->valuedouble;
         }
@@ -123,8 +130,10 @@ int main(int argc, char **argv) {
     int repeats = 10;
     bool peers = true;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--no-peers")) peers = false;
+        if (!strcmp(argv[i], "--repeats") && i + 1 < argc)
+            repeats = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-peers"))
+            peers = false;
         else {
             fprintf(stderr, "usage: bench_detect [--repeats N] [--no-peers]\n");
             return 2;
@@ -136,15 +145,17 @@ int main(int argc, char **argv) {
     if (shared) {
         char proto[1024], weights[1024];
         snprintf(proto, sizeof proto, "%s/models/opencv_res10_ssd/deploy.prototxt", shared);
-        snprintf(weights, sizeof weights, "%s/models/opencv_res10_ssd/res10_300x300_ssd_from_uint8.caffemodel",
-                 shared);
+        snprintf(weights, sizeof weights,
+                 "%s/models/opencv_res10_ssd/res10_300x300_ssd_from_uint8.caffemodel", shared);
         nn_error err;
-        if (detector_from_caffe(proto, weights, &res10, &err)) fprintf(stderr, "bench_detect: %s\n", err.msg);
+        if (detector_from_caffe(proto, weights, &res10, &err))
+            fprintf(stderr, "bench_detect: %s\n", err.msg);
     } else {
         fprintf(stderr, "bench_detect: shared data not found; res10 skipped\n");
     }
     detector *vgg = vgg_detector();
-    printf("detectors at 300x300, batch 1 (kernels: %s), %d repeats\n", nn_kernels_get()->name, repeats);
+    printf("detectors at 300x300, batch 1 (kernels: %s), %d repeats\n", nn_kernels_get()->name,
+           repeats);
     for (int threads = 1; threads <= 2; threads++) {
         nn_threads_set(threads);
         timing tr = {0}, tv = {0};
@@ -162,7 +173,8 @@ int main(int argc, char **argv) {
             printf("  res10: ours / OpenCV DNN = %.2f (median)\n", tr.median_ms / cv_ms);
         if (torch_ms > 0 && tv.median_ms > 0)
             printf("  ssd300_vgg16: ours / PyTorch = %.2f (median)\n", tv.median_ms / torch_ms);
-        if (cv_ms == 0 && torch_ms == 0) printf("  (no peers: python3 with cv2 / torch not found)\n");
+        if (cv_ms == 0 && torch_ms == 0)
+            printf("  (no peers: python3 with cv2 / torch not found)\n");
     }
     detector_free(res10);
     detector_free(vgg);
