@@ -119,13 +119,18 @@ endif
 $(BUILD)/bench: $(call obj,$(BENCH_SRC)) $(LIBS_ALL)
 	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_SRC)) $(LIBS_ALL) $(LDLIBS) -ldl
 
-BENCH_TRAIN_SRC := $(wildcard benchmarks/train/*.c)
-$(BUILD)/bench_train: $(call obj,$(BENCH_TRAIN_SRC)) $(LIBS_ALL)
-	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_TRAIN_SRC)) $(LIBS_ALL) $(LDLIBS)
+# Each benchmarks/NAME/ folder is one more program, build/bench_NAME.
+define bench_program
+$(BUILD)/bench_$(1): $(call obj,$(wildcard benchmarks/$(1)/*.c)) $(LIBS_ALL)
+	$$(CC) $$(LDSAN) -o $$@ $(call obj,$(wildcard benchmarks/$(1)/*.c)) $(LIBS_ALL) $$(LDLIBS)
+endef
+BENCH_DIRS  := $(sort $(patsubst benchmarks/%/,%,$(dir $(wildcard benchmarks/*/*.c))))
+BENCH_PROGS := $(foreach d,$(BENCH_DIRS),$(BUILD)/bench_$(d))
+$(foreach d,$(BENCH_DIRS),$(eval $(call bench_program,$(d))))
 
-bench: $(BUILD)/bench $(BUILD)/bench_train
+bench: $(BUILD)/bench $(BENCH_PROGS)
 	$(BUILD)/bench
-	$(BUILD)/bench_train
+	@for p in $(BENCH_PROGS); do echo "== $$p"; $$p || exit 1; done
 
 deps:
 	apt-get update

@@ -16,11 +16,15 @@ static int cmd_version(int argc, char **argv) {
 
 int cmd_data(int argc, char **argv);
 int cmd_caffe_info(int argc, char **argv);
+int cmd_import_caffe(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
 
 static const maskdet_command commands[] = {
     {"version", "print the version and the SIMD kernels in use", cmd_version},
     {"data", "data-set statistics and face crops (data stats|crop PATH)", cmd_data},
     {"caffe-info", "list a Caffe model's layers, shapes, weights and priors", cmd_caffe_info},
+    {"import-caffe", "convert a Caffe SSD detector into a .nnw model file", cmd_import_caffe},
+    {"detect", "find faces (and masks) in images with a detector model", cmd_detect},
 };
 
 static void usage(FILE *out) {
