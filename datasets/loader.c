@@ -445,7 +445,7 @@ static void build_batch(loader *ld, size_t g, loader_slot *slot) {
 
 static void *prefetch_main(void *arg) {
     loader *ld = arg;
-    size_t g = 0;
+    size_t g = ld->next_to_hand; /* set before the thread starts */
     for (;;) {
         loader_slot *slot = &ld->slots[g % 2];
         pthread_mutex_lock(&ld->lock);
@@ -476,6 +476,9 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
     if (cfg->batch_size < 1 || cfg->batch_size > 65536)
         return nn_error_set(err, NN_ERR_ARG, "loader_create: batch size %d not in 1..65536",
                             cfg->batch_size);
+    if (cfg->start_epoch < 0 || cfg->start_epoch > 1000000)
+        return nn_error_set(err, NN_ERR_ARG, "loader_create: start epoch %d not in 0..1000000",
+                            cfg->start_epoch);
     if (!(cfg->margin >= 0 && cfg->margin <= 10))
         return nn_error_set(err, NN_ERR_ARG, "loader_create: margin %g not in [0, 10]",
                             cfg->margin);
@@ -493,6 +496,7 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
         (samples->count + (size_t)cfg->batch_size - 1) / (size_t)cfg->batch_size;
     ld->plan_epoch = -1;
     ld->held = -1;
+    ld->next_to_hand = (size_t)cfg->start_epoch * ld->batches_per_epoch;
     ld->order = malloc(samples->count * sizeof *ld->order);
     bool ok = ld->order != NULL;
     if (ok && cfg->balance) {
