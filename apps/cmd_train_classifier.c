@@ -46,6 +46,7 @@ typedef struct {
     const char *arch;
     int input_size; /* 0: the arch's default */
     int epochs, batch;
+    int stop_after; /* 0, or stop after this epoch (to resume later) */
     nn_optim_type optim;
     float lr, momentum, weight_decay; /* NaN: the optimizer's default */
     nn_lr_kind schedule;
@@ -104,6 +105,7 @@ static void usage(FILE *out) {
             "  --checkpoint PATH       checkpoint after each epoch (OUT.ckpt.nnw)\n"
             "  --resume CKPT           continue a run from its checkpoint\n"
             "  --log CSV  --plot PNG   per-epoch log and curves\n"
+            "  --stop-after N          stop after epoch N (resume later with --resume)\n"
             "  --seed N (1)  --threads N (NN_THREADS or the core count)\n"
             "  --fp16                  store the model's weights as float16\n"
             "  -h, --help              this help\n");
@@ -232,6 +234,9 @@ static int parse_args(train_options *o, int argc, char **argv, int first, bool *
         } else if (!strcmp(a, "--epochs")) {
             NEED_NUMBER(1, 100000, "a count");
             o->epochs = (int)d;
+        } else if (!strcmp(a, "--stop-after")) {
+            NEED_NUMBER(1, 100000, "an epoch");
+            o->stop_after = (int)d;
         } else if (!strcmp(a, "--batch")) {
             NEED_NUMBER(2, 4096, "a count in [2, 4096]");
             o->batch = (int)d;
@@ -495,11 +500,12 @@ static nn_status save_model(const train_options *o, int side, const nn_model *m,
     return s;
 }
 
-/* The arguments as a JSON array (kept in the checkpoint for --resume). */
+/* The arguments as a JSON array (kept in the checkpoint for --resume), less
+ * the ones that only concern this invocation. */
 static char *args_json(int argc, char **argv) {
     cJSON *arr = cJSON_CreateArray();
     for (int i = 1; arr && i < argc; i++) {
-        if (!strcmp(argv[i], "--resume") && i + 1 < argc) {
+        if ((!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--stop-after")) && i + 1 < argc) {
             i++;
             continue;
         }
@@ -887,6 +893,11 @@ int cmd_train_classifier(int argc, char **argv) {
                                               &err))) {
             fprintf(stderr, "maskdet train-classifier: %s\n", err.msg);
             goto done;
+        }
+        if (o.stop_after && epoch + 1 >= o.stop_after && epoch + 1 < o.epochs) {
+            fprintf(stderr, "stopping after epoch %d as asked; resume with --resume %s\n",
+                    epoch + 1, ckpt_path);
+            break;
         }
     }
     double elapsed = train_now_s() - run_start;

@@ -17,12 +17,16 @@ static int cmd_version(int argc, char **argv) {
 int cmd_data(int argc, char **argv);
 int cmd_caffe_info(int argc, char **argv);
 int cmd_train_classifier(int argc, char **argv);
+int cmd_eval_classifier(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 
 static const maskdet_command commands[] = {
     {"version", "print the version and the SIMD kernels in use", cmd_version},
     {"data", "data-set statistics and face crops (data stats|crop PATH)", cmd_data},
     {"caffe-info", "list a Caffe model's layers, shapes, weights and priors", cmd_caffe_info},
     {"train-classifier", "train the mask / no-mask face classifier", cmd_train_classifier},
+    {"eval-classifier", "score a classifier: accuracy, per class, by face size", cmd_eval_classifier},
+    {"classify", "mask / no-mask for face images", cmd_classify},
 };
 
 static void usage(FILE *out) {
