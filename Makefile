@@ -55,7 +55,7 @@ LIBVISION   = $(BUILD)/libvision.a
 LIBDATASETS = $(BUILD)/libdatasets.a
 LIBS_ALL    = $(LIBDATASETS) $(LIBVISION) $(LIBNN)
 
-.PHONY: all test bench deps clean fuzz examples
+.PHONY: all test bench deps clean fuzz examples train-classifier
 .SECONDARY:
 all: $(BUILD)/maskdet
 
@@ -109,6 +109,8 @@ $(BUILD)/examples/%: $(BUILD)/obj/nn/examples/%.o $(LIBNN)
 	$(CC) $(LDSAN) -o $@ $< $(LIBNN) $(LDLIBS)
 
 examples: $(EXAMPLES)
+
+train-classifier models/classifier.nnw: $(BUILD)/maskdet ; sh models/train-classifier.sh $(BUILD)/maskdet
 
 test: $(BUILD)/run_tests $(BUILD)/maskdet $(EXAMPLES)
 ifeq ($(SUITE),)

@@ -122,11 +122,12 @@ typedef struct {
     float confidence;
 } eval_error;
 
-/* A sheet of misclassified faces, each labelled "true>predicted p". */
+/* A sheet of misclassified faces, each labelled "true>predicted" and the
+ * predicted class's probability. */
 static nn_status draw_errors(const char *path, const eval_error *errors, int n,
                              const loader_samples *samples, const classifier_runner *r,
                              nn_error *err) {
-    const int cols = 8, label_h = 14;
+    const int cols = 8, label_h = 24;
     int rows = n ? (n + cols - 1) / cols : 1;
     image sheet = {0};
     nn_status st = image_alloc(&sheet, cols * TILE_PX, rows * (TILE_PX + label_h), 3, err);
@@ -147,7 +148,7 @@ static nn_status draw_errors(const char *path, const eval_error *errors, int n,
             int x = (i % cols) * TILE_PX, y = (i / cols) * (TILE_PX + label_h);
             paste(&sheet, &tile, x, y);
             char text[64];
-            snprintf(text, sizeof text, "%.6s>%.6s %.2f", info->classes[errors[i].truth],
+            snprintf(text, sizeof text, "%.7s>%.7s\np=%.2f", info->classes[errors[i].truth],
                      info->classes[errors[i].predicted], errors[i].confidence);
             draw_text(&sheet, x + 1, y + TILE_PX + 2, text, 1,
                       draw_class_color(errors[i].predicted));
