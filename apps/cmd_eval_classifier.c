@@ -41,8 +41,9 @@ static void usage(FILE *out) {
             "  --model MODEL        classifier .nnw (default: the bundled models/classifier.nnw)\n"
             "  --data PATH          the data set (required)\n"
             "  --min-face PX        only faces whose longest side is at least PX (0)\n"
-            "  --held-out           only the validation part of the model's training split\n"
-            "                       (seed, fraction and minimum face size from the model file)\n"
+            "  --held-out           only the photos of the validation part of the model's\n"
+            "                       training split (seed, fraction and minimum face size from\n"
+            "                       the model file); all their faces of at least --min-face\n"
             "  --val-split F --seed N   only the validation part of this split instead\n"
             "  --json               print one JSON object on stdout\n"
             "  --confusion PNG      draw the confusion matrix\n"
@@ -304,12 +305,35 @@ int cmd_eval_classifier(int argc, char **argv) {
     }
     set_loaded = true;
     bool photos = set.format != ANNOT_FORMAT_FOLDERS;
-    /* The split is made as training made it (same minimum face size), then
-     * faces below --min-face are dropped. */
+    /* The split picks photos as training did (with training's minimum face
+     * size); then every face of the held-out photos of at least --min-face
+     * is scored, including faces smaller than training used. */
     if (loader_samples_from_set(&set, have_split ? split_min_face : (int)min_face, &all, &err) ||
         (have_split && loader_split(&all, (float)val_split, (uint64_t)seed, &train, &val, &err))) {
         fprintf(stderr, "maskdet eval-classifier: %s\n", err.msg);
         goto done;
+    }
+    if (have_split) {
+        bool *held = calloc(set.n_items ? set.n_items : 1, sizeof *held);
+        if (!held) {
+            fprintf(stderr, "maskdet eval-classifier: out of memory\n");
+            goto done;
+        }
+        for (size_t i = 0; i < val.count; i++)
+            held[val.items[i].group] = true;
+        loader_samples_free(&val);
+        loader_samples faces;
+        if (loader_samples_from_set(&set, (int)min_face, &faces, &err)) {
+            free(held);
+            fprintf(stderr, "maskdet eval-classifier: %s\n", err.msg);
+            goto done;
+        }
+        val = faces;
+        size_t n = 0;
+        for (size_t i = 0; i < val.count; i++)
+            if (held[val.items[i].group]) val.items[n++] = val.items[i];
+        val.count = n;
+        free(held);
     }
     loader_samples *eval = have_split ? &val : &all;
     size_t kept = 0;
