@@ -44,6 +44,7 @@ VISION_SRC   := $(wildcard vision/*.c)
 DATASETS_SRC := $(wildcard datasets/*.c)
 APP_SRC      := $(wildcard apps/*.c)
 TEST_SRC     := $(wildcard tests/*.c)
+TEST_SRC     += apps/train_common.c  # tested directly by tests/test_train_common.c
 TEST_SUITES  := $(patsubst tests/test_%.c,%,$(wildcard tests/test_*.c))
 BENCH_SRC    := $(wildcard benchmarks/*.c)
 
@@ -54,7 +55,7 @@ LIBVISION   = $(BUILD)/libvision.a
 LIBDATASETS = $(BUILD)/libdatasets.a
 LIBS_ALL    = $(LIBDATASETS) $(LIBVISION) $(LIBNN)
 
-.PHONY: all test bench deps clean fuzz examples
+.PHONY: all test bench deps clean fuzz examples train-classifier
 .SECONDARY:
 all: $(BUILD)/maskdet
 
@@ -108,6 +109,8 @@ $(BUILD)/examples/%: $(BUILD)/obj/nn/examples/%.o $(LIBNN)
 	$(CC) $(LDSAN) -o $@ $< $(LIBNN) $(LDLIBS)
 
 examples: $(EXAMPLES)
+
+train-classifier models/classifier.nnw: $(BUILD)/maskdet ; sh models/train-classifier.sh $(BUILD)/maskdet
 
 test: $(BUILD)/run_tests $(BUILD)/maskdet $(EXAMPLES)
 ifeq ($(SUITE),)

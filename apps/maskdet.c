@@ -18,6 +18,9 @@ int cmd_data(int argc, char **argv);
 int cmd_caffe_info(int argc, char **argv);
 int cmd_import_caffe(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
+int cmd_train_classifier(int argc, char **argv);
+int cmd_eval_classifier(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 
 static const maskdet_command commands[] = {
     {"version", "print the version and the SIMD kernels in use", cmd_version},
@@ -25,6 +28,9 @@ static const maskdet_command commands[] = {
     {"caffe-info", "list a Caffe model's layers, shapes, weights and priors", cmd_caffe_info},
     {"import-caffe", "convert a Caffe SSD detector into a .nnw model file", cmd_import_caffe},
     {"detect", "find faces (and masks) in images with a detector model", cmd_detect},
+    {"train-classifier", "train the mask / no-mask face classifier", cmd_train_classifier},
+    {"eval-classifier", "score a classifier: accuracy, per class, by face size", cmd_eval_classifier},
+    {"classify", "mask / no-mask for face images", cmd_classify},
 };
 
 static void usage(FILE *out) {

@@ -371,6 +371,7 @@ struct loader {
     sample_cache cache; /* used only by the batch builder, like the plan */
 
     loader_slot slots[2];
+    size_t first_batch;  /* global index of the first batch (cfg.start_epoch) */
     size_t next_to_hand; /* the global batch the caller gets next */
     int held;            /* slot handed out last, or -1 */
 
@@ -445,7 +446,7 @@ static void build_batch(loader *ld, size_t g, loader_slot *slot) {
 
 static void *prefetch_main(void *arg) {
     loader *ld = arg;
-    size_t g = 0;
+    size_t g = ld->first_batch;
     for (;;) {
         loader_slot *slot = &ld->slots[g % 2];
         pthread_mutex_lock(&ld->lock);
@@ -476,6 +477,9 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
     if (cfg->batch_size < 1 || cfg->batch_size > 65536)
         return nn_error_set(err, NN_ERR_ARG, "loader_create: batch size %d not in 1..65536",
                             cfg->batch_size);
+    if (cfg->start_epoch < 0 || cfg->start_epoch > 1000000)
+        return nn_error_set(err, NN_ERR_ARG, "loader_create: start epoch %d not in 0..1000000",
+                            cfg->start_epoch);
     if (!(cfg->margin >= 0 && cfg->margin <= 10))
         return nn_error_set(err, NN_ERR_ARG, "loader_create: margin %g not in [0, 10]",
                             cfg->margin);
@@ -493,6 +497,7 @@ nn_status loader_create(const loader_samples *samples, const loader_config *cfg,
         (samples->count + (size_t)cfg->batch_size - 1) / (size_t)cfg->batch_size;
     ld->plan_epoch = -1;
     ld->held = -1;
+    ld->first_batch = ld->next_to_hand = (size_t)cfg->start_epoch * ld->batches_per_epoch;
     ld->order = malloc(samples->count * sizeof *ld->order);
     bool ok = ld->order != NULL;
     if (ok && cfg->balance) {

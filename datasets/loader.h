@@ -82,6 +82,7 @@ typedef struct {
     bool prefetch;      /* prepare the next batch on a background thread */
     size_t cache_bytes; /* keep decoded face regions up to this many bytes (0: off), so
                            later epochs skip JPEG decoding; results are the same either way */
+    int start_epoch;    /* the first batch is batch 0 of this epoch (resuming a run) */
 } loader_config;
 
 /* 64x64 input, mean 0, scale 1/255, RGB, batch 32, shuffle, margin 0.1,
