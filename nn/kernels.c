@@ -10,9 +10,9 @@
 
 #include "nn.h"
 
-/* The SIMD tables, defined in kernels_avx2.c / kernels_avx512.c when built. */
-extern const nn_kernels nn_kernels_avx2 __attribute__((weak));
-extern const nn_kernels nn_kernels_avx512 __attribute__((weak));
+/* The SIMD tables, defined in kernels_avx2.c / kernels_avx512.c. */
+extern const nn_kernels nn_kernels_avx2;
+extern const nn_kernels nn_kernels_avx512;
 
 static const nn_kernels *g_active; /* NULL until first use */
 
@@ -27,8 +27,8 @@ const char *nn_isa_name(nn_isa isa) {
 
 nn_isa nn_cpu_best_isa(void) {
     __builtin_cpu_init();
-    if (&nn_kernels_avx512 && __builtin_cpu_supports("avx512f")) return NN_ISA_AVX512;
-    if (&nn_kernels_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (__builtin_cpu_supports("avx512f")) return NN_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return NN_ISA_AVX2;
     return NN_ISA_REFERENCE;
 }

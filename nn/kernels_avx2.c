@@ -1,0 +1,70 @@
+/*
+ * kernels_avx2.c - convolution kernels for AVX2 + FMA (8 floats a vector),
+ * compiled with -mavx2 -mfma (see AVX2_FLAGS in the Makefile).
+ *
+ * The algorithms live in kernels_simd.h; this file supplies the vector
+ * vocabulary and the tile sizes for 16 ymm registers:
+ *   GEMM micro-tile  6 output channels x 16 pixels = 12 ymm accumulators,
+ *                    2 pixel loads + 1 broadcast per row per k
+ *   backward weights 3 dy rows x 3 col rows = 9 ymm accumulators.
+ * AVX2 has no mask registers: masks are integer vectors (all-ones lanes) used
+ * by vmaskmovps, which also does not touch memory in masked-off lanes.
+ */
+#include <immintrin.h>
+
+#define VL 8
+#define MR 6
+#define NRV 2
+#define DOT_M 3
+#define DOT_N 3
+#define KS(name) avx2_##name
+
+typedef __m256 vf;
+typedef __m256i vmask;
+
+static inline vf vf_zero(void) { return _mm256_setzero_ps(); }
+static inline vf vf_set1(float x) { return _mm256_set1_ps(x); }
+static inline vf vf_load(const float *p) { return _mm256_load_ps(p); }
+static inline vf vf_loadu(const float *p) { return _mm256_loadu_ps(p); }
+static inline void vf_storeu(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline float vf_hsum(vf v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* lanes lo <= l < hi as all-ones int lanes */
+static inline vmask vmask_range(int lo, int hi) {
+    __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    __m256i ge = _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1));
+    __m256i lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane);
+    return _mm256_and_si256(ge, lt);
+}
+static inline vf vf_maskz_loadu(const float *p, vmask m) { return _mm256_maskload_ps(p, m); }
+static inline void vf_mask_storeu(float *p, vmask m, vf v) { _mm256_maskstore_ps(p, m, v); }
+
+static inline vf vf_gather_stride(const float *row, int ix, int stride, int n, int w) {
+    __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(ix),
+                                   _mm256_mullo_epi32(lane, _mm256_set1_epi32(stride)));
+    __m256i ok = _mm256_and_si256(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(-1)),
+                                  _mm256_cmpgt_epi32(_mm256_set1_epi32(w), idx));
+    ok = _mm256_and_si256(ok, vmask_range(0, n));
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), row, idx, _mm256_castsi256_ps(ok), 4);
+}
+
+#include "kernels_simd.h"
+
+const nn_kernels nn_kernels_avx2 = {
+    .name = "avx2",
+    .conv2d_forward = avx2_conv2d_forward,
+    .conv2d_backward_data = avx2_conv2d_backward_data,
+    .conv2d_backward_weights = avx2_conv2d_backward_weights,
+    .conv2d_packed_floats = avx2_conv2d_packed_floats,
+    .conv2d_pack_weights = avx2_conv2d_pack_weights,
+    .conv2d_forward_packed = avx2_conv2d_forward_packed,
+};

@@ -1,0 +1,957 @@
+/*
+ * kernels_simd.h - the convolution kernels shared by the AVX2 and AVX-512
+ * builds, written once against a small vector vocabulary. It is included by
+ * kernels_avx2.c and kernels_avx512.c (each compiled with its ISA's flags),
+ * which first define:
+ *
+ *   VL                 floats per vector (8 or 16)
+ *   vf, vmask          the float vector type and its lane-mask type
+ *   vf_zero/set1/loadu/storeu/add/max/fma(a, b, c) = a*b + c
+ *   vmask_range(lo,hi) lanes lo <= l < hi
+ *   vf_maskz_loadu(p, m), vf_mask_storeu(p, m, v)
+ *   vf_gather_stride(row, ix, stride, n, W)  row[ix + l*stride] for lanes l < n
+ *                       whose index lies in [0, W), zero elsewhere
+ *   vf_hsum(v)          sum of the lanes
+ *   MR, NRV            GEMM micro-tile: MR output rows x NRV vectors of pixels
+ *   DOT_M, DOT_N       backward-weights tile (see below)
+ *   KS(name)           prefix for the static names (avx2_name / avx512_name)
+ *
+ * The math (NCHW, per image n and group g; K = Cin/G * Kh * Kw):
+ *
+ *   forward        Y[co][p]  = b[co] + sum_k W[co][k] * col(x)[k][p]
+ *   backward data  dX        += col2im( W^T dY )           (any stride)
+ *                  or, for stride 1, a forward convolution of dY with the
+ *                  weights flipped and transposed (no col2im, same speed)
+ *   backward w.    dW[co][k] += sum_p dY[co][p] * col(x)[k][p]
+ *
+ * where col(x)[k = (ci, ky, kx)][p = (oy, ox)] = x[ci][oy*sh - ph + ky*dh]
+ * [ox*sw - pw + kx*dw] (zero in the padding) is never materialised whole.
+ *
+ * The GEMM (forward, backward data) is blocked like BLIS: the weights are
+ * packed once per call into MR-row panels [K][MR]; each task packs a block of
+ * col(x) (KC rows x up to NC pixels) into NR-pixel panels [KC][NR] straight
+ * from x; the micro-kernel keeps an MR x NR tile of outputs in registers,
+ * broadcasting one weight per row and loading NR pixels per k. Bias and ReLU
+ * are applied in the registers before the one store.
+ *
+ * Backward weights reduces over pixels, which are contiguous in both dY and
+ * col(x), so it uses a dot-product tile instead: DOT_M rows of dY against
+ * DOT_N rows of col(x), one vector accumulator per pair, summed horizontally
+ * once per block of pixels.
+ *
+ * Threads: each call splits its work into items (image, group, pixel range,
+ * row range) that write disjoint outputs; nn_parallel_for starts one task per
+ * thread, each task allocates its buffers once and pulls items from a shared
+ * counter. Buffers are allocated before any output is written, so when one
+ * cannot be allocated the call falls back to the reference kernel.
+ */
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+
+#define NR (NRV * VL) /* pixels per micro-tile */
+#define KC 256        /* k rows per packed block: an NR panel of KC rows fits L1 */
+#define KC_DIRECT 512 /* k rows per block read in place: window rows share cache lines */
+#define NC 1024       /* pixels per block at most: a packed KC x NC block fits L2 */
+#define C_BLOCK (128 * 1024) /* floats of output kept in L2 between k blocks */
+#define PB 1024       /* pixels per block in backward weights */
+
+static inline int ks_min(int a, int b) { return a < b ? a : b; }
+static inline int ks_max(int a, int b) { return a > b ? a : b; }
+static inline int ks_cdiv(int a, int b) { return (a + b - 1) / b; }
+
+/* ---------------------------------------------------------- im2col source */
+
+/* One "column matrix" source: planes of H x W floats, read through a
+ * convolution window. Row k = (c, ky, kx), column p = (oy, ox). */
+typedef struct {
+    const float *src;
+    int h, w;
+    int kh, kw, sh, sw, ph, pw, dh, dw;
+    int hout, wout;
+} KS(geom);
+
+/* A run of pixels inside one output row: lanes [lane, lane+len) are pixels
+ * (oy, ox..ox+len). */
+typedef struct {
+    int lane, len, oy, ox;
+} KS(seg);
+
+/* Splits pixels [p0, p0+len) into runs within one output row; returns the
+ * count (at most len/wout + 2). */
+static int KS(segments)(const KS(geom) *g, int p0, int len, KS(seg) *segs) {
+    int n = 0, oy = p0 / g->wout, ox = p0 % g->wout;
+    for (int lane = 0; lane < len;) {
+        int run = ks_min(len - lane, g->wout - ox);
+        segs[n++] = (KS(seg)){lane, run, oy, ox};
+        lane += run;
+        oy++;
+        ox = 0;
+    }
+    return n;
+}
+
+/* dst[l] = row[ix + l*stride] for l < len, zero outside [0, W). */
+static inline void KS(copy_run)(float *dst, const float *row, int ix, int len, int stride, int w) {
+    int l = 0;
+    if (stride == 1 && ix >= 0 && ix + len <= w) { /* the common, interior case */
+        for (; l + VL <= len; l += VL) vf_storeu(dst + l, vf_loadu(row + ix + l));
+        if (l < len) {
+            vmask m = vmask_range(0, len - l);
+            vf_mask_storeu(dst + l, m, vf_maskz_loadu(row + ix + l, m));
+        }
+        return;
+    }
+    for (; l < len; l += VL) {
+        int n = ks_min(VL, len - l);
+        vf v;
+        if (stride == 1) {
+            int lo = ks_max(0, -(ix + l)), hi = ks_min(n, w - (ix + l));
+            v = lo < hi ? vf_maskz_loadu(row + ix + l, vmask_range(lo, hi)) : vf_zero();
+        } else {
+            v = vf_gather_stride(row, ix + l * stride, stride, n, w);
+        }
+        if (n == VL)
+            vf_storeu(dst + l, v);
+        else
+            vf_mask_storeu(dst + l, vmask_range(0, n), v);
+    }
+}
+
+/* One col row (c, ky, kx) over pixels [p0, p0+len) into dst[0..len). */
+static void KS(col_row)(const KS(geom) *g, int c, int ky, int kx, const KS(seg) *segs, int nseg,
+                        float *dst) {
+    const float *plane = g->src + (size_t)c * g->h * g->w;
+    int dy = ky * g->dh - g->ph, dx = kx * g->dw - g->pw;
+    for (int si = 0; si < nseg; si++) {
+        const KS(seg) *sg = &segs[si];
+        int iy = sg->oy * g->sh + dy;
+        if (iy < 0 || iy >= g->h)
+            memset(dst + sg->lane, 0, sizeof(float) * sg->len);
+        else
+            KS(copy_run)(dst + sg->lane, plane + (size_t)iy * g->w, sg->ox * g->sw + dx, sg->len,
+                         g->sw, g->w);
+    }
+}
+
+/* Packs col rows [k0, k0+kc) x pixels [p0, p0+len). With width == 0 the rows
+ * are written contiguously, dst[k*ld + i] (zero-filled up to ld). Otherwise
+ * into panels of `width` lanes, element (k, i) at dst[(i/width)*kc*width +
+ * k*width + i%width], going through rowbuf so that the window arithmetic is
+ * done per output row, not per panel. */
+static void KS(pack_col)(const KS(geom) *g, int k0, int kc, int p0, int len, int width, int ld,
+                         float *dst, float *rowbuf, KS(seg) *segs) {
+    int nseg = KS(segments)(g, p0, len, segs);
+    int taps = g->kh * g->kw, c = k0 / taps, ky = (k0 % taps) / g->kw, kx = k0 % g->kw;
+    int panels = width ? ks_cdiv(len, width) : 1, padded = width ? panels * width : ld;
+    for (int k = 0; k < kc; k++) {
+        float *row = width ? rowbuf : dst + (size_t)k * ld;
+        KS(col_row)(g, c, ky, kx, segs, nseg, row);
+        if (padded > len) memset(row + len, 0, sizeof(float) * (padded - len));
+        if (width) {
+            float *d = dst + (size_t)k * width;
+            for (int j = 0; j < panels; j++)
+                for (int l = 0; l < width; l += VL)
+                    vf_storeu(d + (size_t)j * kc * width + l, vf_loadu(row + j * width + l));
+        }
+        if (++kx == g->kw) {
+            kx = 0;
+            if (++ky == g->kh) {
+                ky = 0;
+                c++;
+            }
+        }
+    }
+}
+
+/* dx-plane += tile rows through the window: the inverse of pack_col for one
+ * MR x NR tile (rows m0.., pixels p0..). */
+static void KS(col2im_add)(const KS(geom) *g, float *dx, const float *tile, int m0, int mr, int p0,
+                           int len, KS(seg) *segs) {
+    int nseg = KS(segments)(g, p0, len, segs);
+    int taps = g->kh * g->kw;
+    for (int r = 0; r < mr; r++) {
+        int kk = m0 + r, c = kk / taps, t = kk % taps, ky = t / g->kw, kx = t % g->kw;
+        float *plane = dx + (size_t)c * g->h * g->w;
+        const float *src = tile + (size_t)r * NR;
+        for (int s = 0; s < nseg; s++) {
+            const KS(seg) *sg = &segs[s];
+            int iy = sg->oy * g->sh - g->ph + ky * g->dh;
+            if (iy < 0 || iy >= g->h) continue;
+            float *row = plane + (size_t)iy * g->w;
+            int ix = sg->ox * g->sw - g->pw + kx * g->dw;
+            if (g->sw == 1) {
+                for (int l = 0; l < sg->len; l += VL) {
+                    int n = ks_min(VL, sg->len - l);
+                    int lo = ks_max(0, -(ix + l)), hi = ks_min(n, g->w - (ix + l));
+                    if (lo >= hi) continue;
+                    vmask m = vmask_range(lo, hi);
+                    vf v = vf_add(vf_maskz_loadu(row + ix + l, m),
+                                  vf_maskz_loadu(src + sg->lane + l, m));
+                    vf_mask_storeu(row + ix + l, m, v);
+                }
+            } else {
+                for (int l = 0; l < sg->len; l++) {
+                    int x = ix + l * g->sw;
+                    if (x >= 0 && x < g->w) row[x] += src[sg->lane + l];
+                }
+            }
+        }
+    }
+}
+
+/* -------------------------------------------------------------- micro-kernel */
+
+/* Where the vectors of one micro-tile row go: vector j's lanes in mask
+ * m[j][0] are stored at row + off[j][0], those in m[j][1] (when two[j]) at
+ * row + off[j][1]. Two parts let a vector of pixels wrap from the end of one
+ * output row to the start of the next when the pixels are counted in a
+ * padded-width space (see the direct GEMM below). */
+typedef struct {
+    int off[NRV][2];
+    vmask m[NRV][2];
+    bool two[NRV], any[NRV];
+} KS(smap);
+
+/* The MR x NR tile c = a-panel x B over kc steps, for the first mr rows:
+ *   acc = (load_c ? c : 0) + (bias ? bias[r] : 0) + sum_k a[k][r] * B_k
+ *   c = relu ? max(acc, 0) : acc
+ * a is [kc][MR]; B_k is the NR floats at b + boff[k] (a packed panel, or a
+ * window straight into a padded input). Inlined with a constant mr so each
+ * row count gets its own register-resident version. */
+static inline __attribute__((always_inline)) void
+KS(ukernel_body)(int kc, const float *restrict a, const float *b, const int *restrict boff,
+                 float *c, int ldc, const KS(smap) *map, const float *bias, bool load_c,
+                 bool relu, const int mr) {
+    vf acc[MR][NRV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NRV; j++)
+            if (r < mr) acc[r][j] = vf_zero();
+    for (int k = 0; k < kc; k++) {
+        const float *bk = b + boff[k];
+        __builtin_prefetch(a + (size_t)(k + 8) * MR); /* the weight panel streams from L2 */
+        vf bv[NRV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NRV; j++) bv[j] = vf_loadu(bk + j * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            if (r < mr) {
+                vf av = vf_set1(a[(size_t)k * MR + r]);
+#pragma GCC unroll 4
+                for (int j = 0; j < NRV; j++) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr) continue;
+        float *cr = c + (size_t)r * ldc;
+        vf bb = bias ? vf_set1(bias[r]) : vf_zero();
+#pragma GCC unroll 4
+        for (int j = 0; j < NRV; j++) {
+            if (!map->any[j]) continue;
+            vf v = vf_add(acc[r][j], bb);
+            if (load_c) {
+                v = vf_add(v, vf_maskz_loadu(cr + map->off[j][0], map->m[j][0]));
+                if (map->two[j]) v = vf_add(v, vf_maskz_loadu(cr + map->off[j][1], map->m[j][1]));
+            }
+            if (relu) v = vf_max(v, vf_zero());
+            vf_mask_storeu(cr + map->off[j][0], map->m[j][0], v);
+            if (map->two[j]) vf_mask_storeu(cr + map->off[j][1], map->m[j][1], v);
+        }
+    }
+}
+
+#define KS_UK(R)                                                                             \
+    static void KS(ukernel_##R)(int kc, const float *a, const float *b, const int *boff,     \
+                                float *c, int ldc, const KS(smap) *map, const float *bias,   \
+                                bool load_c, bool relu) {                                    \
+        KS(ukernel_body)(kc, a, b, boff, c, ldc, map, bias, load_c, relu, R);                \
+    }
+KS_UK(1) KS_UK(2) KS_UK(3) KS_UK(4) KS_UK(5) KS_UK(6)
+#if MR > 6
+KS_UK(7) KS_UK(8) KS_UK(9) KS_UK(10) KS_UK(11) KS_UK(12) KS_UK(13) KS_UK(14)
+#endif
+
+typedef void (*KS(ukernel_fn))(int, const float *, const float *, const int *, float *, int,
+                               const KS(smap) *, const float *, bool, bool);
+static const KS(ukernel_fn) KS(ukernels)[MR + 1] = {
+    NULL, KS(ukernel_1), KS(ukernel_2), KS(ukernel_3), KS(ukernel_4), KS(ukernel_5), KS(ukernel_6),
+#if MR > 6
+    KS(ukernel_7), KS(ukernel_8), KS(ukernel_9), KS(ukernel_10), KS(ukernel_11), KS(ukernel_12),
+    KS(ukernel_13), KS(ukernel_14),
+#endif
+};
+
+/* A plain map: nr pixels stored contiguously from offset p. */
+static void KS(smap_linear)(KS(smap) *map, int p, int nr) {
+    for (int j = 0; j < NRV; j++) {
+        int n = ks_min(VL, nr - j * VL);
+        map->any[j] = n > 0;
+        map->two[j] = false;
+        map->off[j][0] = p + j * VL;
+        map->m[j][0] = vmask_range(0, ks_max(n, 1));
+    }
+}
+
+/* Pixels counted in padded-width space: q = oy*wp + ox, of which only ox < wo
+ * (and oy < ho) are real outputs, stored at oy*wo + ox. Needs wp >= VL so a
+ * vector touches at most two rows. */
+static void KS(smap_padded)(KS(smap) *map, int q, int wp, int wo, int ho) {
+    for (int j = 0; j < NRV; j++) {
+        int qv = q + j * VL, oy = qv / wp, ox = qv % wp;
+        int first = ks_min(VL, wp - ox); /* lanes [0, first) in row oy */
+        int n0 = oy < ho ? ks_min(first, wo - ox) : 0;
+        int n1 = first < VL && oy + 1 < ho ? ks_min(VL, first + wo) : 0;
+        map->off[j][0] = oy * wo + ox;
+        map->m[j][0] = n0 > 0 ? vmask_range(0, n0) : vmask_range(0, 0);
+        map->two[j] = n1 > first;
+        map->off[j][1] = (oy + 1) * wo - first;
+        map->m[j][1] = n1 > first ? vmask_range(first, n1) : vmask_range(0, 0);
+        map->any[j] = n0 > 0 || n1 > first;
+    }
+}
+
+/* ------------------------------------------------------------------- GEMM */
+
+typedef enum { KS_OUT_STORE, KS_OUT_ACCUMULATE, KS_OUT_COL2IM } KS(out_mode);
+
+/* One convolution-as-GEMM over a batch: for image n and group g,
+ *   C(n, g)[m][p] (op)= sum_k A(g)[m][k] * B(n, g)[k][p].
+ * B is either packed from the window geometry `bgeom` (any stride), or, when
+ * `direct`, read in place from `xpad`: one image's input with its padding
+ * made real (planes of hp x wp), so that window row k is simply xpad shifted
+ * by a constant, and pixels are counted in padded-width space. */
+typedef struct {
+    int m, k, p;               /* GEMM sizes per (image, group); p in padded space if direct */
+    int batch, groups;
+    const float *apack;        /* [groups][ceil(m/MR)][k][MR] */
+    KS(geom) bgeom;            /* B window; for image 0, group 0 when packed */
+    size_t b_image, b_group;   /* floats between images / groups of the B source */
+    bool direct;
+    const float *xpad;         /* direct: [groups * k/taps planes][hp][wp] + guard */
+    int hp, wp;
+    float *c;
+    size_t c_image, c_group;   /* floats between images / groups of C */
+    int ldc;
+    const float *bias;         /* per m, advanced by m per group; STORE only */
+    bool relu;
+    KS(out_mode) mode;
+    KS(geom) cgeom;            /* COL2IM: the window C's rows scatter through */
+    /* blocking and work split */
+    int kc_block, nc_block;
+    int p_chunk, p_chunks, m_chunk, m_chunks;
+    atomic_int next;
+    float *scratch;            /* per task: packed col block, C tile, row buffer, offsets */
+    KS(seg) *segs;             /* per task */
+} KS(gemm_job);
+
+#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR + NC + NR + KC_DIRECT)
+#define KS_GEMM_SEGS (NC + 2)
+
+static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, float *rowbuf,
+                          int *boff, KS(seg) *segs) {
+    int mi = item % J->m_chunks;
+    item /= J->m_chunks;
+    int pi = item % J->p_chunks;
+    item /= J->p_chunks;
+    int g = item % J->groups, n = item / J->groups;
+    int m0 = mi * J->m_chunk, m1 = ks_min(J->m, m0 + J->m_chunk);
+    int q0 = pi * J->p_chunk, q1 = ks_min(J->p, q0 + J->p_chunk);
+    if (m0 >= m1 || q0 >= q1) return;
+
+    const KS(geom) *wg = &J->bgeom;
+    KS(geom) bg = J->bgeom;
+    bg.src += (size_t)n * J->b_image + (size_t)g * J->b_group;
+    int taps = wg->kh * wg->kw;
+    const float *xpad = J->direct ? J->xpad + (size_t)g * (J->k / taps) * J->hp * J->wp : NULL;
+    float *c = J->c + (size_t)n * J->c_image + (size_t)g * J->c_group;
+    const float *bias = J->bias ? J->bias + (size_t)g * J->m : NULL;
+    const float *apack = J->apack + (size_t)g * ks_cdiv(J->m, MR) * MR * J->k;
+    KS(smap) map;
+
+    for (int nb = q0; nb < q1; nb += J->nc_block) {
+        int nc = ks_min(J->nc_block, q1 - nb), panels = ks_cdiv(nc, NR);
+        for (int kb = 0; kb < J->k; kb += J->kc_block) {
+            int kc = ks_min(J->kc_block, J->k - kb);
+            if (J->direct) {
+                int c0 = kb / taps, ky = (kb % taps) / wg->kw, kx = kb % wg->kw;
+                for (int k = 0; k < kc; k++) {
+                    boff[k] = (c0 * J->hp + ky * wg->dh) * J->wp + kx * wg->dw;
+                    if (++kx == wg->kw) {
+                        kx = 0;
+                        if (++ky == wg->kh) ky = 0, c0++;
+                    }
+                }
+            } else {
+                for (int k = 0; k < kc; k++) boff[k] = k * NR;
+                KS(pack_col)(&bg, kb, kc, nb, nc, NR, 0, bbuf, rowbuf, segs);
+            }
+            bool first = kb == 0, last = kb + kc == J->k;
+            for (int j = 0; j < panels; j++) {
+                int p = nb + j * NR, nr = ks_min(NR, nc - j * NR);
+                const float *bp = J->direct ? xpad + p : bbuf + (size_t)j * kc * NR;
+                if (J->mode == KS_OUT_COL2IM)
+                    KS(smap_linear)(&map, 0, NR);
+                else if (J->direct)
+                    KS(smap_padded)(&map, p, J->wp, wg->wout, wg->hout);
+                else
+                    KS(smap_linear)(&map, p, nr);
+                for (int m = m0; m < m1; m += MR) {
+                    int mr = ks_min(MR, m1 - m);
+                    const float *ap = apack + ((size_t)(m / MR) * J->k + kb) * MR;
+                    KS(ukernel_fn) uk = KS(ukernels)[mr];
+                    float *crow = c + (size_t)m * J->ldc;
+                    switch (J->mode) {
+                    case KS_OUT_STORE:
+                        uk(kc, ap, bp, boff, crow, J->ldc, &map, first && bias ? bias + m : NULL,
+                           !first, last && J->relu);
+                        break;
+                    case KS_OUT_ACCUMULATE:
+                        uk(kc, ap, bp, boff, crow, J->ldc, &map, NULL, true, false);
+                        break;
+                    case KS_OUT_COL2IM:
+                        uk(kc, ap, bp, boff, tile, NR, &map, NULL, false, false);
+                        KS(col2im_add)(&J->cgeom, c, tile, m, mr, p, nr, segs);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void KS(gemm_task)(void *arg, int task) {
+    KS(gemm_job) *J = arg;
+    float *bbuf = J->scratch + (size_t)task * KS_GEMM_SCRATCH;
+    float *tile = bbuf + KC * (NC + NR);
+    float *rowbuf = tile + MR * NR;
+    int *boff = (int *)(rowbuf + NC + NR);
+    KS(seg) *segs = J->segs + (size_t)task * KS_GEMM_SEGS;
+    int items = J->batch * J->groups * J->p_chunks * J->m_chunks, i;
+    while ((i = atomic_fetch_add(&J->next, 1)) < items)
+        KS(gemm_item)(J, i, bbuf, tile, rowbuf, boff, segs);
+}
+
+/* Splits the work so that there are a few items per thread; pixel splits are
+ * preferred (they share the packed weights), row splits keep small planes busy.
+ * COL2IM items must own whole input channels (rows of `taps` each), and get all
+ * pixels, since neighbouring pixels scatter into the same inputs. */
+static void KS(gemm_split)(KS(gemm_job) *J, int threads, int row_align, bool split_pixels) {
+    int want = threads > 1 ? 3 * threads : 1;
+    int outer = J->batch * J->groups;
+    /* The k blocks revisit each output tile; keep the outputs of one pixel
+     * block (m x nc floats) small enough to stay in L2 meanwhile. */
+    J->kc_block = J->direct ? KC_DIRECT : KC;
+    J->nc_block = ks_max(NR, ks_min(NC, C_BLOCK / ks_max(J->m, 1) / NR * NR));
+    J->p_chunks = 1;
+    J->m_chunks = 1;
+    if (split_pixels) {
+        J->p_chunks = ks_cdiv(J->p, J->nc_block);
+        if (outer * J->p_chunks < want)
+            J->p_chunks = ks_min(ks_cdiv(J->p, 2 * NR), ks_cdiv(want, outer));
+        J->p_chunks = ks_max(J->p_chunks, 1);
+    }
+    J->p_chunk = ks_cdiv(ks_cdiv(J->p, J->p_chunks), NR) * NR;
+    J->p_chunks = ks_cdiv(J->p, J->p_chunk);
+    int align = MR * row_align; /* row chunks hold whole channels and whole panels */
+    int max_m = ks_cdiv(J->m, align);
+    if (outer * J->p_chunks < want) J->m_chunks = ks_min(max_m, ks_cdiv(want, outer * J->p_chunks));
+    J->m_chunk = ks_cdiv(ks_cdiv(J->m, J->m_chunks), align) * align;
+    J->m_chunks = ks_cdiv(J->m, J->m_chunk);
+}
+
+static bool KS(gemm_alloc)(KS(gemm_job) *J, int *tasks) {
+    int items = J->batch * J->groups * J->p_chunks * J->m_chunks;
+    *tasks = ks_min(nn_threads_get(), items);
+    J->scratch = nn_aligned_alloc(sizeof(float) * KS_GEMM_SCRATCH * *tasks);
+    J->segs = malloc(sizeof(KS(seg)) * KS_GEMM_SEGS * *tasks);
+    return J->scratch && J->segs;
+}
+
+static void KS(gemm_free)(KS(gemm_job) *J) {
+    nn_aligned_free(J->scratch);
+    free(J->segs);
+}
+
+static void KS(gemm_run)(KS(gemm_job) *J, int tasks) {
+    atomic_store(&J->next, 0);
+    nn_parallel_for(tasks, KS(gemm_task), J);
+}
+
+/* ------------------------------------------------------------ direct GEMM */
+
+/* Stride-1 windows can skip packing: the input is copied once with its
+ * padding made real, and every window row is that copy shifted. The price is
+ * computing wp - wo garbage pixels per row, so it is used when those are few
+ * (and rows are at least a vector wide, so a vector wraps at most once). */
+static bool KS(direct_ok)(const KS(geom) *g) {
+    int wp = g->w + 2 * g->pw;
+    return g->sh == 1 && g->sw == 1 && g->wout >= VL && wp >= VL &&
+           (wp - g->wout) * 8 <= g->wout && g->hout + (g->kh - 1) * g->dh == g->h + 2 * g->ph &&
+           g->wout + (g->kw - 1) * g->dw == wp;
+}
+
+typedef struct {
+    const float *src;
+    float *dst;
+    int h, w, ph, pw, hp, wp;
+} KS(pad_job);
+
+static void KS(pad_plane)(void *arg, int c) {
+    KS(pad_job) *J = arg;
+    const float *src = J->src + (size_t)c * J->h * J->w;
+    float *dst = J->dst + (size_t)c * J->hp * J->wp;
+    for (int y = 0; y < J->hp; y++) {
+        float *d = dst + (size_t)y * J->wp;
+        int iy = y - J->ph;
+        if (iy < 0 || iy >= J->h) {
+            memset(d, 0, sizeof(float) * J->wp);
+            continue;
+        }
+        memset(d, 0, sizeof(float) * J->pw);
+        memcpy(d + J->pw, src + (size_t)iy * J->w, sizeof(float) * J->w);
+        memset(d + J->pw + J->w, 0, sizeof(float) * (J->wp - J->pw - J->w));
+    }
+}
+
+/* Runs job J (batch, groups, m, k, apack, c*, mode set; bgeom the window over
+ * `planes` planes per image) one image at a time through the padded copy.
+ * Returns false if memory is short (nothing written then). */
+static bool KS(gemm_direct)(KS(gemm_job) *J, const float *src, int planes) {
+    const KS(geom) *g = &J->bgeom;
+    int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    size_t plane = (size_t)hp * wp, guard = NR + (size_t)(g->kw - 1) * g->dw + VL;
+    float *xpad = nn_aligned_alloc(sizeof(float) * (plane * planes + guard));
+    int batch = J->batch, tasks;
+    J->batch = 1;
+    J->direct = true;
+    J->xpad = xpad;
+    J->hp = hp;
+    J->wp = wp;
+    J->p = g->hout * wp - (wp - g->wout); /* the last row's garbage is not needed */
+    KS(gemm_split)(J, nn_threads_get(), 1, true);
+    if (!xpad || !KS(gemm_alloc)(J, &tasks)) {
+        nn_aligned_free(xpad);
+        KS(gemm_free)(J);
+        return false;
+    }
+    memset(xpad + plane * planes, 0, sizeof(float) * guard);
+    float *c0 = J->c;
+    for (int n = 0; n < batch; n++) {
+        KS(pad_job) P = {src + (size_t)n * J->b_image, xpad, g->h, g->w, g->ph, g->pw, hp, wp};
+        nn_parallel_for(planes, KS(pad_plane), &P);
+        J->c = c0 + (size_t)n * J->c_image;
+        KS(gemm_run)(J, tasks);
+    }
+    J->c = c0;
+    nn_aligned_free(xpad);
+    KS(gemm_free)(J);
+    return true;
+}
+
+/* The packed path: any window. */
+static bool KS(gemm_packed)(KS(gemm_job) *J, int row_align, bool split_pixels) {
+    int tasks;
+    KS(gemm_split)(J, nn_threads_get(), row_align, split_pixels);
+    bool ok = KS(gemm_alloc)(J, &tasks);
+    if (ok) KS(gemm_run)(J, tasks);
+    KS(gemm_free)(J);
+    return ok;
+}
+
+/* ---------------------------------------------------------- weight packing */
+
+typedef enum {
+    KS_A_ROWS,    /* A[m][k] = w[m][k]                  forward            */
+    KS_A_FLIP,    /* A[ci][(co,t)] = w[co][ci][T-1-t]   backward data, s=1 */
+    KS_A_COLS,    /* A[k'][co] = w[co][k']              backward data, col2im */
+} KS(a_mode);
+
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *w;
+    float *out;
+    KS(a_mode) mode;
+    int m, k, panels;
+} KS(wpack_job);
+
+/* One MR-row panel [K][MR] of one group (zero rows past m). */
+static void KS(pack_panel)(void *arg, int index) {
+    KS(wpack_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    int g = index / J->panels, pnl = index % J->panels, k = J->k, m = J->m;
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
+    const float *wgp = J->w + (size_t)g * cout_g * cin_g * taps;
+    float *dst = J->out + ((size_t)g * J->panels + pnl) * k * MR;
+    int m0 = pnl * MR, mr = ks_min(MR, m - m0);
+    /* one vector per k: the panel's rows are a strided gather */
+    vmask keep = vmask_range(0, MR);
+    if (J->mode == KS_A_ROWS) {
+        const float *src = wgp + (size_t)m0 * k;
+        for (int kk = 0; kk < k; kk++)
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_gather_stride(src + kk, 0, k, mr, INT_MAX));
+    } else if (J->mode == KS_A_FLIP) {
+        /* m = ci, k = (co, t): w[co][ci][taps-1-t] */
+        for (int kk = 0; kk < k; kk++) {
+            int co = kk / taps, t = kk % taps;
+            const float *src = wgp + ((size_t)co * cin_g + m0) * taps + (taps - 1 - t);
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_gather_stride(src, 0, taps, mr, INT_MAX));
+        }
+    } else {
+        /* m = (ci, t) index into a weight row, k = co */
+        for (int kk = 0; kk < k; kk++)
+            vf_mask_storeu(dst + (size_t)kk * MR, keep,
+                           vf_maskz_loadu(wgp + (size_t)kk * m + m0, vmask_range(0, mr)));
+    }
+}
+
+static size_t KS(packed_floats_for)(const nn_conv2d_shape *s, int m, int k) {
+    return (size_t)ks_cdiv(m, MR) * MR * k * s->groups;
+}
+
+/* Packs every group's weights into MR-row panels [K][MR], in parallel, into
+ * out (or a new buffer when out is NULL). */
+static float *KS(pack_weights)(const nn_conv2d_shape *s, const float *w, KS(a_mode) mode, int m,
+                               int k, float *out) {
+    if (!out) out = nn_aligned_alloc(sizeof(float) * KS(packed_floats_for)(s, m, k));
+    if (!out) return NULL;
+    KS(wpack_job) J = {s, w, out, mode, m, k, ks_cdiv(m, MR)};
+    nn_parallel_for(J.panels * s->groups, KS(pack_panel), &J);
+    return out;
+}
+
+/* ------------------------------------------------------------- depthwise */
+
+/* One input channel per group and one output per group: a direct loop over
+ * output rows, one vector of pixels at a time, is faster than a GEMM of K=9. */
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *x, *w, *b;
+    float *y;
+} KS(dw_job);
+
+static void KS(depthwise_plane)(void *arg, int plane) {
+    KS(dw_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    int c = plane % s->cout;
+    const float *x = J->x + (size_t)plane * s->h * s->w;
+    const float *w = J->w + (size_t)c * s->kh * s->kw;
+    float *y = J->y + (size_t)plane * s->hout * s->wout;
+    float bias = J->b ? J->b[c] : 0.0f;
+    for (int oy = 0; oy < s->hout; oy++) {
+        for (int ox = 0; ox < s->wout; ox += VL) {
+            int n = ks_min(VL, s->wout - ox);
+            vf acc = vf_set1(bias);
+            for (int ky = 0; ky < s->kh; ky++) {
+                int iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
+                if (iy < 0 || iy >= s->h) continue;
+                const float *row = x + (size_t)iy * s->w;
+                for (int kx = 0; kx < s->kw; kx++) {
+                    int ix = ox * s->stride_w - s->pad_w + kx * s->dil_w;
+                    vf v;
+                    if (s->stride_w == 1) {
+                        int lo = ks_max(0, -ix), hi = ks_min(n, s->w - ix);
+                        v = lo < hi ? vf_maskz_loadu(row + ix, vmask_range(lo, hi)) : vf_zero();
+                    } else {
+                        v = vf_gather_stride(row, ix, s->stride_w, n, s->w);
+                    }
+                    acc = vf_fma(vf_set1(w[ky * s->kw + kx]), v, acc);
+                }
+            }
+            if (s->relu) acc = vf_max(acc, vf_zero());
+            float *yr = y + (size_t)oy * s->wout + ox;
+            if (n == VL)
+                vf_storeu(yr, acc);
+            else
+                vf_mask_storeu(yr, vmask_range(0, n), acc);
+        }
+    }
+}
+
+/* ------------------------------------------------------- the three kernels */
+
+static KS(geom) KS(x_geom)(const nn_conv2d_shape *s, const float *x) {
+    return (KS(geom)){.src = x, .h = s->h, .w = s->w, .kh = s->kh, .kw = s->kw,
+                      .sh = s->stride_h, .sw = s->stride_w, .ph = s->pad_h, .pw = s->pad_w,
+                      .dh = s->dil_h, .dw = s->dil_w, .hout = s->hout, .wout = s->wout};
+}
+
+/* The last resort when scratch memory is short and only packed weights are
+ * at hand: the reference loop, reading each weight from its panel. */
+static void KS(forward_panels_scalar)(const nn_conv2d_shape *s, const float *x,
+                                      const float *packed, const float *b, float *y) {
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
+    int k = cin_g * taps;
+    size_t per_group = KS(packed_floats_for)(s, cout_g, k) / s->groups;
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++) {
+            int g = co / cout_g, m = co % cout_g;
+            const float *panel = packed + g * per_group + (size_t)(m / MR) * k * MR + m % MR;
+            for (int oy = 0; oy < s->hout; oy++)
+                for (int ox = 0; ox < s->wout; ox++) {
+                    float acc = b ? b[co] : 0.0f;
+                    for (int kk = 0; kk < k; kk++) {
+                        int ci = kk / taps, ky = kk % taps / s->kw, kx = kk % s->kw;
+                        int iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
+                        int ix = ox * s->stride_w - s->pad_w + kx * s->dil_w;
+                        if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                        acc += panel[(size_t)kk * MR] *
+                               x[(((size_t)n * s->cin + g * cin_g + ci) * s->h + iy) * s->w + ix];
+                    }
+                    if (s->relu && acc < 0.0f) acc = 0.0f;
+                    y[(((size_t)n * s->cout + co) * s->hout + oy) * s->wout + ox] = acc;
+                }
+        }
+}
+
+static bool KS(is_depthwise)(const nn_conv2d_shape *s) {
+    return s->cin == s->groups && s->cout == s->groups;
+}
+
+/* Forward with the weights packed already (packed != NULL) or not. */
+static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const float *w,
+                             const float *packed, const float *b, float *y) {
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    if (KS(is_depthwise)(s)) { /* packed weights of a depthwise conv are w itself */
+        KS(dw_job) J = {s, x, packed ? packed : w, b, y};
+        nn_parallel_for(s->n * s->cout, KS(depthwise_plane), &J);
+        return;
+    }
+    int taps = s->kh * s->kw, p = s->hout * s->wout;
+    KS(gemm_job) J = {
+        .m = cout_g, .k = cin_g * taps, .p = p, .batch = s->n, .groups = s->groups,
+        .bgeom = KS(x_geom)(s, x),
+        .b_image = (size_t)s->cin * s->h * s->w, .b_group = (size_t)cin_g * s->h * s->w,
+        .c = y, .c_image = (size_t)s->cout * p, .c_group = (size_t)cout_g * p, .ldc = p,
+        .bias = b, .relu = s->relu, .mode = KS_OUT_STORE,
+    };
+    float *own = packed ? NULL : KS(pack_weights)(s, w, KS_A_ROWS, J.m, J.k, NULL);
+    J.apack = packed ? packed : own;
+    bool ok = J.apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, x, s->cin)
+                                                  : KS(gemm_packed)(&J, 1, true));
+    nn_aligned_free(own);
+    if (!ok && packed) /* no scratch memory, and only panels: a scalar loop over them */
+        KS(forward_panels_scalar)(s, x, packed, b, y);
+    else if (!ok)
+        nn_kernels_reference.conv2d_forward(s, x, w, b, y);
+}
+
+static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const float *w,
+                               const float *b, float *y) {
+    KS(forward_with)(s, x, w, NULL, b, y);
+}
+
+static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
+    int taps = s->kh * s->kw;
+    if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
+    return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
+}
+
+static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, float *packed) {
+    int taps = s->kh * s->kw;
+    if (KS(is_depthwise)(s)) {
+        memcpy(packed, w, sizeof(float) * s->cout * taps);
+        return;
+    }
+    KS(pack_weights)(s, w, KS_A_ROWS, s->cout / s->groups, s->cin / s->groups * taps, packed);
+}
+
+static void KS(conv2d_forward_packed)(const nn_conv2d_shape *s, const float *x,
+                                      const float *packed, const float *b, float *y) {
+    KS(forward_with)(s, x, NULL, packed, b, y);
+}
+
+static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, const float *w,
+                                     float *dx) {
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
+    int po = s->hout * s->wout, pi = s->h * s->w;
+    /* Stride 1: dx is a forward convolution of dy with the flipped kernel and
+     * padding d*(k-1) - p, which lands exactly on the input size. */
+    int fph = s->dil_h * (s->kh - 1) - s->pad_h, fpw = s->dil_w * (s->kw - 1) - s->pad_w;
+    bool as_forward = s->stride_h == 1 && s->stride_w == 1 && fph >= 0 && fpw >= 0 &&
+                      s->hout + 2 * fph - s->dil_h * (s->kh - 1) == s->h &&
+                      s->wout + 2 * fpw - s->dil_w * (s->kw - 1) == s->w;
+    KS(gemm_job) J = {.batch = s->n, .groups = s->groups, .c = dx,
+                      .c_image = (size_t)s->cin * pi, .c_group = (size_t)cin_g * pi,
+                      .b_image = (size_t)s->cout * po, .b_group = (size_t)cout_g * po};
+    float *apack;
+    bool ok;
+    if (as_forward) {
+        J.m = cin_g;
+        J.k = cout_g * taps;
+        J.p = pi;
+        J.ldc = pi;
+        J.mode = KS_OUT_ACCUMULATE;
+        J.bgeom = (KS(geom)){.src = dy, .h = s->hout, .w = s->wout, .kh = s->kh, .kw = s->kw,
+                             .sh = 1, .sw = 1, .ph = fph, .pw = fpw, .dh = s->dil_h,
+                             .dw = s->dil_w, .hout = s->h, .wout = s->w};
+        apack = KS(pack_weights)(s, w, KS_A_FLIP, J.m, J.k, NULL);
+        J.apack = apack;
+        ok = apack && (KS(direct_ok)(&J.bgeom) ? KS(gemm_direct)(&J, dy, s->cout)
+                                               : KS(gemm_packed)(&J, 1, true));
+    } else {
+        J.m = cin_g * taps;
+        J.k = cout_g;
+        J.p = po;
+        J.mode = KS_OUT_COL2IM;
+        /* dy rows read as a 1x1 "window" over one long row of pixels */
+        J.bgeom = (KS(geom)){.src = dy, .h = 1, .w = po, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
+                             .dh = 1, .dw = 1, .hout = 1, .wout = po};
+        J.cgeom = KS(x_geom)(s, NULL);
+        apack = KS(pack_weights)(s, w, KS_A_COLS, J.m, J.k, NULL);
+        J.apack = apack;
+        /* row chunks of whole channels: a multiple of taps and of MR rows */
+        ok = apack && KS(gemm_packed)(&J, taps, false);
+    }
+    if (!ok) nn_kernels_reference.conv2d_backward_data(s, dy, w, dx);
+    nn_aligned_free(apack);
+}
+
+/* dW tile: acc[i][j] = sum over pixels of dy row i * col row j. */
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *x, *dy;
+    float *dw, *db;
+    int k, k_chunk, k_chunks;
+    atomic_int next;
+    float *scratch; /* per task: a packed block of col rows */
+    KS(seg) *segs;  /* per task */
+} KS(bw_job);
+
+static inline __attribute__((always_inline)) void
+KS(dot_tile)(const float *const *arows, const float *const *brows, int len, float *out, int ldo,
+             const int mm, const int nn) {
+    vf acc[DOT_M][DOT_N];
+#pragma GCC unroll 8
+    for (int i = 0; i < DOT_M; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < DOT_N; j++) acc[i][j] = vf_zero();
+    int l = 0;
+    for (; l + VL <= len; l += VL) {
+        vf av[DOT_M];
+#pragma GCC unroll 8
+        for (int i = 0; i < DOT_M; i++) av[i] = i < mm ? vf_loadu(arows[i] + l) : vf_zero();
+#pragma GCC unroll 8
+        for (int j = 0; j < DOT_N; j++) {
+            if (j >= nn) continue;
+            vf bv = vf_load(brows[j] + l);
+#pragma GCC unroll 8
+            for (int i = 0; i < DOT_M; i++)
+                if (i < mm) acc[i][j] = vf_fma(av[i], bv, acc[i][j]);
+        }
+    }
+    if (l < len) {
+        vmask m = vmask_range(0, len - l);
+        vf av[DOT_M];
+#pragma GCC unroll 8
+        for (int i = 0; i < DOT_M; i++) av[i] = i < mm ? vf_maskz_loadu(arows[i] + l, m) : vf_zero();
+#pragma GCC unroll 8
+        for (int j = 0; j < DOT_N; j++) {
+            if (j >= nn) continue;
+            vf bv = vf_load(brows[j] + l); /* zero-padded */
+#pragma GCC unroll 8
+            for (int i = 0; i < DOT_M; i++)
+                if (i < mm) acc[i][j] = vf_fma(av[i], bv, acc[i][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < DOT_M; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < DOT_N; j++)
+            if (i < mm && j < nn) out[(size_t)i * ldo + j] += vf_hsum(acc[i][j]);
+}
+
+static void KS(dot_full)(const float *const *a, const float *const *b, int len, float *out,
+                         int ldo) {
+    KS(dot_tile)(a, b, len, out, ldo, DOT_M, DOT_N);
+}
+static void KS(dot_edge)(const float *const *a, const float *const *b, int len, float *out,
+                         int ldo, int mm, int nn) {
+    KS(dot_tile)(a, b, len, out, ldo, mm, nn);
+}
+
+static void KS(bw_item)(KS(bw_job) *J, int item, float *cbuf, KS(seg) *segs) {
+    const nn_conv2d_shape *s = J->s;
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    int kci = item % J->k_chunks, g = item / J->k_chunks;
+    int k0 = kci * J->k_chunk, k1 = ks_min(J->k, k0 + J->k_chunk), kn = k1 - k0;
+    if (kn <= 0) return;
+    int p = s->hout * s->wout;
+    float *dw = J->dw + (size_t)g * cout_g * J->k;
+    for (int n = 0; n < s->n; n++) {
+        KS(geom) xg = KS(x_geom)(s, J->x + ((size_t)n * s->cin + (size_t)g * cin_g) * s->h * s->w);
+        const float *dyg = J->dy + ((size_t)n * s->cout + (size_t)g * cout_g) * p;
+        if (kci == 0 && J->db) {
+            for (int co = 0; co < cout_g; co++) {
+                const float *r = dyg + (size_t)co * p;
+                vf acc = vf_zero();
+                int l = 0;
+                for (; l + VL <= p; l += VL) acc = vf_add(acc, vf_loadu(r + l));
+                if (l < p) acc = vf_add(acc, vf_maskz_loadu(r + l, vmask_range(0, p - l)));
+                J->db[g * cout_g + co] += vf_hsum(acc);
+            }
+        }
+        for (int pb = 0; pb < p; pb += PB) {
+            int len = ks_min(PB, p - pb), ld = ks_cdiv(len, VL) * VL;
+            KS(pack_col)(&xg, k0, kn, pb, len, 0, ld, cbuf, NULL, segs);
+            for (int co = 0; co < cout_g; co += DOT_M) {
+                int mm = ks_min(DOT_M, cout_g - co);
+                const float *arows[DOT_M];
+                for (int i = 0; i < DOT_M; i++)
+                    arows[i] = dyg + (size_t)(co + ks_min(i, mm - 1)) * p + pb;
+                for (int kk = 0; kk < kn; kk += DOT_N) {
+                    int nn = ks_min(DOT_N, kn - kk);
+                    const float *brows[DOT_N];
+                    for (int j = 0; j < DOT_N; j++)
+                        brows[j] = cbuf + (size_t)(kk + ks_min(j, nn - 1)) * ld;
+                    float *out = dw + (size_t)co * J->k + k0 + kk;
+                    if (mm == DOT_M && nn == DOT_N)
+                        KS(dot_full)(arows, brows, len, out, J->k);
+                    else
+                        KS(dot_edge)(arows, brows, len, out, J->k, mm, nn);
+                }
+            }
+        }
+    }
+}
+
+#define KS_BW_SEGS (PB + 2)
+
+static void KS(bw_task)(void *arg, int task) {
+    KS(bw_job) *J = arg;
+    float *cbuf = J->scratch + (size_t)task * J->k_chunk * (PB + VL);
+    KS(seg) *segs = J->segs + (size_t)task * KS_BW_SEGS;
+    int items = J->s->groups * J->k_chunks, i;
+    while ((i = atomic_fetch_add(&J->next, 1)) < items) KS(bw_item)(J, i, cbuf, segs);
+}
+
+static void KS(conv2d_backward_weights)(const nn_conv2d_shape *s, const float *x,
+                                        const float *dy, float *dw, float *db) {
+    int cin_g = s->cin / s->groups, taps = s->kh * s->kw;
+    KS(bw_job) J = {.s = s, .x = x, .dy = dy, .dw = dw, .db = db, .k = cin_g * taps};
+    /* k chunks: a few per thread, at most 64 rows so a packed block stays in L2 */
+    int threads = nn_threads_get();
+    int want = threads > 1 ? 3 * threads : 1;
+    int chunks = ks_max(ks_cdiv(J.k, 64), ks_cdiv(want, s->groups));
+    J.k_chunk = ks_cdiv(ks_cdiv(J.k, chunks), DOT_N) * DOT_N;
+    J.k_chunks = ks_cdiv(J.k, J.k_chunk);
+    atomic_store(&J.next, 0);
+    int items = s->groups * J.k_chunks;
+    int tasks = ks_min(threads, items);
+    J.scratch = nn_aligned_alloc(sizeof(float) * (size_t)J.k_chunk * (PB + VL) * tasks);
+    J.segs = malloc(sizeof(KS(seg)) * KS_BW_SEGS * tasks);
+    if (J.scratch && J.segs)
+        nn_parallel_for(tasks, KS(bw_task), &J);
+    else
+        nn_kernels_reference.conv2d_backward_weights(s, x, dy, dw, db);
+    nn_aligned_free(J.scratch);
+    free(J.segs);
+}
