@@ -70,6 +70,11 @@ $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
 
+# Op files whose loops are written for the auto-vectorizer (see nn/vec.h).
+VEC_SRC = nn/activation.c nn/batchnorm.c nn/dropout.c nn/linear.c nn/loss.c nn/pool.c \
+          nn/shape.c nn/softmax.c nn/vec.c
+$(call obj,$(VEC_SRC)): OPT += -O3
+
 # Libraries are linked with --whole-archive-free ordering: datasets, vision, nn.
 $(LIBNN): $(call obj,$(NN_SRC))
 $(LIBVISION): $(call obj,$(VISION_SRC))
@@ -114,8 +119,13 @@ endif
 $(BUILD)/bench: $(call obj,$(BENCH_SRC)) $(LIBS_ALL)
 	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_SRC)) $(LIBS_ALL) $(LDLIBS) -ldl
 
-bench: $(BUILD)/bench
+BENCH_TRAIN_SRC := $(wildcard benchmarks/train/*.c)
+$(BUILD)/bench_train: $(call obj,$(BENCH_TRAIN_SRC)) $(LIBS_ALL)
+	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_TRAIN_SRC)) $(LIBS_ALL) $(LDLIBS)
+
+bench: $(BUILD)/bench $(BUILD)/bench_train
 	$(BUILD)/bench
+	$(BUILD)/bench_train
 
 deps:
 	apt-get update

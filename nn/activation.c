@@ -6,23 +6,62 @@
  *   sigmoid     y = 1 / (1 + exp(-x))              dx = dy * y * (1 - y)
  *
  * At x == 0 the (leaky) ReLU gradient is taken from the left side, as PyTorch.
+ * ReLU and leaky ReLU are vectorized and threaded (vec.h); sigmoid is rare here.
  */
 #include <math.h>
 
 #include "nn_internal.h"
+#include "vec.h"
 
-/* ---- relu and leaky_relu share one pair of loops; relu is slope 0. */
+/* ---- relu and leaky_relu share one pair of loops; relu is slope 0.
+ * The loops run over chunks of the tensor on the thread pool (vec.h). */
 typedef struct {
     float negative_slope;
 } leaky_saved;
 
+typedef struct {
+    const float *x, *dy;
+    float *y, *dx;
+    float slope;
+} leaky_job;
+
+/* relu picks 0 rather than computing 0 * x, which would turn -inf into NaN;
+ * like PyTorch it lets a NaN through */
+NN_VEC_CLONES
+static void relu_forward_range(const float *restrict x, float *restrict y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+NN_VEC_CLONES
+static void leaky_forward_range(const float *restrict x, float *restrict y, size_t n, float slope) {
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+NN_VEC_CLONES
+static void leaky_backward_range(const float *restrict x, const float *restrict dy,
+                                 float *restrict dx, size_t n, float slope) {
+    for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
+static void leaky_forward_task(void *arg, size_t begin, size_t end) {
+    const leaky_job *j = arg;
+    if (j->slope == 0.0f)
+        relu_forward_range(j->x + begin, j->y + begin, end - begin);
+    else
+        leaky_forward_range(j->x + begin, j->y + begin, end - begin, j->slope);
+}
+
+static void leaky_backward_task(void *arg, size_t begin, size_t end) {
+    const leaky_job *j = arg;
+    leaky_backward_range(j->x + begin, j->dy + begin, j->dx + begin, end - begin, j->slope);
+}
+
 static void leaky_relu_backward(nn_ctx *ctx, nn_node *node) {
-    float slope = ((leaky_saved *)node->saved)->negative_slope;
     nn_tensor *x = node->in[0];
-    float *dx = nn_grad(ctx, x);
-    if (!dx) return;
-    const float *dy = node->out->grad;
-    for (size_t i = 0; i < x->numel; i++) dx[i] += x->data[i] > 0.0f ? dy[i] : slope * dy[i];
+    leaky_job j = {.x = x->data, .dy = node->out->grad, .dx = nn_grad(ctx, x),
+                   .slope = ((leaky_saved *)node->saved)->negative_slope};
+    if (!j.dx) return;
+    nn_vec_for(x->numel, NN_VEC_GRAIN, leaky_backward_task, &j);
 }
 
 static nn_tensor *leaky_relu(nn_ctx *ctx, nn_tensor *x, float slope, const char *op) {
@@ -33,13 +72,8 @@ static nn_tensor *leaky_relu(nn_ctx *ctx, nn_tensor *x, float slope, const char 
     }
     nn_tensor *y = nn_ctx_tensor(ctx, x->ndim, x->shape);
     if (!y) return NULL;
-    /* relu picks 0 rather than computing 0 * x, which would turn -inf into
-     * NaN; like PyTorch it lets a NaN through */
-    if (slope == 0.0f)
-        for (size_t i = 0; i < x->numel; i++) y->data[i] = x->data[i] < 0.0f ? 0.0f : x->data[i];
-    else
-        for (size_t i = 0; i < x->numel; i++)
-            y->data[i] = x->data[i] > 0.0f ? x->data[i] : slope * x->data[i];
+    leaky_job j = {.x = x->data, .y = y->data, .slope = slope};
+    nn_vec_for(x->numel, NN_VEC_GRAIN, leaky_forward_task, &j);
     nn_node *node = nn_tape_record(ctx, op, y, leaky_relu_backward, 1, &x, sizeof(leaky_saved));
     if (node) ((leaky_saved *)node->saved)->negative_slope = slope;
     return y;

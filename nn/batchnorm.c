@@ -23,11 +23,16 @@
  * running_var are needed in eval mode; in training mode both may be NULL
  * (statistics are then not tracked). They are buffers: no gradient flows into
  * them.
+ *
+ * Channels are independent, so each pass runs over channels on the thread
+ * pool; per-channel sums are kept in double with eight running lanes, which
+ * the compiler vectorizes without reordering any one sum.
  */
 #include <math.h>
 #include <string.h>
 
 #include "nn_internal.h"
+#include "vec.h"
 
 typedef struct {
     bool training;
@@ -46,46 +51,147 @@ static bool bn_vector_ok(nn_ctx *ctx, const nn_tensor *t, const char *what, int 
     return false;
 }
 
+/* ---- the vectorized per-plane loops */
+
+/* sum of x[0..n) in double */
+NN_VEC_CLONES
+static double bn_sum(const float *restrict x, size_t n) {
+    double lanes[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) lanes[l] += x[i + l];
+    double s = 0.0;
+    for (int l = 0; l < 8; l++) s += lanes[l];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* sum of (x - mu)^2 in double */
+NN_VEC_CLONES
+static double bn_sum_sq_dev(const float *restrict x, size_t n, double mu) {
+    double lanes[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) lanes[l] += (x[i + l] - mu) * (x[i + l] - mu);
+    double s = 0.0;
+    for (int l = 0; l < 8; l++) s += lanes[l];
+    for (; i < n; i++) s += (x[i] - mu) * (x[i] - mu);
+    return s;
+}
+
+/* adds sum(dy) and sum(dy * xhat) over n elements to sums[0], sums[1] */
+NN_VEC_CLONES
+static void bn_grad_sums(const float *restrict x, const float *restrict dy, size_t n, float mean,
+                         float invstd, double sums[2]) {
+    double l_dy[8] = {0}, l_dyx[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; l++) {
+            float xhat = (x[i + l] - mean) * invstd;
+            l_dy[l] += dy[i + l];
+            l_dyx[l] += (double)dy[i + l] * xhat;
+        }
+    }
+    double s_dy = 0.0, s_dyx = 0.0;
+    for (int l = 0; l < 8; l++) {
+        s_dy += l_dy[l];
+        s_dyx += l_dyx[l];
+    }
+    for (; i < n; i++) {
+        float xhat = (x[i] - mean) * invstd;
+        s_dy += dy[i];
+        s_dyx += (double)dy[i] * xhat;
+    }
+    sums[0] += s_dy;
+    sums[1] += s_dyx;
+}
+
+NN_VEC_CLONES
+static void bn_dx_plane(const float *restrict x, const float *restrict dy, float *restrict dx,
+                        size_t n, float mean, float invstd, float k, float mean_dy,
+                        float mean_dy_xhat) {
+    for (size_t i = 0; i < n; i++) {
+        float xhat = (x[i] - mean) * invstd;
+        dx[i] += k * (dy[i] - mean_dy - xhat * mean_dy_xhat);
+    }
+}
+
+NN_VEC_CLONES
+static void bn_y_plane(const float *restrict x, float *restrict y, size_t n, float g, float mean,
+                       float invstd, float bt) {
+    for (size_t i = 0; i < n; i++) y[i] = g * (x[i] - mean) * invstd + bt;
+}
+
+typedef struct {
+    const bn_saved *sv;
+    const float *x, *dy, *gamma, *beta;
+    float *dx, *dgamma, *dbeta, *y;
+    /* forward statistics */
+    bool training;
+    double *sum, *sq_dev; /* [C] */
+} bn_job;
+
+static void bn_backward_channel(void *arg, int c) {
+    const bn_job *j = arg;
+    const bn_saved *sv = j->sv;
+    float mean = sv->mean[c], invstd = sv->invstd[c];
+    /* per-channel sums of dy and dy * xhat, in double: M can be large */
+    double sums[2] = {0.0, 0.0};
+    for (int n = 0; n < sv->n; n++) {
+        size_t base = ((size_t)n * sv->c + c) * sv->inner;
+        bn_grad_sums(j->x + base, j->dy + base, sv->inner, mean, invstd, sums);
+    }
+    if (j->dgamma) j->dgamma[c] += (float)sums[1];
+    if (j->dbeta) j->dbeta[c] += (float)sums[0];
+    if (!j->dx) return;
+
+    double m = (double)sv->n * (double)sv->inner;
+    float k = (j->gamma ? j->gamma[c] : 1.0f) * invstd;
+    /* in eval mode the statistics are constants: the two mean terms vanish */
+    float mean_dy = sv->training ? (float)(sums[0] / m) : 0.0f;
+    float mean_dy_xhat = sv->training ? (float)(sums[1] / m) : 0.0f;
+    for (int n = 0; n < sv->n; n++) {
+        size_t base = ((size_t)n * sv->c + c) * sv->inner;
+        bn_dx_plane(j->x + base, j->dy + base, j->dx + base, sv->inner, mean, invstd, k, mean_dy,
+                    mean_dy_xhat);
+    }
+}
+
 static void bn_backward(nn_ctx *ctx, nn_node *node) {
     const bn_saved *sv = node->saved;
     nn_tensor *x = node->in[0], *gamma = node->in[1], *beta = node->in[2];
-    const float *dy = node->out->grad;
     bool need_dx = nn_needs_grad(x);
     bool need_dgamma = gamma && nn_needs_grad(gamma), need_dbeta = beta && nn_needs_grad(beta);
-    float *dx = need_dx ? nn_grad(ctx, x) : NULL;
-    float *dgamma = need_dgamma ? nn_grad(ctx, gamma) : NULL;
-    float *dbeta = need_dbeta ? nn_grad(ctx, beta) : NULL;
-    if ((need_dx && !dx) || (need_dgamma && !dgamma) || (need_dbeta && !dbeta)) return;
+    bn_job j = {.sv = sv, .x = x->data, .dy = node->out->grad,
+                .gamma = gamma ? gamma->data : NULL,
+                .dx = need_dx ? nn_grad(ctx, x) : NULL,
+                .dgamma = need_dgamma ? nn_grad(ctx, gamma) : NULL,
+                .dbeta = need_dbeta ? nn_grad(ctx, beta) : NULL};
+    if ((need_dx && !j.dx) || (need_dgamma && !j.dgamma) || (need_dbeta && !j.dbeta)) return;
+    nn_parallel_for(sv->c, bn_backward_channel, &j);
+}
 
-    double m = (double)sv->n * (double)sv->inner;
-    for (int c = 0; c < sv->c; c++) {
-        float mean = sv->mean[c], invstd = sv->invstd[c];
-        /* per-channel sums of dy and dy * xhat, in double: M can be large */
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int n = 0; n < sv->n; n++) {
-            size_t base = ((size_t)n * sv->c + c) * sv->inner;
-            for (size_t i = 0; i < sv->inner; i++) {
-                float xhat = (x->data[base + i] - mean) * invstd;
-                sum_dy += dy[base + i];
-                sum_dy_xhat += (double)dy[base + i] * xhat;
-            }
-        }
-        if (dgamma) dgamma[c] += (float)sum_dy_xhat;
-        if (dbeta) dbeta[c] += (float)sum_dy;
-        if (!dx) continue;
+/* Training statistics of channel c: sum and sum of squared deviations. */
+static void bn_stats_channel(void *arg, int c) {
+    const bn_job *j = arg;
+    const bn_saved *sv = j->sv;
+    double sum = 0.0, sq = 0.0;
+    for (int b = 0; b < sv->n; b++) sum += bn_sum(j->x + ((size_t)b * sv->c + c) * sv->inner, sv->inner);
+    double mu = sum / ((double)sv->n * (double)sv->inner);
+    for (int b = 0; b < sv->n; b++)
+        sq += bn_sum_sq_dev(j->x + ((size_t)b * sv->c + c) * sv->inner, sv->inner, mu);
+    j->sum[c] = sum;
+    j->sq_dev[c] = sq;
+}
 
-        float g = gamma ? gamma->data[c] : 1.0f;
-        float k = g * invstd;
-        /* in eval mode the statistics are constants: the two mean terms vanish */
-        float mean_dy = sv->training ? (float)(sum_dy / m) : 0.0f;
-        float mean_dy_xhat = sv->training ? (float)(sum_dy_xhat / m) : 0.0f;
-        for (int n = 0; n < sv->n; n++) {
-            size_t base = ((size_t)n * sv->c + c) * sv->inner;
-            for (size_t i = 0; i < sv->inner; i++) {
-                float xhat = (x->data[base + i] - mean) * invstd;
-                dx[base + i] += k * (dy[base + i] - mean_dy - xhat * mean_dy_xhat);
-            }
-        }
+/* y for channel c from the statistics in sv */
+static void bn_normalize_channel(void *arg, int c) {
+    const bn_job *j = arg;
+    const bn_saved *sv = j->sv;
+    float g = j->gamma ? j->gamma[c] : 1.0f, bt = j->beta ? j->beta[c] : 0.0f;
+    for (int b = 0; b < sv->n; b++) {
+        size_t base = ((size_t)b * sv->c + c) * sv->inner;
+        bn_y_plane(j->x + base, j->y + base, sv->inner, g, sv->mean[c], sv->invstd[c], bt);
     }
 }
 
@@ -131,20 +237,22 @@ nn_tensor *nn_batch_norm(nn_ctx *ctx, nn_tensor *x, nn_tensor *gamma, nn_tensor 
     nn_tensor *y = nn_ctx_tensor(ctx, x->ndim, x->shape);
     if (!mean || !invstd || !y) return NULL;
 
+    bn_saved stats = {.training = training, .n = n, .c = c, .inner = inner, .mean = mean,
+                      .invstd = invstd};
+    bn_job j = {.sv = &stats, .x = x->data, .y = y->data, .gamma = gamma ? gamma->data : NULL,
+                .beta = beta ? beta->data : NULL};
+    if (training) {
+        /* two passes in double: the one-pass E[x^2] - E[x]^2 cancels badly */
+        j.sum = nn_ctx_scratch(ctx, (size_t)c * sizeof(double));
+        j.sq_dev = nn_ctx_scratch(ctx, (size_t)c * sizeof(double));
+        if (!j.sum || !j.sq_dev) return NULL;
+        nn_parallel_for(c, bn_stats_channel, &j);
+    }
     for (int ch = 0; ch < c; ch++) {
         double mu, var;
         if (training) {
-            /* two passes in double: the one-pass E[x^2] - E[x]^2 cancels badly */
-            double sum = 0.0, sq = 0.0;
-            for (int b = 0; b < n; b++) {
-                const float *xp = x->data + ((size_t)b * c + ch) * inner;
-                for (size_t i = 0; i < inner; i++) sum += xp[i];
-            }
-            mu = sum / (double)m;
-            for (int b = 0; b < n; b++) {
-                const float *xp = x->data + ((size_t)b * c + ch) * inner;
-                for (size_t i = 0; i < inner; i++) sq += (xp[i] - mu) * (xp[i] - mu);
-            }
+            double sq = j.sq_dev[ch];
+            mu = j.sum[ch] / (double)m;
             var = sq / (double)m;
             if (running_mean) {
                 double unbiased = sq / (double)(m - 1);
@@ -165,15 +273,7 @@ nn_tensor *nn_batch_norm(nn_ctx *ctx, nn_tensor *x, nn_tensor *gamma, nn_tensor 
         mean[ch] = (float)mu;
         invstd[ch] = (float)(1.0 / sqrt(var + eps));
     }
-
-    for (int b = 0; b < n; b++) {
-        for (int ch = 0; ch < c; ch++) {
-            size_t base = ((size_t)b * c + ch) * inner;
-            float g = gamma ? gamma->data[ch] : 1.0f, bt = beta ? beta->data[ch] : 0.0f;
-            for (size_t i = 0; i < inner; i++)
-                y->data[base + i] = g * (x->data[base + i] - mean[ch]) * invstd[ch] + bt;
-        }
-    }
+    nn_parallel_for(c, bn_normalize_channel, &j);
 
     nn_tensor *ins[3] = {x, gamma, beta};
     nn_node *node = nn_tape_record(ctx, "batch_norm", y, bn_backward, 3, ins, sizeof(bn_saved));

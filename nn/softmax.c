@@ -15,38 +15,87 @@
  *   softmax:      dx_c = y_c * (dy_c - sum_k dy_k y_k)
  *   log_softmax:  dx_c = dy_c - exp(y_c) * sum_k dy_k
  *
- * The axis may be negative (-1 = last), as in PyTorch.
+ * The axis may be negative (-1 = last), as in PyTorch. Rows are independent
+ * and run on the thread pool in groups (vec.h).
  */
 #include <math.h>
 #include <stdio.h>
 
 #include "nn_internal.h"
+#include "vec.h"
 
 typedef struct {
     size_t outer, dim, inner;
     bool take_log;
 } softmax_saved;
 
-static void softmax_backward(nn_ctx *ctx, nn_node *node) {
-    const softmax_saved *sv = node->saved;
-    float *dx = nn_grad(ctx, node->in[0]);
-    if (!dx) return;
-    const float *y = node->out->data, *dy = node->out->grad;
-    for (size_t o = 0; o < sv->outer; o++) {
-        for (size_t i = 0; i < sv->inner; i++) {
-            size_t base = o * sv->dim * sv->inner + i;
-            double acc = 0.0; /* softmax: sum dy*y; log_softmax: sum dy */
-            for (size_t c = 0; c < sv->dim; c++) {
-                size_t at = base + c * sv->inner;
-                acc += sv->take_log ? dy[at] : (double)dy[at] * y[at];
-            }
-            for (size_t c = 0; c < sv->dim; c++) {
-                size_t at = base + c * sv->inner;
-                if (sv->take_log) dx[at] += dy[at] - expf(y[at]) * (float)acc;
-                else dx[at] += y[at] * (dy[at] - (float)acc);
-            }
+typedef struct {
+    const softmax_saved *s;
+    const float *x, *y, *dy;
+    float *out, *dx;
+} softmax_job;
+
+/* Rows [r0, r1) of outer*inner: row r is o = r / inner, i = r % inner. */
+static void softmax_backward_rows(void *arg, size_t r0, size_t r1) {
+    const softmax_job *j = arg;
+    const softmax_saved *sv = j->s;
+    const float *y = j->y, *dy = j->dy;
+    float *dx = j->dx;
+    for (size_t r = r0; r < r1; r++) {
+        size_t base = (r / sv->inner) * sv->dim * sv->inner + r % sv->inner;
+        double acc = 0.0; /* softmax: sum dy*y; log_softmax: sum dy */
+        for (size_t c = 0; c < sv->dim; c++) {
+            size_t at = base + c * sv->inner;
+            acc += sv->take_log ? dy[at] : (double)dy[at] * y[at];
+        }
+        for (size_t c = 0; c < sv->dim; c++) {
+            size_t at = base + c * sv->inner;
+            if (sv->take_log) dx[at] += dy[at] - expf(y[at]) * (float)acc;
+            else dx[at] += y[at] * (dy[at] - (float)acc);
         }
     }
+}
+
+static void softmax_forward_rows(void *arg, size_t r0, size_t r1) {
+    const softmax_job *j = arg;
+    const softmax_saved *s = j->s;
+    const float *x = j->x;
+    float *y = j->out;
+    for (size_t r = r0; r < r1; r++) {
+        size_t base = (r / s->inner) * s->dim * s->inner + r % s->inner;
+        float m = x[base];
+        for (size_t c = 1; c < s->dim; c++) m = fmaxf(m, x[base + c * s->inner]);
+        double total = 0.0;
+        for (size_t c = 0; c < s->dim; c++) {
+            size_t at = base + c * s->inner;
+            float e = expf(x[at] - m);
+            total += e;
+            if (!s->take_log) y[at] = e; /* normalised below */
+        }
+        if (s->take_log) {
+            float log_total = (float)log(total);
+            for (size_t c = 0; c < s->dim; c++) {
+                size_t at = base + c * s->inner;
+                y[at] = (x[at] - m) - log_total;
+            }
+        } else {
+            float inv = (float)(1.0 / total);
+            for (size_t c = 0; c < s->dim; c++) y[base + c * s->inner] *= inv;
+        }
+    }
+}
+
+/* Rows per task: about NN_VEC_GRAIN elements. */
+static size_t softmax_rows_grain(const softmax_saved *s) {
+    return s->dim >= NN_VEC_GRAIN ? 1 : NN_VEC_GRAIN / s->dim;
+}
+
+static void softmax_backward(nn_ctx *ctx, nn_node *node) {
+    const softmax_saved *sv = node->saved;
+    softmax_job j = {.s = sv, .y = node->out->data, .dy = node->out->grad,
+                     .dx = nn_grad(ctx, node->in[0])};
+    if (!j.dx) return;
+    nn_vec_for(sv->outer * sv->inner, softmax_rows_grain(sv), softmax_backward_rows, &j);
 }
 
 static nn_tensor *softmax_op(nn_ctx *ctx, nn_tensor *x, int axis, bool take_log, const char *op) {
@@ -64,30 +113,8 @@ static nn_tensor *softmax_op(nn_ctx *ctx, nn_tensor *x, int axis, bool take_log,
 
     nn_tensor *y = nn_ctx_tensor(ctx, x->ndim, x->shape);
     if (!y) return NULL;
-    for (size_t o = 0; o < s.outer; o++) {
-        for (size_t i = 0; i < s.inner; i++) {
-            size_t base = o * s.dim * s.inner + i;
-            float m = x->data[base];
-            for (size_t c = 1; c < s.dim; c++) m = fmaxf(m, x->data[base + c * s.inner]);
-            double total = 0.0;
-            for (size_t c = 0; c < s.dim; c++) {
-                size_t at = base + c * s.inner;
-                float e = expf(x->data[at] - m);
-                total += e;
-                if (!take_log) y->data[at] = e; /* normalised below */
-            }
-            if (take_log) {
-                float log_total = (float)log(total);
-                for (size_t c = 0; c < s.dim; c++) {
-                    size_t at = base + c * s.inner;
-                    y->data[at] = (x->data[at] - m) - log_total;
-                }
-            } else {
-                float inv = (float)(1.0 / total);
-                for (size_t c = 0; c < s.dim; c++) y->data[base + c * s.inner] *= inv;
-            }
-        }
-    }
+    softmax_job j = {.s = &s, .x = x->data, .out = y->data};
+    nn_vec_for(s.outer * s.inner, softmax_rows_grain(&s), softmax_forward_rows, &j);
     nn_node *node = nn_tape_record(ctx, op, y, softmax_backward, 1, &x, sizeof(softmax_saved));
     if (node) *(softmax_saved *)node->saved = s;
     return y;

@@ -1,0 +1,440 @@
+/*
+ * bench_train.c - training-step speed of two small CNNs, per layer, against PyTorch.
+ *
+ * Networks (batch 32 by default, input 3x124x124, two classes, softmax
+ * cross-entropy, SGD with momentum 0.9 as PyTorch's torch.optim.SGD):
+ *
+ *   small   3 stages of [conv3x3 pad 1 (+bias), ReLU, max pool 2x2]
+ *           with 32, 64, 128 channels (124 -> 62 -> 31 -> 15), then global
+ *           average pooling to [N, 128], flatten, linear 128 -> 2.
+ *   seed    the original pipeline's classifier (vision/classifier.c):
+ *           conv3x3 32 'valid', ReLU, conv3x3 64 'valid', ReLU, max pool 2x2,
+ *           dropout 0.25, flatten (64*60*60 = 230400), linear 230400 -> 50,
+ *           ReLU, dropout 0.5, linear 50 -> 2.
+ *
+ * One step = reset the ctx, zero the gradients, forward, loss, backward, SGD
+ * update. The layers are called op by op (not through nn_model) so each one
+ * can be timed; backward walks the recorded nodes from the loss down exactly
+ * as nn_backward does (one node per layer, in reverse order), timing each.
+ *
+ * For each thread count: a warm-up step, then steps until --steps are done or
+ * --seconds have passed (at least 3). Reported: images/s at the slowest and the
+ * median step, median milliseconds per layer and pass, the time outside the
+ * convolutions, and the process's peak RSS. Unless --no-peers is given, runs
+ * benchmarks/train/torch_train_step.py with /usr/bin/python3 (when torch is
+ * installed) on the same network, batch and thread count and prints the ratio.
+ *
+ *   build/bench_train [--json] [--no-peers] [--net small|seed|all]
+ *                     [--threads 1,2] [--steps N] [--seconds S] [--batch N]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "nn.h"
+#include "nn_internal.h" /* nn_node, to run and time each layer's backward */
+
+enum { MAX_LAYERS = 16, MAX_STEPS = 1000, MAX_THREAD_COUNTS = 8 };
+
+typedef enum { L_CONV, L_RELU, L_MAXPOOL, L_GAP, L_FLATTEN, L_LINEAR, L_DROPOUT } layer_kind;
+
+typedef struct {
+    const char *name;
+    layer_kind kind;
+    nn_tensor *w, *b;         /* conv / linear parameters          */
+    nn_tensor *w_mom, *b_mom; /* SGD momentum buffers              */
+    nn_conv2d_params conv;
+    float dropout_p;
+} layer;
+
+typedef struct {
+    const char *name;
+    int side;
+    layer layers[MAX_LAYERS];
+    int n_layers;
+} network;
+
+/* median milliseconds of one layer over the measured steps */
+typedef struct {
+    double forward_ms, backward_ms;
+} layer_time;
+
+typedef struct {
+    int threads;
+    double step_ms_median, step_ms_max;
+    double images_per_s_median, images_per_s_min;
+    double loss_ms, sgd_ms, conv_ms, nonconv_ms; /* medians; conv = all conv layers, both passes */
+    layer_time layers[MAX_LAYERS];
+    int steps;
+    double torch_images_per_s; /* 0 when the peer did not run */
+} run_result;
+
+typedef struct {
+    bool json, peers;
+    const char *net; /* "small", "seed" or "all" */
+    int thread_counts[MAX_THREAD_COUNTS], n_thread_counts;
+    int steps;
+    double seconds;
+    int batch;
+    char peer_script[1024];
+} options;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ------------------------------------------------------------- networks */
+
+static nn_tensor *param_uniform(nn_ctx *rng, int ndim, const int *shape, float bound) {
+    nn_tensor *t = nn_tensor_new(ndim, shape);
+    if (!t) return NULL;
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = bound * (2.0f * nn_ctx_rand_uniform(rng) - 1.0f);
+    nn_tensor_set_requires_grad(t, true);
+    return t;
+}
+
+/* He-uniform weights, zero bias, zero momentum. */
+static void add_weighted(network *net, nn_ctx *rng, const char *name, layer_kind kind, int ndim,
+                         const int *wshape, int fan_in, const nn_conv2d_params *p) {
+    layer *l = &net->layers[net->n_layers++];
+    *l = (layer){.name = name, .kind = kind};
+    if (p) l->conv = *p;
+    l->w = param_uniform(rng, ndim, wshape, sqrtf(6.0f / (float)fan_in));
+    l->b = param_uniform(rng, 1, wshape, 0.0f);
+    l->w_mom = nn_tensor_new(ndim, wshape);
+    l->b_mom = nn_tensor_new(1, wshape);
+}
+
+static void add_plain(network *net, const char *name, layer_kind kind, float dropout_p) {
+    net->layers[net->n_layers++] = (layer){.name = name, .kind = kind, .dropout_p = dropout_p};
+}
+
+static void build_small(network *net, nn_ctx *rng) {
+    *net = (network){.name = "small", .side = 124};
+    nn_conv2d_params same = nn_conv2d_default();
+    same.pad_h = same.pad_w = 1;
+    static const char *conv[3] = {"conv1", "conv2", "conv3"}, *relu[3] = {"relu1", "relu2", "relu3"},
+                      *pool[3] = {"pool1", "pool2", "pool3"};
+    int cin = 3;
+    for (int s = 0; s < 3; s++) {
+        int cout = 32 << s;
+        int ws[4] = {cout, cin, 3, 3};
+        add_weighted(net, rng, conv[s], L_CONV, 4, ws, cin * 9, &same);
+        add_plain(net, relu[s], L_RELU, 0);
+        add_plain(net, pool[s], L_MAXPOOL, 0);
+        cin = cout;
+    }
+    add_plain(net, "gap", L_GAP, 0);
+    add_plain(net, "flatten", L_FLATTEN, 0);
+    int fs[2] = {2, 128};
+    add_weighted(net, rng, "fc", L_LINEAR, 2, fs, 128, NULL);
+}
+
+static void build_seed(network *net, nn_ctx *rng) {
+    *net = (network){.name = "seed", .side = 124};
+    nn_conv2d_params valid = nn_conv2d_default();
+    int w1[4] = {32, 3, 3, 3}, w2[4] = {64, 32, 3, 3};
+    add_weighted(net, rng, "conv1", L_CONV, 4, w1, 27, &valid);
+    add_plain(net, "relu1", L_RELU, 0);
+    add_weighted(net, rng, "conv2", L_CONV, 4, w2, 288, &valid);
+    add_plain(net, "relu2", L_RELU, 0);
+    add_plain(net, "pool", L_MAXPOOL, 0);
+    add_plain(net, "drop1", L_DROPOUT, 0.25f);
+    add_plain(net, "flatten", L_FLATTEN, 0);
+    int pooled = (net->side - 4) / 2;
+    int f1[2] = {50, 64 * pooled * pooled}, f2[2] = {2, 50};
+    add_weighted(net, rng, "fc1", L_LINEAR, 2, f1, f1[1], NULL);
+    add_plain(net, "relu3", L_RELU, 0);
+    add_plain(net, "drop2", L_DROPOUT, 0.5f);
+    add_weighted(net, rng, "fc2", L_LINEAR, 2, f2, 50, NULL);
+}
+
+static void free_network(network *net) {
+    for (int i = 0; i < net->n_layers; i++) {
+        nn_tensor_free(net->layers[i].w);
+        nn_tensor_free(net->layers[i].b);
+        nn_tensor_free(net->layers[i].w_mom);
+        nn_tensor_free(net->layers[i].b_mom);
+    }
+}
+
+static nn_tensor *layer_forward(nn_ctx *ctx, const layer *l, nn_tensor *x) {
+    nn_pool2d_params pool = nn_pool2d_default(2, 2);
+    switch (l->kind) {
+    case L_CONV: return nn_conv2d(ctx, x, l->w, l->b, &l->conv);
+    case L_RELU: return nn_relu(ctx, x);
+    case L_MAXPOOL: return nn_max_pool2d(ctx, x, &pool);
+    case L_GAP: return nn_global_avg_pool2d(ctx, x);
+    case L_FLATTEN: return nn_flatten(ctx, x);
+    case L_LINEAR: return nn_linear(ctx, x, l->w, l->b);
+    case L_DROPOUT: return nn_dropout(ctx, x, l->dropout_p);
+    }
+    return NULL;
+}
+
+/* torch.optim.SGD with momentum m, no dampening: buf = m*buf + g; p -= lr*buf */
+static void sgd_update(nn_tensor *p, nn_tensor *buf, float lr, float momentum) {
+    float *restrict pd = p->data, *restrict bd = buf->data;
+    const float *restrict g = p->grad;
+    for (size_t i = 0; i < p->numel; i++) {
+        bd[i] = momentum * bd[i] + g[i];
+        pd[i] -= lr * bd[i];
+    }
+}
+
+/* One training step; fills per-layer times (ms) and returns the step's ms. */
+static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *labels,
+                         double *fwd_ms, double *bwd_ms, double *loss_ms, double *sgd_ms) {
+    double t_start = now_ms();
+    nn_ctx_reset(ctx);
+    for (int i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        if (l->w) {
+            nn_tensor_zero_grad(l->w);
+            nn_tensor_zero_grad(l->b);
+        }
+    }
+    nn_tensor *outs[MAX_LAYERS], *h = x;
+    for (int i = 0; i < net->n_layers; i++) {
+        double t0 = now_ms();
+        h = outs[i] = layer_forward(ctx, &net->layers[i], h);
+        fwd_ms[i] = now_ms() - t0;
+    }
+    double t0 = now_ms();
+    nn_tensor *loss = nn_cross_entropy(ctx, h, labels, NULL, 0.0f, NN_REDUCE_MEAN);
+    if (!loss || nn_ctx_status(ctx) != NN_OK) {
+        fprintf(stderr, "bench_train: %s forward failed: %s\n", net->name, nn_ctx_error(ctx));
+        exit(1);
+    }
+    /* backward, as nn_backward: seed dL/dL = 1, then each node in reverse */
+    float *g = nn_grad(ctx, loss);
+    if (!g) exit(1);
+    g[0] = 1.0f;
+    loss->node->backward(ctx, loss->node);
+    *loss_ms = now_ms() - t0;
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        double t1 = now_ms();
+        nn_node *node = outs[i]->node;
+        if (node && outs[i]->grad) node->backward(ctx, node);
+        bwd_ms[i] = now_ms() - t1;
+    }
+    if (nn_ctx_status(ctx) != NN_OK) {
+        fprintf(stderr, "bench_train: %s backward failed: %s\n", net->name, nn_ctx_error(ctx));
+        exit(1);
+    }
+    t0 = now_ms();
+    for (int i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        if (!l->w) continue;
+        sgd_update(l->w, l->w_mom, 0.01f, 0.9f);
+        sgd_update(l->b, l->b_mom, 0.01f, 0.9f);
+    }
+    *sgd_ms = now_ms() - t0;
+    return now_ms() - t_start;
+}
+
+/* --------------------------------------------------------------- peer */
+
+/* Runs the PyTorch script for one configuration; returns its median images/s or 0. */
+static double run_torch_peer(const options *o, const char *net_name, int threads) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s' --net %s --threads %d --batch %d --steps %d --seconds %g 2>/dev/null",
+             o->peer_script, net_name, threads, o->batch, o->steps, o->seconds);
+    FILE *f = popen(cmd, "r");
+    if (!f) return 0.0;
+    char line[1024];
+    double ips = 0.0;
+    while (fgets(line, sizeof line, f)) {
+        const char *key = strstr(line, "\"images_per_s_median\":");
+        if (key) ips = atof(key + strlen("\"images_per_s_median\":"));
+    }
+    int rc = pclose(f);
+    return rc == 0 ? ips : 0.0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void run_network(const options *o, network *net, run_result *res, int n_res) {
+    nn_ctx *ctx = nn_ctx_create(), *rng = nn_ctx_create();
+    nn_ctx_seed(rng, 7);
+    nn_ctx_set_training(ctx, true);
+    nn_tensor *x = nn_tensor_new4(o->batch, 3, net->side, net->side);
+    int *labels = malloc((size_t)o->batch * sizeof *labels);
+    if (!ctx || !rng || !x || !labels) {
+        fprintf(stderr, "bench_train: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < x->numel; i++) x->data[i] = nn_ctx_rand_uniform(rng);
+    for (int i = 0; i < o->batch; i++) labels[i] = i % 2;
+
+    static double fwd[MAX_STEPS][MAX_LAYERS], bwd[MAX_STEPS][MAX_LAYERS];
+    static double step_ms[MAX_STEPS], loss_ms[MAX_STEPS], sgd_ms[MAX_STEPS], conv_ms[MAX_STEPS];
+    for (int r = 0; r < n_res; r++) {
+        run_result *rr = &res[r];
+        nn_threads_set(rr->threads);
+        double dummy_f[MAX_LAYERS], dummy_b[MAX_LAYERS], dl, ds;
+        train_step(net, ctx, x, labels, dummy_f, dummy_b, &dl, &ds); /* warm-up: arena, pool */
+        double t_begin = now_ms();
+        int n = 0;
+        while (n < o->steps && n < MAX_STEPS && (n < 3 || now_ms() - t_begin < o->seconds * 1e3)) {
+            step_ms[n] = train_step(net, ctx, x, labels, fwd[n], bwd[n], &loss_ms[n], &sgd_ms[n]);
+            conv_ms[n] = 0.0;
+            for (int i = 0; i < net->n_layers; i++)
+                if (net->layers[i].kind == L_CONV) conv_ms[n] += fwd[n][i] + bwd[n][i];
+            n++;
+        }
+        rr->steps = n;
+        double col[MAX_STEPS], nonconv[MAX_STEPS];
+        for (int i = 0; i < net->n_layers; i++) {
+            for (int s = 0; s < n; s++) col[s] = fwd[s][i];
+            rr->layers[i].forward_ms = median(col, n);
+            for (int s = 0; s < n; s++) col[s] = bwd[s][i];
+            rr->layers[i].backward_ms = median(col, n);
+        }
+        for (int s = 0; s < n; s++) nonconv[s] = step_ms[s] - conv_ms[s];
+        rr->nonconv_ms = median(nonconv, n);
+        rr->conv_ms = median(conv_ms, n);
+        rr->loss_ms = median(loss_ms, n);
+        rr->sgd_ms = median(sgd_ms, n);
+        rr->step_ms_median = median(step_ms, n); /* sorts step_ms */
+        rr->step_ms_max = step_ms[n - 1];
+        rr->images_per_s_median = o->batch * 1e3 / rr->step_ms_median;
+        rr->images_per_s_min = o->batch * 1e3 / rr->step_ms_max;
+        rr->torch_images_per_s = o->peers ? run_torch_peer(o, net->name, rr->threads) : 0.0;
+    }
+    free(labels);
+    nn_tensor_free(x);
+    nn_ctx_destroy(ctx);
+    nn_ctx_destroy(rng);
+}
+
+static void print_text(const options *o, const network *net, const run_result *res, int n_res) {
+    printf("== %s: batch %d, input 3x%dx%d, conv kernels: %s\n", net->name, o->batch, net->side,
+           net->side, nn_kernels_get()->name);
+    for (int r = 0; r < n_res; r++) {
+        const run_result *rr = &res[r];
+        printf("threads %d: %.1f images/s median, %.1f min (step %.1f ms median, %d steps)",
+               rr->threads, rr->images_per_s_median, rr->images_per_s_min, rr->step_ms_median,
+               rr->steps);
+        if (rr->torch_images_per_s > 0)
+            printf("; PyTorch %.1f images/s, ours/theirs %.2fx", rr->torch_images_per_s,
+                   rr->images_per_s_median / rr->torch_images_per_s);
+        printf("\n  %-10s %10s %10s\n", "layer", "fwd ms", "bwd ms");
+        for (int i = 0; i < net->n_layers; i++)
+            printf("  %-10s %10.2f %10.2f\n", net->layers[i].name, rr->layers[i].forward_ms,
+                   rr->layers[i].backward_ms);
+        printf("  %-10s %10.2f (forward + backward)\n  %-10s %10.2f (update)\n", "loss",
+               rr->loss_ms, "sgd", rr->sgd_ms);
+        printf("  conv layers %.1f ms, everything else %.1f ms per step\n", rr->conv_ms,
+               rr->nonconv_ms);
+    }
+}
+
+static void print_json_network(const options *o, const network *net, const run_result *res,
+                               int n_res, bool last) {
+    printf("{\"net\":\"%s\",\"batch\":%d,\"input\":[3,%d,%d],\"conv_kernels\":\"%s\",\"runs\":[",
+           net->name, o->batch, net->side, net->side, nn_kernels_get()->name);
+    for (int r = 0; r < n_res; r++) {
+        const run_result *rr = &res[r];
+        printf("%s{\"threads\":%d,\"steps\":%d,\"images_per_s_median\":%.2f,"
+               "\"images_per_s_min\":%.2f,\"step_ms_median\":%.3f,\"conv_ms\":%.3f,"
+               "\"nonconv_ms\":%.3f,\"loss_ms\":%.3f,\"sgd_ms\":%.3f,",
+               r ? "," : "", rr->threads, rr->steps, rr->images_per_s_median,
+               rr->images_per_s_min, rr->step_ms_median, rr->conv_ms, rr->nonconv_ms, rr->loss_ms,
+               rr->sgd_ms);
+        if (rr->torch_images_per_s > 0)
+            printf("\"torch_images_per_s_median\":%.2f,\"ratio\":%.3f,", rr->torch_images_per_s,
+                   rr->images_per_s_median / rr->torch_images_per_s);
+        printf("\"layers\":[");
+        for (int i = 0; i < net->n_layers; i++)
+            printf("%s{\"name\":\"%s\",\"forward_ms\":%.3f,\"backward_ms\":%.3f}", i ? "," : "",
+                   net->layers[i].name, rr->layers[i].forward_ms, rr->layers[i].backward_ms);
+        printf("]}");
+    }
+    printf("]}%s", last ? "" : ",");
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: bench_train [--json] [--no-peers] [--net small|seed|all] "
+                    "[--threads 1,2] [--steps N] [--seconds S] [--batch N]\n");
+    return 2;
+}
+
+/* The peer script sits in benchmarks/train/ of the tree whose build/ holds us. */
+static void find_peer_script(options *o, const char *argv0) {
+    const char *slash = strrchr(argv0, '/');
+    int dir_len = slash ? (int)(slash - argv0) : 0;
+    snprintf(o->peer_script, sizeof o->peer_script, "%.*s%s../benchmarks/train/torch_train_step.py",
+             dir_len, argv0, slash ? "/" : "");
+}
+
+int main(int argc, char **argv) {
+    options o = {.peers = true, .net = "all", .thread_counts = {1, 2}, .n_thread_counts = 2,
+                 .steps = 10, .seconds = 20.0, .batch = 32};
+    find_peer_script(&o, argv[0]);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--no-peers")) o.peers = false;
+        else if (!strcmp(a, "--net") && v) o.net = argv[++i];
+        else if (!strcmp(a, "--steps") && v) o.steps = atoi(argv[++i]);
+        else if (!strcmp(a, "--seconds") && v) o.seconds = atof(argv[++i]);
+        else if (!strcmp(a, "--batch") && v) o.batch = atoi(argv[++i]);
+        else if (!strcmp(a, "--threads") && v) {
+            o.n_thread_counts = 0;
+            for (char *s = argv[++i]; *s && o.n_thread_counts < MAX_THREAD_COUNTS;) {
+                o.thread_counts[o.n_thread_counts++] = (int)strtol(s, &s, 10);
+                if (*s == ',') s++;
+                else if (*s) return usage();
+            }
+        } else return usage();
+    }
+    if (o.steps < 1 || o.batch < 1 || o.batch > 4096 || o.n_thread_counts < 1) return usage();
+    for (int t = 0; t < o.n_thread_counts; t++)
+        if (o.thread_counts[t] < 1) return usage();
+    bool want_small = !strcmp(o.net, "small") || !strcmp(o.net, "all");
+    bool want_seed = !strcmp(o.net, "seed") || !strcmp(o.net, "all");
+    if (!want_small && !want_seed) return usage();
+
+    nn_ctx *rng = nn_ctx_create();
+    nn_ctx_seed(rng, 1);
+    network nets[2];
+    int n_nets = 0;
+    if (want_small) build_small(&nets[n_nets++], rng);
+    if (want_seed) build_seed(&nets[n_nets++], rng);
+    nn_ctx_destroy(rng);
+
+    if (o.json) printf("{\"benchmark\":\"train_step\",\"networks\":[");
+    for (int k = 0; k < n_nets; k++) {
+        run_result res[MAX_THREAD_COUNTS] = {{0}};
+        for (int r = 0; r < o.n_thread_counts; r++) res[r].threads = o.thread_counts[r];
+        run_network(&o, &nets[k], res, o.n_thread_counts);
+        if (o.json) print_json_network(&o, &nets[k], res, o.n_thread_counts, k == n_nets - 1);
+        else print_text(&o, &nets[k], res, o.n_thread_counts);
+        fflush(stdout);
+        free_network(&nets[k]);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = ru.ru_maxrss / 1024.0;
+    if (o.json) printf("],\"peak_rss_mb\":%.1f}\n", rss_mb);
+    else printf("peak RSS %.1f MB\n", rss_mb);
+    nn_threads_shutdown();
+    return 0;
+}
