@@ -44,6 +44,7 @@ VISION_SRC   := $(wildcard vision/*.c)
 DATASETS_SRC := $(wildcard datasets/*.c)
 APP_SRC      := $(wildcard apps/*.c)
 TEST_SRC     := $(wildcard tests/*.c)
+TEST_SRC     += apps/train_common.c  # tested directly by tests/test_train_common.c
 TEST_SUITES  := $(patsubst tests/test_%.c,%,$(wildcard tests/test_*.c))
 BENCH_SRC    := $(wildcard benchmarks/*.c)
 
