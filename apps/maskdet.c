@@ -16,11 +16,15 @@ static int cmd_version(int argc, char **argv) {
 
 int cmd_data(int argc, char **argv);
 int cmd_caffe_info(int argc, char **argv);
+int cmd_train_detector(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 static const maskdet_command commands[] = {
     {"version", "print the version and the SIMD kernels in use", cmd_version},
     {"data", "data-set statistics and face crops (data stats|crop PATH)", cmd_data},
     {"caffe-info", "list a Caffe model's layers, shapes, weights and priors", cmd_caffe_info},
+    {"train-detector", "train the face SSD detector on a VOC/JSON folder", cmd_train_detector},
+    {"eval", "score a detector: face AP@0.5 overall and by size (--detector-only)", cmd_eval},
 };
 
 static void usage(FILE *out) {
