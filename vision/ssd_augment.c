@@ -137,6 +137,8 @@ nn_status ssd_augment(const image *src, const ssd_aug_box *boxes, int n,
         b.x2 = (fminf(b.x2, (float)(px + pw)) - px) * sx;
         b.y1 = (fmaxf(b.y1, (float)py) - py) * sy;
         b.y2 = (fminf(b.y2, (float)(py + ph)) - py) * sy;
+        /* rounding of the scale must not push an edge past the output */
+        b.x2 = fminf(b.x2, (float)cfg->out_w), b.y2 = fminf(b.y2, (float)cfg->out_h);
         if (flip) {
             float x1 = cfg->out_w - b.x2;
             b.x2 = cfg->out_w - b.x1;
