@@ -34,7 +34,7 @@
 typedef struct {
     const char *data, *out, *resume, *export_path;
     bool per_class; /* background, mask, no_mask instead of background, face */
-    int epochs, batch, size, eval_every, limit, threads, warmup;
+    int epochs, batch, size, eval_every, limit, threads, warmup, stop_after;
     float lr, weight_decay, val_fraction, min_face_px, input_scale;
     uint64_t seed;
     face_ssd_spec spec;
@@ -62,6 +62,7 @@ static void usage(FILE *f) {
             "  --limit N            use at most N photos (tests)\n"
             "  --threads N          worker threads (default: NN_THREADS or all cores)\n"
             "  --resume             continue from OUT/last.ckpt.nnw (its config wins)\n"
+            "  --stop-after N       stop after N epochs of this invocation (resume later)\n"
             "  --export PATH        also write the best model (fp16) there at the end\n");
 }
 
@@ -332,7 +333,8 @@ static int run(train_opts *o) {
     multibox_config mc = multibox_default_config(num_classes);
     bool tty = isatty(fileno(stderr));
 
-    for (int epoch = state.epoch; epoch < o->epochs; epoch++) {
+    int stop_at = o->stop_after > 0 ? state.epoch + o->stop_after : o->epochs;
+    for (int epoch = state.epoch; epoch < o->epochs && epoch < stop_at; epoch++) {
         epoch_order(order, train.n, o->seed, epoch);
         nn_ctx_seed(ctx, train_epoch_seed(o->seed, epoch));
         nn_ctx_set_training(ctx, true);
@@ -409,7 +411,10 @@ static int run(train_opts *o) {
                                    &err) != NN_OK)
             goto fail;
     }
-    if (o->export_path) {
+    if (state.epoch < o->epochs) {
+        fprintf(stderr, "train-detector: stopped after epoch %d of %d; continue with --resume\n",
+                state.epoch, o->epochs);
+    } else if (o->export_path) {
         face_ssd best = {0};
         snprintf(path, sizeof path, "%s/best.nnw", o->out);
         nn_status st = face_ssd_load(path, &best, &err);
@@ -478,7 +483,8 @@ int cmd_train_detector(int argc, char **argv) {
         {"min-face", required_argument, 0, 'm'}, {"widths", required_argument, 0, 'x'},
         {"maps", required_argument, 0, 'M'},     {"limit", required_argument, 0, 'L'},
         {"threads", required_argument, 0, 't'},  {"resume", no_argument, 0, 'r'},
-        {"export", required_argument, 0, 'X'},   {"help", no_argument, 0, 'h'},
+        {"export", required_argument, 0, 'X'},   {"stop-after", required_argument, 0, 'A'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
@@ -516,6 +522,7 @@ int cmd_train_detector(int argc, char **argv) {
         case 't': o.threads = (int)strtol(optarg, &end, 10), bad = *end || o.threads < 1; break;
         case 'r': o.resume = "yes"; break;
         case 'X': o.export_path = optarg; break;
+        case 'A': o.stop_after = (int)strtol(optarg, &end, 10), bad = *end || o.stop_after < 1; break;
         case 'h': usage(stdout); return 0;
         default: bad = true;
         }

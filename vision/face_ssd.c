@@ -396,30 +396,56 @@ nn_status face_ssd_load(const char *path, face_ssd *out, nn_error *err) {
 
 /* ------------------------------------------------------------- detection */
 
+/* The image size times input_scale, at least 1 x 1. */
+static void scaled_size(const face_ssd *f, const image *img, int *w, int *h) {
+    *w = img->width, *h = img->height;
+    if (f->input_scale != 1.0f) {
+        *w = (int)lroundf(img->width * f->input_scale);
+        *h = (int)lroundf(img->height * f->input_scale);
+        *w = *w < 1 ? 1 : *w, *h = *h < 1 ? 1 : *h;
+    }
+}
+
+/* Smallest input side for which every pooling still sees 2 x 2 cells. */
+static int min_input_side(const face_ssd *f) { return 4 << (f->spec.n_maps - 1); }
+
 nn_status face_ssd_preprocess(const face_ssd *f, const image *img, float **chw, int *in_w,
                               int *in_h, nn_error *err) {
     *chw = NULL;
     if (!img || !img->pixels || (img->channels != 1 && img->channels != 3))
         return nn_error_set(err, NN_ERR_ARG, "face_ssd: need a grey or RGB image");
-    int w = img->width, h = img->height;
+    int w, h;
+    scaled_size(f, img, &w, &h);
     image scaled = {0};
     const image *src = img;
-    if (f->input_scale != 1.0f) {
-        w = (int)lroundf(img->width * f->input_scale);
-        h = (int)lroundf(img->height * f->input_scale);
-        w = w < 1 ? 1 : w, h = h < 1 ? 1 : h;
+    if (w != img->width || h != img->height) {
         if (image_resize(img, w, h, &scaled, err) != NN_OK) return err->code;
         src = &scaled;
     }
-    *chw = nn_aligned_alloc((size_t)3 * w * h * sizeof(float));
-    if (!*chw) {
+    /* tiny images are padded right and bottom with the mean (0 after scaling) */
+    int nw = w < min_input_side(f) ? min_input_side(f) : w;
+    int nh = h < min_input_side(f) ? min_input_side(f) : h;
+    *chw = nn_aligned_alloc((size_t)3 * nw * nh * sizeof(float));
+    float *plain = nw != w || nh != h ? malloc((size_t)3 * w * h * sizeof(float)) : *chw;
+    if (!*chw || !plain) {
         image_free(&scaled);
-        return nn_error_set(err, NN_ERR_NOMEM, "face_ssd: out of memory for a %dx%d input", w, h);
+        nn_aligned_free(*chw);
+        if (plain != *chw) free(plain);
+        *chw = NULL;
+        return nn_error_set(err, NN_ERR_NOMEM, "face_ssd: out of memory for a %dx%d input", nw, nh);
     }
     const float mean[3] = {127.5f, 127.5f, 127.5f}, scale[3] = {1 / 127.5f, 1 / 127.5f, 1 / 127.5f};
-    image_to_chw(src, mean, scale, false, *chw);
+    image_to_chw(src, mean, scale, false, plain);
     image_free(&scaled);
-    *in_w = w, *in_h = h;
+    if (plain != *chw) {
+        memset(*chw, 0, (size_t)3 * nw * nh * sizeof(float));
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < h; y++)
+                memcpy(*chw + ((size_t)c * nh + y) * nw, plain + ((size_t)c * h + y) * w,
+                       (size_t)w * sizeof(float));
+        free(plain);
+    }
+    *in_w = nw, *in_h = nh;
     return NN_OK;
 }
 
@@ -473,6 +499,10 @@ nn_status face_ssd_detect(face_ssd *f, const image *img, float conf_threshold,
     dp.top_k = 2000;
     dp.keep_top_k = max_out;
     dp.class_agnostic = nc > 2;
-    dp.image_w = (float)img->width, dp.image_h = (float)img->height;
+    /* normalised coordinates are of the (padded) input: back to image pixels */
+    int sw, sh;
+    scaled_size(f, img, &sw, &sh);
+    dp.image_w = (float)img->width * w / sw, dp.image_h = (float)img->height * h / sh;
+    dp.clip = false;
     return ssd_detect(&f->priors, loc->data, conf->data, &dp, out, max_out, n_out, err);
 }

@@ -94,8 +94,9 @@ nn_status face_ssd_load(const char *path, face_ssd *out, nn_error *err);
 bool face_ssd_is_model(const nn_weights *w);
 
 /* The network input of an image (RGB or grey): resized to image x input_scale
- * when that is not 1, as CHW floats. in_w, in_h receive the size; the caller
- * frees *chw (nn_aligned_free). */
+ * when that is not 1, as CHW floats, padded right and bottom with zeros (the
+ * mean) to at least 4 << (n_maps - 1) pixels a side so every pooling has
+ * input. in_w, in_h receive the size; the caller frees *chw (nn_aligned_free). */
 nn_status face_ssd_preprocess(const face_ssd *f, const image *img, float **chw, int *in_w,
                               int *in_h, nn_error *err);
 
