@@ -57,7 +57,7 @@ static void usage(FILE *f) {
             "  --eval-every N       validation AP every N epochs (default 5; 0: only at the end)\n"
             "  --min-face PX        faces under this (longer side) after augmentation are\n"
             "                       ignored by the loss (default 4)\n"
-            "  --widths a,b,c,d,e,f network channels (default 16,32,64,128,192,192)\n"
+            "  --widths a,b,c,d,e,f network channels (default 16,32,48,96,160,160)\n"
             "  --maps N             feature maps, strides 4..4*2^(N-1) (default 5)\n"
             "  --limit N            use at most N photos (tests)\n"
             "  --threads N          worker threads (default: NN_THREADS or all cores)\n"

@@ -90,7 +90,7 @@ nn_status det_data_load(const char *path, det_split split, uint64_t seed, float 
     return st;
 }
 
-static double now_ms(void) {
+double det_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
@@ -127,10 +127,10 @@ nn_status det_data_evaluate(const det_photos *d, det_detect_fn detect, void *use
                               ph->boxes[b].label, ph->boxes[b].ignore};
         ims[i].n_gt = ph->n_boxes;
         ims[i].pred = preds + (size_t)i * DET_MAX_DETECTIONS;
-        double t0 = now_ms();
+        double t0 = det_now_ms();
         st = detect(user, &ph->img, preds + (size_t)i * DET_MAX_DETECTIONS, DET_MAX_DETECTIONS,
                     &ims[i].n_pred, err);
-        total_ms += now_ms() - t0;
+        total_ms += det_now_ms() - t0;
     }
     out->n_images = d->n;
     out->n_faces = d->n_faces;

@@ -62,4 +62,7 @@ nn_status det_data_evaluate(const det_photos *d, det_detect_fn detect, void *use
                             nn_error *err);
 void det_eval_summary_free(det_eval_summary *s);
 
+/* Monotonic clock in milliseconds. */
+double det_now_ms(void);
+
 #endif

@@ -13,7 +13,7 @@ static const float VARIANCES[4] = {0.1f, 0.1f, 0.2f, 0.2f};
 
 face_ssd_spec face_ssd_default_spec(void) {
     face_ssd_spec s = {.n_maps = 5,
-                       .widths = {16, 32, 64, 128, 192, 192},
+                       .widths = {16, 32, 48, 96, 160, 160},
                        .n_sizes = {3, 3, 3, 3, 3},
                        .sizes = {{8, 10, 13}, {16, 20, 25}, {32, 40, 50}, {64, 80, 100},
                                  {128, 180, 256}},

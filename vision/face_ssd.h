@@ -49,7 +49,7 @@ typedef struct {
     float ratios[FACE_SSD_MAX_RATIOS]; /* height / width */
 } face_ssd_spec;
 
-/* The shipped design: widths 16, 32, 64, 128, 192, 192; sizes 8,10,13 /
+/* The shipped design: widths 16, 32, 48, 96, 160, 160; sizes 8,10,13 /
  * 16,20,25 / 32,40,50 / 64,80,100 / 128,180,256; ratio 1.2. */
 face_ssd_spec face_ssd_default_spec(void);
 int face_ssd_stride(int map); /* 4 << map */
