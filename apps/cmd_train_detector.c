@@ -63,7 +63,9 @@ static void usage(FILE *f) {
             "  --threads N          worker threads (default: NN_THREADS or all cores)\n"
             "  --resume             continue from OUT/last.ckpt.nnw (its config wins)\n"
             "  --stop-after N       stop after N epochs of this invocation (resume later)\n"
-            "  --export PATH        also write the best model (fp16) there at the end\n");
+            "  --export PATH        also write the best model (fp16) there at the end\n"
+            "  --input-scale X      the model runs at image size x X (validation and export;\n"
+            "                       default 1). With --resume on a finished run: re-export\n");
 }
 
 static bool parse_int_list(const char *s, int *out, int n) {
@@ -432,6 +434,9 @@ static int run(train_opts *o) {
             const char *k = nn_weights_meta_key(w, i);
             st = nn_weights_set_meta(half, k, nn_weights_meta(w, k), &err);
         }
+        char scale[32];
+        snprintf(scale, sizeof scale, "%g", (double)o->input_scale);
+        if (st == NN_OK) st = nn_weights_set_meta(half, "face_ssd.input_scale", scale, &err);
         if (st == NN_OK) st = nn_weights_save(half, o->export_path, &err);
         nn_weights_free(half);
         nn_weights_free(w);
@@ -522,6 +527,10 @@ int cmd_train_detector(int argc, char **argv) {
         case 't': o.threads = (int)strtol(optarg, &end, 10), bad = *end || o.threads < 1; break;
         case 'r': o.resume = "yes"; break;
         case 'X': o.export_path = optarg; break;
+        case 'I':
+            o.input_scale = strtof(optarg, &end);
+            bad = *end || !(o.input_scale > 0.05f && o.input_scale <= 8);
+            break;
         case 'A': o.stop_after = (int)strtol(optarg, &end, 10), bad = *end || o.stop_after < 1; break;
         case 'h': usage(stdout); return 0;
         default: bad = true;

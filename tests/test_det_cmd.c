@@ -84,7 +84,8 @@ START_TEST(train_resume_and_eval) {
     write_voc_set(tmp);
 
     /* straight through, with an exported model */
-    snprintf(args, sizeof args, TRAIN_ARGS " --export '%s/model.nnw'", tmp, tmp, "a", tmp);
+    snprintf(args, sizeof args, TRAIN_ARGS " --export '%s/model.nnw' --input-scale 1.5", tmp, tmp,
+             "a", tmp);
     ck_assert_int_eq(run(args, tmp, NULL), 0);
     ck_assert(dsf_exists(tmp, "a/last.ckpt.nnw"));
     ck_assert(dsf_exists(tmp, "a/best.nnw"));
@@ -141,6 +142,7 @@ START_TEST(train_resume_and_eval) {
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(j, "precision"));
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(j, "recall"));
     ck_assert(dsf_exists(tmp, "pr.png"));
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(j, "input_scale")->valuedouble, 1.5, 1e-6);
     cJSON_Delete(j);
     free(out);
     dsf_remove_tree(tmp);
