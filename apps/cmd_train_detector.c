@@ -489,6 +489,7 @@ int cmd_train_detector(int argc, char **argv) {
         {"maps", required_argument, 0, 'M'},     {"limit", required_argument, 0, 'L'},
         {"threads", required_argument, 0, 't'},  {"resume", no_argument, 0, 'r'},
         {"export", required_argument, 0, 'X'},   {"stop-after", required_argument, 0, 'A'},
+        {"input-scale", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
