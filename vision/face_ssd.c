@@ -273,8 +273,8 @@ nn_status face_ssd_to_weights(const face_ssd *f, nn_weights *w, nn_dtype dtype, 
         set_meta_list(w, "face_ssd.ratios", s->ratios, s->n_ratios, ",", err) != NN_OK ||
         set_meta_list(w, "face_ssd.variances", VARIANCES, 4, ",", err) != NN_OK ||
         set_meta_list(w, "face_ssd.input_scale", &f->input_scale, 1, ",", err) != NN_OK ||
-        set_meta_list(w, "detect.confidence", &f->conf_threshold, 1, ",", err) != NN_OK ||
-        set_meta_list(w, "detect.nms", &f->nms_threshold, 1, ",", err) != NN_OK)
+        set_meta_list(w, "ssd.threshold", &f->conf_threshold, 1, ",", err) != NN_OK ||
+        set_meta_list(w, "ssd.nms", &f->nms_threshold, 1, ",", err) != NN_OK)
         return err->code;
     snprintf(num, sizeof num, "%d", 640);
     if (nn_weights_set_meta(w, "input.width", num, err) != NN_OK) return err->code;
@@ -372,10 +372,10 @@ nn_status face_ssd_from_weights(const nn_weights *w, face_ssd *out, nn_error *er
     if (meta_floats(w, "face_ssd.input_scale", &one, 0, 1, NULL, err) == NN_OK &&
         nn_weights_meta(w, "face_ssd.input_scale") && one > 0.05f && one <= 8.0f)
         out->input_scale = one;
-    if (nn_weights_meta(w, "detect.confidence") &&
-        meta_floats(w, "detect.confidence", &one, 1, 1, NULL, err) == NN_OK)
+    if (nn_weights_meta(w, "ssd.threshold") &&
+        meta_floats(w, "ssd.threshold", &one, 1, 1, NULL, err) == NN_OK)
         out->conf_threshold = one;
-    if (nn_weights_meta(w, "detect.nms") && meta_floats(w, "detect.nms", &one, 1, 1, NULL, err) == NN_OK)
+    if (nn_weights_meta(w, "ssd.nms") && meta_floats(w, "ssd.nms", &one, 1, 1, NULL, err) == NN_OK)
         out->nms_threshold = one;
     return NN_OK;
 }

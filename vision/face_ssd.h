@@ -22,7 +22,7 @@
  *
  * Model files (.nnw): kind=detector, arch=face_ssd, classes, input.* and the
  * face_ssd.* keys that rebuild the network and its priors (face_ssd.widths,
- * .strides, .sizes, .ratios), plus detect.confidence / detect.nms defaults and
+ * .strides, .sizes, .ratios), plus ssd.threshold / ssd.nms defaults (docs/model-files.md) and
  * input.resize = "native" (the detector runs at the image's own size times
  * face_ssd.input_scale).
  */
