@@ -124,9 +124,14 @@ BENCH_TRAIN_SRC := $(wildcard benchmarks/train/*.c)
 $(BUILD)/bench_train: $(call obj,$(BENCH_TRAIN_SRC)) $(LIBS_ALL)
 	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_TRAIN_SRC)) $(LIBS_ALL) $(LDLIBS)
 
-bench: $(BUILD)/bench $(BUILD)/bench_train
+BENCH_DETECT_SRC := $(wildcard benchmarks/detect/*.c)
+$(BUILD)/bench_detect: $(call obj,$(BENCH_DETECT_SRC)) $(LIBS_ALL)
+	$(CC) $(LDSAN) -o $@ $(call obj,$(BENCH_DETECT_SRC)) $(LIBS_ALL) $(LDLIBS)
+
+bench: $(BUILD)/bench $(BUILD)/bench_train $(BUILD)/bench_detect
 	$(BUILD)/bench
 	$(BUILD)/bench_train
+	$(BUILD)/bench_detect
 
 deps:
 	apt-get update

@@ -161,7 +161,12 @@ int main(int argc, char **argv) {
     bool have_blas = o.peers && bench_openblas_available();
 
     double peak[8];
-    for (int t = 0; t < o.n_threads; t++) peak[t] = bench_peak_gflops(o.threads[t]);
+    nn_isa isa = NN_ISA_REFERENCE;
+    for (int i = NN_ISA_REFERENCE; i <= NN_ISA_AVX512; i++)
+        if (nn_kernels_for((nn_isa)i) == k) isa = (nn_isa)i;
+    /* the reference kernels are scalar; their percentages use the AVX2 peak */
+    for (int t = 0; t < o.n_threads; t++)
+        peak[t] = bench_peak_gflops(o.threads[t], isa == NN_ISA_REFERENCE ? NN_ISA_AVX2 : isa);
     if (!o.json) {
         printf("kernels: %s; peers: oneDNN %s, OpenBLAS %s\n", k->name,
                have_dnnl ? "yes" : "absent", have_blas ? "yes" : "absent");

@@ -12,9 +12,9 @@
 
 double bench_now_s(void);
 
-/* GFLOP/s of an FMA loop on `threads` threads at once (vectors of the best
- * ISA this CPU has), taking the best of a few short runs. */
-double bench_peak_gflops(int threads);
+/* GFLOP/s of an FMA loop on `threads` threads at once, with the vectors of
+ * `isa` (AVX2 or AVX-512), taking the best of a few short runs. */
+double bench_peak_gflops(int threads, nn_isa isa);
 
 /* Peers. prepare returns NULL if the library is absent or cannot do the
  * shape; run does one timed execution; free releases everything. The caller

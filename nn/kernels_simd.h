@@ -6,7 +6,7 @@
  *
  *   VL                 floats per vector (8 or 16)
  *   vf, vmask          the float vector type and its lane-mask type
- *   vf_zero/set1/loadu/storeu/add/max/fma(a, b, c) = a*b + c
+ *   vf_zero/set1/load/loadu/storeu/add/sub/max/fma(a, b, c) = a*b + c
  *   vmask_range(lo,hi) lanes lo <= l < hi
  *   vf_maskz_loadu(p, m), vf_mask_storeu(p, m, v)
  *   vf_gather_stride(row, ix, stride, n, W)  row[ix + l*stride] for lanes l < n
@@ -27,17 +27,30 @@
  * where col(x)[k = (ci, ky, kx)][p = (oy, ox)] = x[ci][oy*sh - ph + ky*dh]
  * [ox*sw - pw + kx*dw] (zero in the padding) is never materialised whole.
  *
- * The GEMM (forward, backward data) is blocked like BLIS: the weights are
- * packed once per call into MR-row panels [K][MR]; each task packs a block of
- * col(x) (KC rows x up to NC pixels) into NR-pixel panels [KC][NR] straight
- * from x; the micro-kernel keeps an MR x NR tile of outputs in registers,
- * broadcasting one weight per row and loading NR pixels per k. Bias and ReLU
- * are applied in the registers before the one store.
+ * Which path runs (first that applies):
+ *   forward        depthwise (one channel per group): a direct loop per plane;
+ *                  3x3 stride 1, >= 16 channels, >= 256 2x2 tiles: Winograd
+ *                  F(2x2,3x3) (winograd_simd.h);
+ *                  stride 1, output rows >= VL and few padding columns: the
+ *                  direct GEMM; anything else: the packed GEMM.
+ *   backward data  Winograd as above; stride 1: the flipped forward through
+ *                  the direct or packed GEMM; otherwise GEMM + col2im.
+ *   backward w.    the dot-product tiles, for every shape.
  *
- * Backward weights reduces over pixels, which are contiguous in both dY and
- * col(x), so it uses a dot-product tile instead: DOT_M rows of dY against
- * DOT_N rows of col(x), one vector accumulator per pair, summed horizontally
- * once per block of pixels.
+ * The GEMM is blocked like BLIS: the weights are packed once per call into
+ * MR-row panels [K][MR] (or once for good with conv2d_pack_weights); the
+ * micro-kernel keeps an MR x NR tile of outputs in registers, broadcasting
+ * one weight per row and loading NR pixels per k, the NR pixels of row k
+ * being found at b + boff[k]. Bias and ReLU are applied in the registers
+ * before the one store. B comes in one of two ways:
+ *   packed  each task copies a block of col(x) (KC rows x up to NC pixels)
+ *           into NR-pixel panels, boff[k] = k*NR; works for any window;
+ *   direct  (stride 1) x is copied once with its padding made real, planes
+ *           of (H+2ph) x (W+2pw); window row (ci, ky, kx) is then that copy
+ *           shifted by a constant, boff[k], and nothing is packed. Pixels are
+ *           counted in the padded width, so the last 2*pw of each row are
+ *           garbage; stores skip them with two masked stores per vector
+ *           (a vector may wrap into the next output row).
  *
  * Threads: each call splits its work into items (image, group, pixel range,
  * row range) that write disjoint outputs; nn_parallel_for starts one task per
@@ -684,6 +697,8 @@ static KS(geom) KS(x_geom)(const nn_conv2d_shape *s, const float *x) {
                       .dh = s->dil_h, .dw = s->dil_w, .hout = s->hout, .wout = s->wout};
 }
 
+#include "winograd_simd.h"
+
 /* The last resort when scratch memory is short and only packed weights are
  * at hand: the reference loop, reading each weight from its panel. */
 static void KS(forward_panels_scalar)(const nn_conv2d_shape *s, const float *x,
@@ -725,6 +740,22 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
         nn_parallel_for(s->n * s->cout, KS(depthwise_plane), &J);
         return;
     }
+    /* Packed weights hold Winograd's U when a single image would use it
+     * (KS(conv2d_packed_floats)), whatever the batch of this call. */
+    if (packed ? KS(wg_ok_batch)(s, 1) : KS(wg_ok)(s)) {
+        int m, k;
+        float *u = packed ? NULL : KS(wg_weights)(s, w, false, &m, &k, NULL);
+        if (packed) m = s->cout, k = s->cin;
+        bool done = (packed || u) &&
+                    KS(wg_run)(s, x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
+                               packed ? packed : u, m, s->hout, s->wout, y, b, s->relu, false);
+        nn_aligned_free(u);
+        if (done) return;
+        if (packed) { /* no memory for the Winograd buffers */
+            KS(forward_wg_scalar)(s, x, packed, b, y);
+            return;
+        }
+    }
     int taps = s->kh * s->kw, p = s->hout * s->wout;
     KS(gemm_job) J = {
         .m = cout_g, .k = cin_g * taps, .p = p, .batch = s->n, .groups = s->groups,
@@ -749,9 +780,12 @@ static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const f
     KS(forward_with)(s, x, w, NULL, b, y);
 }
 
+/* Packed weights: w itself for depthwise, Winograd's U when one image
+ * would use Winograd, GEMM panels otherwise. Valid for any batch size. */
 static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
     int taps = s->kh * s->kw;
     if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
+    if (KS(wg_ok_batch)(s, 1)) return 16 * KS(wg_a_xi)(s->cout, s->cin);
     return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
 }
 
@@ -759,6 +793,11 @@ static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, fl
     int taps = s->kh * s->kw;
     if (KS(is_depthwise)(s)) {
         memcpy(packed, w, sizeof(float) * s->cout * taps);
+        return;
+    }
+    if (KS(wg_ok_batch)(s, 1)) {
+        int m, k;
+        KS(wg_weights)(s, w, false, &m, &k, packed);
         return;
     }
     KS(pack_weights)(s, w, KS_A_ROWS, s->cout / s->groups, s->cin / s->groups * taps, packed);
@@ -776,6 +815,14 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
     /* Stride 1: dx is a forward convolution of dy with the flipped kernel and
      * padding d*(k-1) - p, which lands exactly on the input size. */
     int fph = s->dil_h * (s->kh - 1) - s->pad_h, fpw = s->dil_w * (s->kw - 1) - s->pad_w;
+    if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
+        int m, k;
+        float *u = KS(wg_weights)(s, w, true, &m, &k, NULL);
+        bool done = u && KS(wg_run)(s, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
+                                    s->w, dx, NULL, false, true);
+        nn_aligned_free(u);
+        if (done) return;
+    }
     bool as_forward = s->stride_h == 1 && s->stride_w == 1 && fph >= 0 && fpw >= 0 &&
                       s->hout + 2 * fph - s->dil_h * (s->kh - 1) == s->h &&
                       s->wout + 2 * fpw - s->dil_w * (s->kw - 1) == s->w;

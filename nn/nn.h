@@ -248,10 +248,11 @@ typedef struct {
     void (*conv2d_backward_weights)(const nn_conv2d_shape *s, const float *x, const float *dy,
                                     float *dw, float *db /* NULL when no bias */);
     /* Optional (NULL in the reference table): inference with the weights
-     * re-laid-out once instead of at every call. `packed` is 64-byte aligned
-     * memory of conv2d_packed_floats(s) floats, filled by conv2d_pack_weights
-     * from w and valid while w is unchanged (and for the same table and s);
-     * conv2d_forward_packed then computes exactly what conv2d_forward does. */
+     * re-laid-out (or transformed) once instead of at every call. `packed` is
+     * 64-byte aligned memory of conv2d_packed_floats(s) floats, filled by
+     * conv2d_pack_weights from w; it stays valid while w is unchanged, for the
+     * same table and the same s except the batch size s->n.
+     * conv2d_forward_packed then computes what conv2d_forward does. */
     size_t (*conv2d_packed_floats)(const nn_conv2d_shape *s);
     void (*conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, float *packed);
     void (*conv2d_forward_packed)(const nn_conv2d_shape *s, const float *x, const float *packed,

@@ -35,6 +35,12 @@ static const kcase cases[] = {
     {1, 33, 12, 45, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},   /* K > one k block  */
     {2, 4, 13, 70, 15, 3, 1, 2, 1, 1, 0, 1, 1, 1, true, false},   /* 3x1, mixed stride */
     {1, 8, 37, 38, 16, 3, 3, 1, 1, 0, 0, 1, 1, 2, false, true},   /* no padding, g=2  */
+    /* 3x3 stride 1, >= 16 channels, >= 256 2x2 tiles: the Winograd path */
+    {11, 16, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},   /* batch 11, odd H  */
+    {2, 20, 31, 33, 24, 3, 3, 1, 1, 0, 0, 1, 1, 1, true, false},  /* no padding       */
+    {4, 17, 17, 18, 19, 3, 3, 1, 1, 2, 2, 1, 1, 1, false, false}, /* padding 2        */
+    {1, 64, 35, 37, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},   /* many tiles       */
+    {1, 16, 19, 19, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, false},  /* too few: GEMM    */
 };
 
 /* max |v| over n values, at least 1 */
@@ -155,6 +161,37 @@ START_TEST(thread_counts) {
 }
 END_TEST
 
+/* Packed weights are valid for any batch size: pack for one image, run two.
+ * One shape packs Winograd's U (3x3, 17x18 tiles), one GEMM panels. */
+START_TEST(packed_any_batch) {
+    static const kcase shapes[2] = {
+        {2, 17, 33, 35, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},
+        {2, 17, 33, 35, 19, 3, 3, 2, 2, 1, 1, 1, 1, 1, true, false},
+    };
+    for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512; isa++) {
+        const nn_kernels *k = nn_kernels_for((nn_isa)isa);
+        if (!k) continue;
+        for (int c = 0; c < 2; c++) {
+            nn_conv2d_shape s = make_shape(&shapes[c]), one = s;
+            one.n = 1;
+            size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
+            size_t nw = (size_t)s.cout * s.cin * 9;
+            float *x = rand_buf(nx, 1), *w = rand_buf(nw, 2), *b = rand_buf(s.cout, 3);
+            float *y_ref = rand_buf(ny, 4), *y = rand_buf(ny, 5);
+            float *packed = nn_aligned_alloc(k->conv2d_packed_floats(&one) * sizeof(float));
+            ck_assert_ptr_nonnull(packed);
+            k->conv2d_pack_weights(&one, w, packed);
+            k->conv2d_forward_packed(&s, x, packed, b, y);
+            nn_kernels_reference.conv2d_forward(&s, x, w, b, y_ref);
+            double e = tu_max_rel_err(y, y_ref, ny, 1e-5 * max_abs(y_ref, ny), 1e-5);
+            ck_assert_msg(e <= 1.0, "%s packed, shape %d: error %.3g", k->name, c, e);
+            nn_aligned_free(packed);
+            free(x), free(w), free(b), free(y_ref), free(y);
+        }
+    }
+}
+END_TEST
+
 /* nn_conv2d through the kernel table, with each ISA forced by nn_set_isa:
  * output and all three gradients must agree with the reference ISA. */
 static void run_op(nn_isa isa, float *out, size_t *offsets) {
@@ -214,6 +251,7 @@ Suite *kernels_suite(void) {
     tcase_add_loop_test(tc, avx2_vs_reference, 0, n);
     tcase_add_loop_test(tc, avx512_vs_reference, 0, n);
     tcase_add_loop_test(tc, thread_counts, 0, n);
+    tcase_add_test(tc, packed_any_batch);
     tcase_add_test(tc, op_under_forced_isa);
     suite_add_tcase(s, tc);
     return s;

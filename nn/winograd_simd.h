@@ -1,0 +1,334 @@
+/*
+ * winograd_simd.h - Winograd F(2x2, 3x3) for 3x3, stride-1, dilation-1
+ * convolutions without groups; part of the kernels_simd.h template (same
+ * vector vocabulary, same micro-kernel).
+ *
+ * Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch
+ * around it as
+ *     Y = A^T [ sum_ci (G g G^T) .* (B^T d B) ] A
+ * with g the 3x3 kernel, d the patch and
+ *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *     G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *     A^T = [1 1 1 0; 0 1 -1 -1].
+ * The sum over input channels of the 16 elementwise products is 16
+ * independent GEMMs, M[xi][co][t] = sum_ci U[xi][co][ci] V[xi][ci][t], run by
+ * the GEMM micro-kernel; that is 16 multiplies per 4 outputs and input
+ * channel instead of 36 (2.25x fewer). The transforms add work per element
+ * of input and output only.
+ *
+ * Numerics: the transforms only add, subtract and halve, so the result
+ * differs from direct convolution by a few float rounding steps; the tests
+ * bound it relative to the magnitude of the result.
+ *
+ * Memory: V and M for all tiles of a large image would be 4x the input and
+ * output, so the image is processed in bands of tile rows. Each band streams
+ * all of U (16 * cout * cin floats) once, so bands are sized against it:
+ * V + M of a band hold about twice U's floats, at least enough to keep a
+ * narrow layer's band in L2 and at most WG_BAND_MAX. Measured on VGG-16:
+ * small bands win for 64-128 channels, large ones for 256-512.
+ */
+
+#define WG_BAND_MIN (384 * 1024)      /* floats: V + M of a band in L2 */
+#define WG_BAND_MAX (6 * 1024 * 1024) /* floats: 24 MB */
+
+/* Rows of V and M are padded to an odd number of cache lines, so the 16
+ * panels the micro-kernel reads at once do not alias in L1; likewise the 16
+ * matrices of one kind (U, V or M) start one cache line past a multiple of
+ * 4 KB from each other (wg_xi_stride), as the transforms touch all 16 at once. */
+static size_t KS(wg_xi_stride)(size_t floats) { return (floats + 1023) / 1024 * 1024 + 16; }
+
+static int KS(wg_ld)(int tiles) {
+    int ld = ks_cdiv(tiles, 16) * 16;
+    return (ld / 16) % 2 ? ld : ld + 16;
+}
+
+/* Winograd applies: 3x3, stride 1, dilation 1, no groups, enough channels
+ * for the GEMMs to pay, and enough tiles (over the batch) to amortise the
+ * weight transform: on VGG-16 it loses at 19x19 (100 tiles), wins at 38x38. */
+static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
+    long tiles = (long)batch * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);
+    return s->kh == 3 && s->kw == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
+           s->dil_w == 1 && s->groups == 1 && s->cin >= 16 && s->cout >= 16 && tiles >= 256;
+}
+
+static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n); }
+
+/* Floats between the 16 packed U matrices (m output, k input channels). */
+static size_t KS(wg_a_xi)(int m, int k) {
+    return KS(wg_xi_stride)((size_t)ks_cdiv(m, MR) * MR * k);
+}
+
+typedef struct {
+    const float *w;
+    float *apack;
+    int m, k, cin;
+    bool flip;
+    size_t per_xi;
+} KS(wgw_job);
+
+/* One MR-row panel of all 16 matrices U[xi]: for each k, MR consecutive rows
+ * land next to each other in each of the 16 outputs. */
+static void KS(wg_weight_panel)(void *arg, int panel) {
+    KS(wgw_job) *J = arg;
+    int m0 = panel * MR, mr = ks_min(MR, J->m - m0);
+    for (int ki = 0; ki < J->k; ki++) {
+        float *dst = J->apack + ((size_t)panel * J->k + ki) * MR;
+        for (int r = 0; r < MR; r++) {
+            float u[16] = {0};
+            if (r < mr) {
+                int mi = m0 + r;
+                const float *g = J->flip ? J->w + ((size_t)ki * J->cin + mi) * 9
+                                         : J->w + ((size_t)mi * J->k + ki) * 9;
+                float gg[3][3], t[4][3];
+                for (int i = 0; i < 9; i++) gg[i / 3][i % 3] = J->flip ? g[8 - i] : g[i];
+                for (int c = 0; c < 3; c++) { /* t = G g */
+                    t[0][c] = gg[0][c];
+                    t[1][c] = 0.5f * (gg[0][c] + gg[1][c] + gg[2][c]);
+                    t[2][c] = 0.5f * (gg[0][c] - gg[1][c] + gg[2][c]);
+                    t[3][c] = gg[2][c];
+                }
+                for (int q = 0; q < 4; q++) { /* (G g) G^T */
+                    u[q * 4 + 0] = t[q][0];
+                    u[q * 4 + 1] = 0.5f * (t[q][0] + t[q][1] + t[q][2]);
+                    u[q * 4 + 2] = 0.5f * (t[q][0] - t[q][1] + t[q][2]);
+                    u[q * 4 + 3] = t[q][2];
+                }
+            }
+            for (int xi = 0; xi < 16; xi++) dst[xi * J->per_xi + r] = u[xi];
+        }
+    }
+}
+
+/* U[xi] = (G g G^T)[xi] for each (co, ci), packed as MR-row panels of the
+ * [cout][cin] matrix of each xi: [16][panels][k][MR], into out (16 *
+ * wg_a_xi floats) or a new buffer when out is NULL. `flip` transforms the
+ * weights of the equivalent forward convolution of backward data instead:
+ * the kernel rotated by 180 degrees and cin/cout swapped (m = ci, k = co). */
+static float *KS(wg_weights)(const nn_conv2d_shape *s, const float *w, bool flip, int *m_out,
+                             int *k_out, float *out) {
+    int m = flip ? s->cin : s->cout, k = flip ? s->cout : s->cin;
+    size_t per_xi = KS(wg_a_xi)(m, k);
+    float *apack = out ? out : nn_aligned_alloc(sizeof(float) * 16 * per_xi);
+    if (!apack) return NULL;
+    KS(wgw_job) J = {w, apack, m, k, s->cin, flip, per_xi};
+    nn_parallel_for(ks_cdiv(m, MR), KS(wg_weight_panel), &J);
+    *m_out = m;
+    *k_out = k;
+    return apack;
+}
+
+/* The weight g[ky][kx] of (co, ci) recovered from packed U: G has a left
+ * inverse that takes (u0, u1 - u2, u3), applied on both sides. */
+static float KS(wg_weight_at)(const float *u, int cout, int cin, int co, int ci, int ky, int kx) {
+    size_t a_xi = KS(wg_a_xi)(cout, cin), at = ((size_t)(co / MR) * cin + ci) * MR + co % MR;
+    float t[4];
+    for (int r = 0; r < 4; r++) {
+        const float *row = u + (size_t)(r * 4) * a_xi + at;
+        t[r] = kx == 0 ? row[0] : kx == 1 ? row[a_xi] - row[2 * a_xi] : row[3 * a_xi];
+    }
+    return ky == 0 ? t[0] : ky == 1 ? t[1] - t[2] : t[3];
+}
+
+/* Direct convolution from packed U, for when there is no memory for the
+ * Winograd buffers: slow, but needs nothing. */
+static void KS(forward_wg_scalar)(const nn_conv2d_shape *s, const float *x, const float *u,
+                                  const float *b, float *y) {
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++)
+            for (int oy = 0; oy < s->hout; oy++)
+                for (int ox = 0; ox < s->wout; ox++) {
+                    float acc = b ? b[co] : 0.0f;
+                    for (int ci = 0; ci < s->cin; ci++)
+                        for (int ky = 0; ky < 3; ky++) {
+                            int iy = oy - s->pad_h + ky;
+                            if (iy < 0 || iy >= s->h) continue;
+                            for (int kx = 0; kx < 3; kx++) {
+                                int ix = ox - s->pad_w + kx;
+                                if (ix < 0 || ix >= s->w) continue;
+                                acc += KS(wg_weight_at)(u, s->cout, s->cin, co, ci, ky, kx) *
+                                       x[(((size_t)n * s->cin + ci) * s->h + iy) * s->w + ix];
+                            }
+                        }
+                    if (s->relu && acc < 0.0f) acc = 0.0f;
+                    y[(((size_t)n * s->cout + co) * s->hout + oy) * s->wout + ox] = acc;
+                }
+}
+
+typedef struct {
+    const nn_conv2d_shape *s;
+    /* the convolution being computed: input planes, sizes, padding */
+    const float *x;
+    int channels, h, w, pad_h, pad_w, hout, wout;
+    int m, k;            /* GEMM: m output channels, k input channels */
+    const float *apack;  /* [16][panels][k][MR], xi stride a_xi */
+    float *v, *mm;       /* [16][k][ld] and [16][m][ld] for the band, xi strides v_xi, m_xi */
+    size_t a_xi, v_xi, m_xi;
+    int tw, ty0, ty1, ld;
+    float *y;            /* output planes [m][hout][wout] */
+    const float *bias;
+    bool relu, accumulate;
+    int items_per_xi, m_chunk, m_chunks, p_chunk;
+    atomic_int next;
+    int *boff;           /* [tasks][KC] */
+} KS(wg_job);
+
+/* V[xi][c][t] for one input channel over the band's tiles. */
+static void KS(wg_input)(void *arg, int c) {
+    KS(wg_job) *J = arg;
+    const float *plane = J->x + (size_t)c * J->h * J->w;
+    size_t xi_stride = J->v_xi;
+    float *vc = J->v + (size_t)c * J->ld;
+    for (int ty = J->ty0; ty < J->ty1; ty++) {
+        int iy0 = 2 * ty - J->pad_h;
+        for (int tx = 0; tx < J->tw; tx += VL) {
+            int n = ks_min(VL, J->tw - tx), t = (ty - J->ty0) * J->tw + tx;
+            vf d[4][4];
+            for (int r = 0; r < 4; r++) {
+                int iy = iy0 + r;
+                for (int q = 0; q < 4; q++)
+                    d[r][q] = iy >= 0 && iy < J->h
+                                  ? vf_gather_stride(plane + (size_t)iy * J->w, 2 * tx - J->pad_w + q,
+                                                     2, n, J->w)
+                                  : vf_zero();
+            }
+            vf bt[4][4]; /* B^T d */
+            for (int q = 0; q < 4; q++) {
+                bt[0][q] = vf_sub(d[0][q], d[2][q]);
+                bt[1][q] = vf_add(d[1][q], d[2][q]);
+                bt[2][q] = vf_sub(d[2][q], d[1][q]);
+                bt[3][q] = vf_sub(d[1][q], d[3][q]);
+            }
+            vmask keep = vmask_range(0, n);
+            for (int r = 0; r < 4; r++) { /* (B^T d) B */
+                vf o[4] = {vf_sub(bt[r][0], bt[r][2]), vf_add(bt[r][1], bt[r][2]),
+                           vf_sub(bt[r][2], bt[r][1]), vf_sub(bt[r][1], bt[r][3])};
+                for (int q = 0; q < 4; q++)
+                    vf_mask_storeu(vc + (r * 4 + q) * xi_stride + t, keep, o[q]);
+            }
+        }
+    }
+}
+
+/* Y = A^T M A (+ bias, ReLU, or += into y) for one output channel. */
+static void KS(wg_output)(void *arg, int co) {
+    KS(wg_job) *J = arg;
+    size_t xi_stride = J->m_xi;
+    const float *mc = J->mm + (size_t)co * J->ld;
+    float *plane = J->y + (size_t)co * J->hout * J->wout;
+    float bias = J->bias ? J->bias[co] : 0.0f;
+    float out[4][VL];
+    for (int ty = J->ty0; ty < J->ty1; ty++)
+        for (int tx = 0; tx < J->tw; tx += VL) {
+            int n = ks_min(VL, J->tw - tx), t = (ty - J->ty0) * J->tw + tx;
+            vf a[4][2]; /* A^T M, rows 0..3 of M reduced to 2 */
+            for (int q = 0; q < 4; q++) {
+                vf m0 = vf_loadu(mc + (0 * 4 + q) * xi_stride + t);
+                vf m1 = vf_loadu(mc + (1 * 4 + q) * xi_stride + t);
+                vf m2 = vf_loadu(mc + (2 * 4 + q) * xi_stride + t);
+                vf m3 = vf_loadu(mc + (3 * 4 + q) * xi_stride + t);
+                a[q][0] = vf_add(vf_add(m0, m1), m2);
+                a[q][1] = vf_sub(vf_sub(m1, m2), m3);
+            }
+            for (int i = 0; i < 2; i++) { /* (A^T M) A */
+                vf o0 = vf_add(vf_add(a[0][i], a[1][i]), a[2][i]);
+                vf o1 = vf_sub(vf_sub(a[1][i], a[2][i]), a[3][i]);
+                vf_storeu(out[2 * i], o0);
+                vf_storeu(out[2 * i + 1], o1);
+            }
+            /* the four outputs of each tile interleave in y: write them out */
+            for (int i = 0; i < 2; i++) {
+                int oy = 2 * ty + i;
+                if (oy >= J->hout) break;
+                float *row = plane + (size_t)oy * J->wout;
+                for (int l = 0; l < n; l++)
+                    for (int j = 0; j < 2; j++) {
+                        int ox = 2 * (tx + l) + j;
+                        if (ox >= J->wout) break;
+                        float v = out[2 * i + j][l];
+                        if (J->accumulate) {
+                            row[ox] += v;
+                        } else {
+                            v += bias;
+                            row[ox] = J->relu && v < 0.0f ? 0.0f : v;
+                        }
+                    }
+            }
+        }
+}
+
+/* The 16 GEMMs of the band: items are (xi, tile chunk, row chunk). */
+static void KS(wg_gemm_task)(void *arg, int task) {
+    KS(wg_job) *J = arg;
+    int *boff = J->boff + (size_t)task * KC;
+    int tiles = (J->ty1 - J->ty0) * J->tw, p_chunks = ks_cdiv(tiles, J->p_chunk);
+    int items = 16 * p_chunks * J->m_chunks, i;
+    KS(smap) map;
+    while ((i = atomic_fetch_add(&J->next, 1)) < items) {
+        int mi = i % J->m_chunks, pi = i / J->m_chunks % p_chunks, xi = i / J->m_chunks / p_chunks;
+        int m0 = mi * J->m_chunk, m1 = ks_min(J->m, m0 + J->m_chunk);
+        int q0 = pi * J->p_chunk, q1 = ks_min(tiles, q0 + J->p_chunk);
+        const float *v = J->v + xi * J->v_xi;
+        float *c = J->mm + xi * J->m_xi;
+        const float *apack = J->apack + xi * J->a_xi;
+        for (int kb = 0; kb < J->k; kb += KC) {
+            int kc = ks_min(KC, J->k - kb);
+            for (int kk = 0; kk < kc; kk++) boff[kk] = (kb + kk) * J->ld;
+            for (int p = q0; p < q1; p += NR) {
+                int nr = ks_min(NR, q1 - p);
+                KS(smap_linear)(&map, p, nr);
+                for (int m = m0; m < m1; m += MR) {
+                    int mr = ks_min(MR, m1 - m);
+                    const float *ap = apack + ((size_t)(m / MR) * J->k + kb) * MR;
+                    KS(ukernels)[mr](kc, ap, v + p, boff, c + (size_t)m * J->ld, J->ld, &map, NULL,
+                                     kb > 0, false);
+                }
+            }
+        }
+    }
+}
+
+/* y (=, or += when accumulate) conv3x3(x) over `batch` images: x has k
+ * planes of h x w per image, y has m planes of hout x wout. apack from
+ * wg_weights. Returns false if memory is short (then nothing was written). */
+static bool KS(wg_run)(const nn_conv2d_shape *s, const float *x, int batch, int k, int h, int w,
+                       int pad_h, int pad_w, const float *apack, int m, int hout, int wout,
+                       float *y, const float *bias, bool relu, bool accumulate) {
+    int th = ks_cdiv(hout, 2), tw = ks_cdiv(wout, 2);
+    long band = ks_min(WG_BAND_MAX, ks_max(WG_BAND_MIN, 2 * 16L * m * k));
+    int band_rows = ks_max(1, ks_min(th, (int)(band / (16L * (k + m) * (tw + 32)))));
+    int ld = KS(wg_ld)(band_rows * tw);
+    int threads = nn_threads_get();
+    /* + NR: vectors and panels at the end of a row read a little past it */
+    size_t v_xi = KS(wg_xi_stride)((size_t)k * ld), m_xi = KS(wg_xi_stride)((size_t)m * ld);
+    float *v = nn_aligned_alloc(sizeof(float) * (16 * v_xi + NR));
+    float *mm = nn_aligned_alloc(sizeof(float) * (16 * m_xi + NR));
+    int *boff = malloc(sizeof(int) * KC * threads);
+    bool ok = v && mm && boff;
+    for (int n = 0; ok && n < batch; n++) {
+        for (int ty0 = 0; ty0 < th; ty0 += band_rows) {
+            KS(wg_job) J = {.s = s, .x = x + (size_t)n * k * h * w, .channels = k, .h = h, .w = w,
+                            .pad_h = pad_h, .pad_w = pad_w, .hout = hout, .wout = wout, .m = m,
+                            .k = k, .apack = apack, .v = v, .mm = mm, .tw = tw,
+                            .a_xi = KS(wg_a_xi)(m, k),
+                            .v_xi = v_xi, .m_xi = m_xi, .ty0 = ty0,
+                            .ty1 = ks_min(th, ty0 + band_rows), .ld = ld,
+                            .y = y + (size_t)n * m * hout * wout, .bias = bias, .relu = relu,
+                            .accumulate = accumulate, .boff = boff};
+            int tiles = (J.ty1 - J.ty0) * tw;
+            /* tile chunks of a few panels, row chunks when tiles are few */
+            J.p_chunk = ks_min(ks_cdiv(tiles, NR), 8) * NR;
+            int p_chunks = ks_cdiv(tiles, J.p_chunk);
+            J.m_chunks = 16 * p_chunks >= 3 * threads ? 1 : ks_cdiv(m, 4 * MR);
+            J.m_chunk = ks_cdiv(ks_cdiv(m, J.m_chunks), MR) * MR;
+            J.m_chunks = ks_cdiv(m, J.m_chunk);
+            nn_parallel_for(k, KS(wg_input), &J);
+            atomic_store(&J.next, 0);
+            nn_parallel_for(ks_min(threads, 16 * p_chunks * J.m_chunks), KS(wg_gemm_task), &J);
+            nn_parallel_for(m, KS(wg_output), &J);
+        }
+    }
+    nn_aligned_free(v);
+    nn_aligned_free(mm);
+    free(boff);
+    return ok;
+}
