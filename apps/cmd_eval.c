@@ -7,7 +7,9 @@
  * mask/no_mask detector, and optionally the precision-recall curve as a PNG.
  *
  * --split val (with the --seed / --val-fraction of the training run) scores
- * exactly the photos train-detector held out.
+ * exactly the photos train-detector held out. Any detector model file runs:
+ * face_ssd directly, others (Caffe res10, AIZOO, ssd_vgg16) through
+ * vision/detector.h at their own input size, so they score side by side.
  */
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -17,13 +19,15 @@
 #include <string.h>
 
 #include "det_data.h"
+#include "detector.h"
 #include "face_ssd.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: maskdet eval --detector-only --data PATH [options]\n"
             "Scores a face detector on an annotated folder (VOC or Kaggle JSON).\n"
-            "  --detector MODEL     detector model file (default models/face_detector.nnw)\n"
+            "  --detector MODEL     detector model file (default models/face_detector.nnw):\n"
+            "                       our face_ssd, or any detector file (e.g. the imported res10)\n"
             "  --data PATH          annotated photos\n"
             "  --split all|val|train  photos to score (default all); val/train: the\n"
             "                       hash split of train-detector (--seed, --val-fraction)\n"
@@ -37,23 +41,67 @@ static void usage(FILE *f) {
             "  --speed WxH          only time the detector on a WxH frame (median of 21 runs)\n");
 }
 
+/* A loaded model: our face SSD, or any other detector model file through
+ * vision/detector.h (the Caffe res10 and AIZOO models, ssd_vgg16). */
 typedef struct {
-    face_ssd *f;
-} detector_user;
+    face_ssd f;
+    detector *other;
+} loaded_model;
 
-static nn_status detect_face_ssd(void *user, const image *img, det_pred *out, int max_out, int *n,
-                                 nn_error *err) {
-    face_ssd *f = ((detector_user *)user)->f;
+static nn_status load_model(const char *path, loaded_model *m, nn_error *err) {
+    memset(m, 0, sizeof *m);
+    nn_weights *w = NULL;
+    if (nn_weights_load(path, &w, err) != NN_OK) return err->code;
+    nn_status st;
+    if (face_ssd_is_model(w)) {
+        st = face_ssd_from_weights(w, &m->f, err);
+        nn_weights_free(w);
+    } else {
+        st = detector_from_weights(w, &m->other, err);
+        if (st != NN_OK) nn_weights_free(w);
+    }
+    if (st != NN_OK) {
+        char msg[NN_ERROR_MSG_LEN];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        nn_error_set(err, st, "%s: %s", path, msg);
+    }
+    return st;
+}
+
+static void free_model(loaded_model *m) {
+    face_ssd_free(&m->f);
+    detector_free(m->other);
+    m->other = NULL;
+}
+
+static const char *model_class_name(const loaded_model *m, int label) {
+    return m->other ? detector_class_name(m->other, label) : m->f.class_names[label];
+}
+
+/* All detections down to score 0.01, for the AP curve. */
+static nn_status detect_any(loaded_model *m, const image *img, ssd_detection *dets, int max_out,
+                            int *nd, nn_error *err) {
+    if (!m->other) return face_ssd_detect(&m->f, img, 0.01f, -1.0f, dets, max_out, nd, err);
+    detector_params p = detector_params_default();
+    p.threshold = 0.01f;
+    p.keep_top_k = max_out;
+    return detector_detect(m->other, img, &p, dets, max_out, nd, err);
+}
+
+static nn_status detect_adapter(void *user, const image *img, det_pred *out, int max_out, int *n,
+                                nn_error *err) {
     ssd_detection dets[DET_MAX_DETECTIONS];
     int nd = 0;
     if (max_out > DET_MAX_DETECTIONS) max_out = DET_MAX_DETECTIONS;
-    nn_status st = face_ssd_detect(f, img, 0.01f, -1.0f, dets, max_out, &nd, err);
+    nn_status st = detect_any(user, img, dets, max_out, &nd, err);
     for (int i = 0; i < nd; i++)
         out[i] = (det_pred){dets[i].x1, dets[i].y1, dets[i].x2, dets[i].y2, dets[i].label,
                             dets[i].score};
     *n = st == NN_OK ? nd : 0;
     return st;
 }
+
+static cJSON *num_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -63,11 +111,15 @@ static int cmp_double(const void *a, const void *b) {
 /* Median detector time on a synthetic frame (a smooth gradient), after one warm-up run. */
 static int speed_test(const char *model_path, int w, int h, bool json) {
     nn_error err = {0};
-    face_ssd f = {0};
+    loaded_model m;
     image frame = {0};
-    if (face_ssd_load(model_path, &f, &err) != NN_OK || image_alloc(&frame, w, h, 3, &err) != NN_OK) {
+    if (load_model(model_path, &m, &err) != NN_OK) {
         fprintf(stderr, "eval: %s\n", err.msg);
-        face_ssd_free(&f);
+        return 1;
+    }
+    if (image_alloc(&frame, w, h, 3, &err) != NN_OK) {
+        fprintf(stderr, "eval: %s\n", err.msg);
+        free_model(&m);
         return 1;
     }
     for (int i = 0; i < w * h * 3; i++) frame.pixels[i] = (uint8_t)((i / 3 % w + i / 3 / w) % 256);
@@ -77,31 +129,41 @@ static int speed_test(const char *model_path, int w, int h, bool json) {
     int nd;
     for (int r = -1; r < RUNS; r++) {
         double t0 = det_now_ms();
-        if (face_ssd_detect(&f, &frame, -1.0f, -1.0f, det, DET_MAX_DETECTIONS, &nd, &err) != NN_OK) {
+        if (detect_any(&m, &frame, det, DET_MAX_DETECTIONS, &nd, &err) != NN_OK) {
             fprintf(stderr, "eval: %s\n", err.msg);
-            face_ssd_free(&f);
+            free_model(&m);
             image_free(&frame);
             return 1;
         }
         if (r >= 0) ms[r] = det_now_ms() - t0;
     }
     qsort(ms, RUNS, sizeof ms[0], cmp_double);
-    double gflop = face_ssd_flops(&f, w, h) / 1e9;
-    if (json)
-        printf("{\"detector\":\"%s\",\"width\":%d,\"height\":%d,\"threads\":%d,"
-               "\"median_ms\":%.3f,\"min_ms\":%.3f,\"gflop\":%.4f}\n",
-               model_path, w, h, nn_threads_get(), ms[RUNS / 2], ms[0], gflop);
+    /* convolution FLOPs are known for our own network only */
+    double gflop = m.other ? NAN : face_ssd_flops(&m.f, w, h) / 1e9;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "detector", model_path);
+        cJSON_AddNumberToObject(o, "width", w);
+        cJSON_AddNumberToObject(o, "height", h);
+        cJSON_AddNumberToObject(o, "threads", nn_threads_get());
+        cJSON_AddNumberToObject(o, "median_ms", ms[RUNS / 2]);
+        cJSON_AddNumberToObject(o, "min_ms", ms[0]);
+        cJSON_AddItemToObject(o, "gflop", num_or_null(gflop));
+        char *text = cJSON_PrintUnformatted(o);
+        if (text) printf("%s\n", text);
+        free(text);
+        cJSON_Delete(o);
+    }
     else
         printf("detector %s on a %dx%d frame, %d threads: median %.2f ms, min %.2f ms "
                "(%.2f GFLOP, %.1f GFLOP/s at the median)\n",
                model_path, w, h, nn_threads_get(), ms[RUNS / 2], ms[0], gflop,
                gflop / (ms[RUNS / 2] / 1e3));
-    face_ssd_free(&f);
+    free_model(&m);
     image_free(&frame);
     return 0;
 }
 
-static cJSON *num_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = "models/face_detector.nnw", *data = NULL, *pr_path = NULL;
@@ -170,18 +232,22 @@ int cmd_eval(int argc, char **argv) {
     }
 
     nn_error err = {0};
-    face_ssd f = {0};
+    loaded_model m = {0};
     det_photos photos = {0};
     det_eval_summary es;
     bool have_summary = false;
     int rc = 1;
-    if (face_ssd_load(model_path, &f, &err) != NN_OK) goto fail;
-    if (input_scale > 0) f.input_scale = input_scale;
+    if (load_model(model_path, &m, &err) != NN_OK) goto fail;
+    if (input_scale > 0 && m.other) {
+        nn_error_set(&err, NN_ERR_ARG, "--input-scale is for face_ssd models only");
+        goto fail;
+    }
+    if (input_scale > 0) m.f.input_scale = input_scale;
     if (det_data_load(data, split, seed, val_fraction, limit, &photos, &err) != NN_OK) goto fail;
-    detector_user du = {&f};
-    int n_labels = f.num_classes > 2 ? f.num_classes - 1 : 0;
+    /* per-class AP for our mask/no_mask detector (labels are project class + 1) */
+    int n_labels = !m.other && m.f.num_classes > 2 ? m.f.num_classes - 1 : 0;
     if (n_labels > DET_MAX_LABELS) n_labels = DET_MAX_LABELS;
-    if (det_data_evaluate(&photos, detect_face_ssd, &du, threshold, n_labels, &es, &err) != NN_OK)
+    if (det_data_evaluate(&photos, detect_adapter, &m, threshold, n_labels, &es, &err) != NN_OK)
         goto fail;
     have_summary = true;
 
@@ -213,11 +279,11 @@ int cmd_eval(int argc, char **argv) {
         if (n_labels > 0) {
             cJSON *pc = cJSON_CreateObject();
             for (int k = 0; k < n_labels; k++)
-                cJSON_AddItemToObject(pc, f.class_names[k + 1], num_or_null(es.per_class[k].ap));
+                cJSON_AddItemToObject(pc, model_class_name(&m, k + 1), num_or_null(es.per_class[k].ap));
             cJSON_AddItemToObject(o, "class_ap50", pc);
             cJSON_AddItemToObject(o, "map50", num_or_null(es.map));
         }
-        cJSON_AddNumberToObject(o, "input_scale", f.input_scale);
+        if (!m.other) cJSON_AddNumberToObject(o, "input_scale", m.f.input_scale);
         cJSON_AddNumberToObject(o, "detect_ms_per_image", es.detect_ms);
         char *text = cJSON_PrintUnformatted(o);
         if (text) printf("%s\n", text);
@@ -233,7 +299,7 @@ int cmd_eval(int argc, char **argv) {
         printf("at score >= %.2f: precision %.4f, recall %.4f\n", threshold,
                es.face.precision_at_threshold, es.face.recall_at_threshold);
         for (int k = 0; k < n_labels; k++)
-            printf("AP@0.5 %-10s %.4f\n", f.class_names[k + 1], es.per_class[k].ap);
+            printf("AP@0.5 %-10s %.4f\n", model_class_name(&m, k + 1), es.per_class[k].ap);
         if (n_labels > 0) printf("mAP@0.5 %.4f\n", es.map);
         printf("detector time %.1f ms per photo\n", es.detect_ms);
     }
@@ -244,6 +310,6 @@ fail:
 done:
     if (have_summary) det_eval_summary_free(&es);
     det_data_free(&photos);
-    face_ssd_free(&f);
+    free_model(&m);
     return rc;
 }
