@@ -34,6 +34,7 @@ static void usage(FILE *f) {
             "  --seed N             (default 1)   --val-fraction X (default 0.15)\n"
             "  --threshold X        score for precision/recall (default 0.5)\n"
             "  --input-scale X      run the detector at image size x X (default: the model's)\n"
+            "  --input-long-side N  run it with the image's longer side resized to N (0: off)\n"
             "  --limit N            score at most N photos\n"
             "  --pr PNG             write the precision-recall curves\n"
             "  --json               one JSON object on stdout\n"
@@ -171,12 +172,14 @@ int cmd_eval(int argc, char **argv) {
     det_split split = DET_SPLIT_ALL;
     uint64_t seed = 1;
     float val_fraction = 0.15f, threshold = 0.5f, input_scale = 0.0f;
+    int long_side = -1;
     int limit = 0, threads = 0, speed_w = 0, speed_h = 0;
     static const struct option longs[] = {
         {"detector-only", no_argument, 0, 'D'},  {"detector", required_argument, 0, 'd'},
         {"data", required_argument, 0, 'a'},     {"split", required_argument, 0, 's'},
         {"seed", required_argument, 0, 'S'},     {"val-fraction", required_argument, 0, 'v'},
         {"threshold", required_argument, 0, 'T'}, {"input-scale", required_argument, 0, 'i'},
+        {"input-long-side", required_argument, 0, 'g'},
         {"limit", required_argument, 0, 'L'},    {"pr", required_argument, 0, 'p'},
         {"json", no_argument, 0, 'j'},           {"threads", required_argument, 0, 't'},
         {"speed", required_argument, 0, 'P'},    {"help", no_argument, 0, 'h'},
@@ -200,6 +203,7 @@ int cmd_eval(int argc, char **argv) {
         case 'S': seed = strtoull(optarg, &end, 10), bad = *end != '\0'; break;
         case 'v': val_fraction = strtof(optarg, &end), bad = *end || !(val_fraction >= 0 && val_fraction <= 1); break;
         case 'T': threshold = strtof(optarg, &end), bad = *end || !(threshold >= 0 && threshold <= 1); break;
+        case 'g': long_side = (int)strtol(optarg, &end, 10), bad = *end || long_side < 0 || long_side > 8192; break;
         case 'i': input_scale = strtof(optarg, &end), bad = *end || !(input_scale > 0.05f && input_scale <= 8); break;
         case 'L': limit = (int)strtol(optarg, &end, 10), bad = *end || limit < 0; break;
         case 'p': pr_path = optarg; break;
@@ -238,11 +242,12 @@ int cmd_eval(int argc, char **argv) {
     bool have_summary = false;
     int rc = 1;
     if (load_model(model_path, &m, &err) != NN_OK) goto fail;
-    if (input_scale > 0 && m.other) {
-        nn_error_set(&err, NN_ERR_ARG, "--input-scale is for face_ssd models only");
+    if ((input_scale > 0 || long_side >= 0) && m.other) {
+        nn_error_set(&err, NN_ERR_ARG, "--input-scale / --input-long-side: face_ssd models only");
         goto fail;
     }
-    if (input_scale > 0) m.f.input_scale = input_scale;
+    if (input_scale > 0) m.f.input_scale = input_scale, m.f.input_long_side = 0;
+    if (long_side >= 0) m.f.input_long_side = long_side;
     if (det_data_load(data, split, seed, val_fraction, limit, &photos, &err) != NN_OK) goto fail;
     /* per-class AP for our mask/no_mask detector (labels are project class + 1) */
     int n_labels = !m.other && m.f.num_classes > 2 ? m.f.num_classes - 1 : 0;
@@ -284,6 +289,7 @@ int cmd_eval(int argc, char **argv) {
             cJSON_AddItemToObject(o, "map50", num_or_null(es.map));
         }
         if (!m.other) cJSON_AddNumberToObject(o, "input_scale", m.f.input_scale);
+        if (!m.other) cJSON_AddNumberToObject(o, "input_long_side", m.f.input_long_side);
         cJSON_AddNumberToObject(o, "detect_ms_per_image", es.detect_ms);
         char *text = cJSON_PrintUnformatted(o);
         if (text) printf("%s\n", text);

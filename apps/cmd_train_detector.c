@@ -36,6 +36,7 @@ typedef struct {
     bool per_class; /* background, mask, no_mask instead of background, face */
     int epochs, batch, size, eval_every, limit, threads, warmup, stop_after;
     float lr, weight_decay, val_fraction, min_face_px, input_scale;
+    int input_long_side;
     uint64_t seed;
     face_ssd_spec spec;
 } train_opts;
@@ -65,7 +66,8 @@ static void usage(FILE *f) {
             "  --stop-after N       stop after N epochs of this invocation (resume later)\n"
             "  --export PATH        also write the best model (fp16) there at the end\n"
             "  --input-scale X      the model runs at image size x X (validation and export;\n"
-            "                       default 1). With --resume on a finished run: re-export\n");
+            "                       default 1). With --resume on a finished run: re-export\n"
+            "  --input-long-side N  ... or with the longer side resized to N px (0: off)\n");
 }
 
 static bool parse_int_list(const char *s, int *out, int n) {
@@ -280,6 +282,7 @@ static int run(train_opts *o) {
         NN_OK)
         goto fail;
     net.input_scale = o->input_scale;
+    net.input_long_side = o->input_long_side;
     nn_model_init(net.model, o->seed);
     /* Heads start small (as SSD's Xavier-initialised heads), so the first
      * losses are not dominated by confident random class scores. */
@@ -437,6 +440,8 @@ static int run(train_opts *o) {
         char scale[32];
         snprintf(scale, sizeof scale, "%g", (double)o->input_scale);
         if (st == NN_OK) st = nn_weights_set_meta(half, "face_ssd.input_scale", scale, &err);
+        snprintf(scale, sizeof scale, "%d", o->input_long_side);
+        if (st == NN_OK) st = nn_weights_set_meta(half, "face_ssd.input_long_side", scale, &err);
         if (st == NN_OK) st = nn_weights_save(half, o->export_path, &err);
         nn_weights_free(half);
         nn_weights_free(w);
@@ -490,6 +495,7 @@ int cmd_train_detector(int argc, char **argv) {
         {"threads", required_argument, 0, 't'},  {"resume", no_argument, 0, 'r'},
         {"export", required_argument, 0, 'X'},   {"stop-after", required_argument, 0, 'A'},
         {"input-scale", required_argument, 0, 'I'},
+        {"input-long-side", required_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
@@ -528,6 +534,10 @@ int cmd_train_detector(int argc, char **argv) {
         case 't': o.threads = (int)strtol(optarg, &end, 10), bad = *end || o.threads < 1; break;
         case 'r': o.resume = "yes"; break;
         case 'X': o.export_path = optarg; break;
+        case 'G':
+            o.input_long_side = (int)strtol(optarg, &end, 10);
+            bad = *end || o.input_long_side < 0 || o.input_long_side > 8192;
+            break;
         case 'I':
             o.input_scale = strtof(optarg, &end);
             bad = *end || !(o.input_scale > 0.05f && o.input_scale <= 8);

@@ -94,6 +94,7 @@ START_TEST(model_file_round_trip) {
         for (size_t k = 0; k < p.tensor->numel && (var || mean); k++)
             p.tensor->data[k] = var ? 0.5f + 0.1f * (float)(k % 7) : 0.05f * (float)(k % 5) - 0.1f;
     }
+    f.input_long_side = 640;
     nn_weights *w = nn_weights_create();
     ck_assert_int_eq(face_ssd_to_weights(&f, w, NN_DTYPE_F32, &err), NN_OK);
     ck_assert_str_eq(nn_weights_meta(w, "kind"), "detector");
@@ -103,6 +104,7 @@ START_TEST(model_file_round_trip) {
     ck_assert_msg(face_ssd_from_weights(w, &g, &err) == NN_OK, "%s", err.msg);
     ck_assert_int_eq(g.num_classes, 3);
     ck_assert_str_eq(g.class_names[2], "no_mask");
+    ck_assert_int_eq(g.input_long_side, 640);
 
     nn_tensor *x = nn_tensor_new4(1, 3, 29, 41);
     for (size_t i = 0; i < x->numel; i++) x->data[i] = sinf((float)i * 0.37f);

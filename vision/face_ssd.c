@@ -273,6 +273,8 @@ nn_status face_ssd_to_weights(const face_ssd *f, nn_weights *w, nn_dtype dtype, 
         set_meta_list(w, "face_ssd.ratios", s->ratios, s->n_ratios, ",", err) != NN_OK ||
         set_meta_list(w, "face_ssd.variances", VARIANCES, 4, ",", err) != NN_OK ||
         set_meta_list(w, "face_ssd.input_scale", &f->input_scale, 1, ",", err) != NN_OK ||
+        set_meta_list(w, "face_ssd.input_long_side", &(float){(float)f->input_long_side}, 1, ",",
+                      err) != NN_OK ||
         set_meta_list(w, "ssd.threshold", &f->conf_threshold, 1, ",", err) != NN_OK ||
         set_meta_list(w, "ssd.nms", &f->nms_threshold, 1, ",", err) != NN_OK)
         return err->code;
@@ -372,6 +374,10 @@ nn_status face_ssd_from_weights(const nn_weights *w, face_ssd *out, nn_error *er
     if (meta_floats(w, "face_ssd.input_scale", &one, 0, 1, NULL, err) == NN_OK &&
         nn_weights_meta(w, "face_ssd.input_scale") && one > 0.05f && one <= 8.0f)
         out->input_scale = one;
+    if (nn_weights_meta(w, "face_ssd.input_long_side") &&
+        meta_floats(w, "face_ssd.input_long_side", &one, 1, 1, NULL, err) == NN_OK && one >= 0 &&
+        one <= IMAGE_MAX_SIDE)
+        out->input_long_side = (int)one;
     if (nn_weights_meta(w, "ssd.threshold") &&
         meta_floats(w, "ssd.threshold", &one, 1, 1, NULL, err) == NN_OK)
         out->conf_threshold = one;
@@ -396,13 +402,17 @@ nn_status face_ssd_load(const char *path, face_ssd *out, nn_error *err) {
 
 /* ------------------------------------------------------------- detection */
 
-/* The image size times input_scale, at least 1 x 1. */
+/* The image size times input_scale (or scaled to input_long_side), at least 1 x 1. */
 static void scaled_size(const face_ssd *f, const image *img, int *w, int *h) {
     *w = img->width, *h = img->height;
-    if (f->input_scale != 1.0f) {
-        *w = (int)lroundf(img->width * f->input_scale);
-        *h = (int)lroundf(img->height * f->input_scale);
-        *w = *w < 1 ? 1 : *w, *h = *h < 1 ? 1 : *h;
+    float scale = f->input_scale;
+    if (f->input_long_side > 0)
+        scale = (float)f->input_long_side / (float)(img->width > img->height ? img->width : img->height);
+    if (scale != 1.0f) {
+        *w = (int)lroundf(img->width * scale);
+        *h = (int)lroundf(img->height * scale);
+        *w = *w < 1 ? 1 : (*w > IMAGE_MAX_SIDE ? IMAGE_MAX_SIDE : *w);
+        *h = *h < 1 ? 1 : (*h > IMAGE_MAX_SIDE ? IMAGE_MAX_SIDE : *h);
     }
 }
 

@@ -24,7 +24,8 @@
  * face_ssd.* keys that rebuild the network and its priors (face_ssd.widths,
  * .strides, .sizes, .ratios), plus ssd.threshold / ssd.nms defaults (docs/model-files.md) and
  * input.resize = "native" (the detector runs at the image's own size times
- * face_ssd.input_scale).
+ * face_ssd.input_scale, or, when face_ssd.input_long_side is set, resized so
+ * its longer side has that many pixels).
  */
 #ifndef VISION_FACE_SSD_H
 #define VISION_FACE_SSD_H
@@ -62,7 +63,8 @@ typedef struct {
     char class_names[FACE_SSD_MAX_CLASSES][32];
     int loc_id, conf_id;
     int source_id[FACE_SSD_MAX_MAPS];
-    float input_scale;        /* detection runs at image size x this */
+    float input_scale;        /* detection runs at image size x this ...          */
+    int input_long_side;      /* ... or, when > 0, with the longer side this long */
     float conf_threshold;     /* defaults for face_ssd_detect */
     float nms_threshold;
     /* inference state */
@@ -94,7 +96,7 @@ nn_status face_ssd_load(const char *path, face_ssd *out, nn_error *err);
 bool face_ssd_is_model(const nn_weights *w);
 
 /* The network input of an image (RGB or grey): resized to image x input_scale
- * when that is not 1, as CHW floats, padded right and bottom with zeros (the
+ * (or to input_long_side) when that changes its size, as CHW floats, padded right and bottom with zeros (the
  * mean) to at least 4 << (n_maps - 1) pixels a side so every pooling has
  * input. in_w, in_h receive the size; the caller frees *chw (nn_aligned_free). */
 nn_status face_ssd_preprocess(const face_ssd *f, const image *img, float **chw, int *in_w,
