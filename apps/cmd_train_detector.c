@@ -60,6 +60,9 @@ static void usage(FILE *f) {
             "                       ignored by the loss (default 4)\n"
             "  --widths a,b,c,d,e,f network channels (default 16,32,48,96,160,160)\n"
             "  --maps N             feature maps, strides 4..4*2^(N-1) (default 5)\n"
+            "  --sizes S            prior sizes in input px per map, maps separated by ';'\n"
+            "                       (default 8,10,13;16,20,25;32,40,50;64,80,100;128,180,256;\n"
+            "                       sets the number of maps)\n"
             "  --limit N            use at most N photos (tests)\n"
             "  --threads N          worker threads (default: NN_THREADS or all cores)\n"
             "  --resume             continue from OUT/last.ckpt.nnw (its config wins)\n"
@@ -106,6 +109,8 @@ static nn_status config_to_meta(const train_opts *o, nn_weights *w, nn_error *er
     snprintf(buf, sizeof buf, "%d,%d,%d,%d,%d,%d", o->spec.widths[0], o->spec.widths[1],
              o->spec.widths[2], o->spec.widths[3], o->spec.widths[4], o->spec.widths[5]);
     if (nn_weights_set_meta(w, "config.widths", buf, err) != NN_OK) return err->code;
+    face_ssd_format_sizes(&o->spec, buf, sizeof buf);
+    if (nn_weights_set_meta(w, "config.sizes", buf, err) != NN_OK) return err->code;
     if (nn_weights_set_meta(w, "config.data", o->data, err) != NN_OK) return err->code;
     return NN_OK;
 }
@@ -132,6 +137,8 @@ static nn_status config_from_meta(const nn_weights *w, train_opts *o, nn_error *
     o->min_face_px = (float)meta_num(w, "config.min_face", o->min_face_px);
     o->spec.n_maps = (int)meta_num(w, "config.maps", o->spec.n_maps);
     o->per_class = meta_num(w, "config.per_class", o->per_class) != 0;
+    const char *sizes = nn_weights_meta(w, "config.sizes");
+    if (sizes && face_ssd_parse_sizes(sizes, &o->spec, err) != NN_OK) return err->code;
     const char *widths = nn_weights_meta(w, "config.widths");
     if (widths && !parse_int_list(widths, o->spec.widths, 6))
         return nn_error_set(err, NN_ERR_FORMAT, "checkpoint: bad config.widths \"%s\"", widths);
@@ -491,6 +498,7 @@ int cmd_train_detector(int argc, char **argv) {
         {"warmup", required_argument, 0, 'W'},   {"val-fraction", required_argument, 0, 'v'},
         {"seed", required_argument, 0, 'S'},     {"eval-every", required_argument, 0, 'E'},
         {"min-face", required_argument, 0, 'm'}, {"widths", required_argument, 0, 'x'},
+        {"sizes", required_argument, 0, 'z'},
         {"maps", required_argument, 0, 'M'},     {"limit", required_argument, 0, 'L'},
         {"threads", required_argument, 0, 't'},  {"resume", no_argument, 0, 'r'},
         {"export", required_argument, 0, 'X'},   {"stop-after", required_argument, 0, 'A'},
@@ -525,6 +533,11 @@ int cmd_train_detector(int argc, char **argv) {
         case 'S': o.seed = strtoull(optarg, &end, 10), bad = *end != '\0'; break;
         case 'E': o.eval_every = (int)strtol(optarg, &end, 10), bad = *end || o.eval_every < 0; break;
         case 'm': o.min_face_px = strtof(optarg, &end), bad = *end || !(o.min_face_px >= 0); break;
+        case 'z': {
+            nn_error perr = {0};
+            bad = face_ssd_parse_sizes(optarg, &o.spec, &perr) != NN_OK;
+            break;
+        }
         case 'x': bad = !parse_int_list(optarg, o.spec.widths, 6); break;
         case 'M':
             o.spec.n_maps = (int)strtol(optarg, &end, 10);

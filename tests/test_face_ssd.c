@@ -42,6 +42,23 @@ START_TEST(priors_by_hand) {
 }
 END_TEST
 
+START_TEST(sizes_text) {
+    face_ssd_spec s = face_ssd_default_spec();
+    nn_error err = {0};
+    ck_assert_int_eq(face_ssd_parse_sizes("8,10.5;16", &s, &err), NN_OK);
+    ck_assert_int_eq(s.n_maps, 2);
+    ck_assert_int_eq(s.n_sizes[0], 2);
+    ck_assert_int_eq(s.n_sizes[1], 1);
+    ck_assert_float_eq(s.sizes[0][1], 10.5f);
+    char buf[128];
+    face_ssd_format_sizes(&s, buf, sizeof buf);
+    ck_assert_str_eq(buf, "8,10.5;16");
+    const char *bad[] = {"", "8,,10", "8;", "1,2,3,4,5", "8;16;32;64;128;256", "-3", "8 x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(face_ssd_parse_sizes(bad[i], &s, &err) != NN_OK, "\"%s\" accepted", bad[i]);
+}
+END_TEST
+
 START_TEST(heads_match_priors_at_odd_sizes) {
     face_ssd f;
     nn_error err = {0};
@@ -246,6 +263,7 @@ Suite *face_ssd_suite(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, priors_by_hand);
+    tcase_add_test(tc, sizes_text);
     tcase_add_test(tc, heads_match_priors_at_odd_sizes);
     tcase_add_test(tc, model_file_round_trip);
     tcase_add_test(tc, tiny_detector_overfits);

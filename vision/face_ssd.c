@@ -227,6 +227,44 @@ nn_status face_ssd_priors(const face_ssd_spec *spec, int in_w, int in_h, ssd_pri
     return NN_OK;
 }
 
+/* Parses up to max comma-separated numbers; returns the count or -1. */
+static int parse_floats(const char *s, float *out, int max);
+
+nn_status face_ssd_parse_sizes(const char *text, face_ssd_spec *spec, nn_error *err) {
+    int m = 0;
+    const char *sz = text;
+    while (*sz && m < FACE_SSD_MAX_MAPS) {
+        char part[128];
+        size_t len = strcspn(sz, ";");
+        if (len >= sizeof part) break;
+        memcpy(part, sz, len);
+        part[len] = '\0';
+        spec->n_sizes[m] = parse_floats(part, spec->sizes[m], FACE_SSD_MAX_SIZES);
+        if (spec->n_sizes[m] < 1) break;
+        for (int k = 0; k < spec->n_sizes[m]; k++)
+            if (!(spec->sizes[m][k] > 0.0f && spec->sizes[m][k] < 1e5f))
+                return nn_error_set(err, NN_ERR_ARG, "prior sizes \"%s\": bad size", text);
+        m++;
+        sz += len + (sz[len] == ';');
+        if (sz[-1] == ';' && !*sz) m = -1; /* a trailing ';' names an empty map */
+    }
+    if (m < 1 || *sz)
+        return nn_error_set(err, NN_ERR_ARG,
+                            "prior sizes \"%s\": want 1..%d maps of 1..%d sizes (8,10;16,20;...)",
+                            text, FACE_SSD_MAX_MAPS, FACE_SSD_MAX_SIZES);
+    spec->n_maps = m;
+    return NN_OK;
+}
+
+void face_ssd_format_sizes(const face_ssd_spec *spec, char *buf, size_t len) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int m = 0; m < spec->n_maps; m++)
+        for (int k = 0; k < spec->n_sizes[m] && used < len; k++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%g", k ? "," : (m ? ";" : ""),
+                                     (double)spec->sizes[m][k]);
+}
+
 /* ------------------------------------------------------------- model files */
 
 static nn_status set_meta_list(nn_weights *w, const char *key, const float *v, int n,
@@ -250,11 +288,7 @@ nn_status face_ssd_to_weights(const face_ssd *f, nn_weights *w, nn_dtype dtype, 
     float widths[6], strides[FACE_SSD_MAX_MAPS];
     for (int i = 0; i < 6; i++) widths[i] = (float)s->widths[i];
     for (int m = 0; m < s->n_maps; m++) strides[m] = (float)face_ssd_stride(m);
-    len = 0;
-    for (int m = 0; m < s->n_maps; m++)
-        for (int k = 0; k < s->n_sizes[m]; k++)
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%g",
-                                    k ? "," : (m ? ";" : ""), (double)s->sizes[m][k]);
+    face_ssd_format_sizes(s, buf, sizeof buf);
     char num[32];
     struct {
         const char *k, *v;
@@ -334,24 +368,13 @@ nn_status face_ssd_from_weights(const nn_weights *w, face_ssd *out, nn_error *er
         if (strides[m] != (float)face_ssd_stride(m))
             return nn_error_set(err, NN_ERR_FORMAT, "face_ssd model: stride %g of map %d (want %d)",
                                 (double)strides[m], m, face_ssd_stride(m));
-    /* sizes: maps separated by ';' */
     const char *sz = nn_weights_meta(w, "face_ssd.sizes");
-    int m = 0;
-    while (sz && *sz && m < FACE_SSD_MAX_MAPS) {
-        char part[128];
-        size_t len = strcspn(sz, ";");
-        if (len >= sizeof part) break;
-        memcpy(part, sz, len);
-        part[len] = '\0';
-        s.n_sizes[m] = parse_floats(part, s.sizes[m], FACE_SSD_MAX_SIZES);
-        if (s.n_sizes[m] < 1) break;
-        m++;
-        sz += len + (sz[len] == ';');
-    }
-    if (m != s.n_maps || (sz && *sz))
+    face_ssd_spec parsed = s;
+    if (!sz || face_ssd_parse_sizes(sz, &parsed, err) != NN_OK || parsed.n_maps != s.n_maps)
         return nn_error_set(err, NN_ERR_FORMAT,
                             "face_ssd model: metadata face_ssd.sizes does not give %d maps",
                             s.n_maps);
+    s = parsed;
     const char *classes = nn_weights_meta(w, "classes");
     char names[FACE_SSD_MAX_CLASSES][32];
     const char *name_ptr[FACE_SSD_MAX_CLASSES];

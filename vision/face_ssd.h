@@ -31,6 +31,7 @@
 #define VISION_FACE_SSD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "image.h"
 #include "nn.h"
@@ -82,6 +83,11 @@ void face_ssd_free(face_ssd *f);
 /* The priors of an input in_w x in_h (normalised corners), appended to out. */
 nn_status face_ssd_priors(const face_ssd_spec *spec, int in_w, int in_h, ssd_priors *out,
                           nn_error *err);
+
+/* Prior sizes as text: maps separated by ';', sizes by ',' ("8,10,13;16,20,25").
+ * parse sets n_maps, n_sizes and sizes; format writes the same form. */
+nn_status face_ssd_parse_sizes(const char *text, face_ssd_spec *spec, nn_error *err);
+void face_ssd_format_sizes(const face_ssd_spec *spec, char *buf, size_t len);
 
 /* Multiply-adds x 2 of one forward pass at in_w x in_h (convolutions only). */
 double face_ssd_flops(const face_ssd *f, int in_w, int in_h);
