@@ -142,4 +142,4 @@ clean:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 DETECTOR_DATA ?= ../shared/datasets/facemask_detection_andrewmvd
-models/face_detector.nnw: | $(BUILD)/maskdet ; $(BUILD)/maskdet train-detector --data $(DETECTOR_DATA) --out $(BUILD)/face_ssd_run --epochs 50 --batch 16 --eval-every 5 --threads 2 --seed 1 --export $@
+models/face_detector.nnw: | $(BUILD)/maskdet ; $(BUILD)/maskdet train-detector --data $(DETECTOR_DATA) --out $(BUILD)/face_ssd_run --epochs 50 --batch 16 --eval-every 5 --threads 2 --seed 1 --input-long-side 640 --export $@

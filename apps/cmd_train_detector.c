@@ -37,6 +37,7 @@ typedef struct {
     int epochs, batch, size, eval_every, limit, threads, warmup, stop_after;
     float lr, weight_decay, val_fraction, min_face_px, input_scale;
     int input_long_side;
+    bool epochs_given; /* --epochs on the command line (a resumed run may raise it) */
     uint64_t seed;
     face_ssd_spec spec;
 } train_opts;
@@ -125,7 +126,7 @@ static double meta_num(const nn_weights *w, const char *key, double fallback) {
 static nn_status config_from_meta(const nn_weights *w, train_opts *o, nn_error *err) {
     int epochs_cli = o->epochs;
     o->epochs = (int)meta_num(w, "config.epochs", o->epochs);
-    if (epochs_cli > o->epochs) o->epochs = epochs_cli;
+    if (o->epochs_given && epochs_cli > o->epochs) o->epochs = epochs_cli;
     o->batch = (int)meta_num(w, "config.batch", o->batch);
     o->size = (int)meta_num(w, "config.size", o->size);
     o->eval_every = (int)meta_num(w, "config.eval_every", o->eval_every);
@@ -520,7 +521,10 @@ int cmd_train_detector(int argc, char **argv) {
             else if (!strcmp(optarg, "mask")) o.per_class = true;
             else bad = true;
             break;
-        case 'e': o.epochs = (int)strtol(optarg, &end, 10), bad = *end || o.epochs < 1; break;
+        case 'e':
+            o.epochs = (int)strtol(optarg, &end, 10), bad = *end || o.epochs < 1;
+            o.epochs_given = true;
+            break;
         case 'b': o.batch = (int)strtol(optarg, &end, 10), bad = *end || o.batch < 1 || o.batch > 1024; break;
         case 's': o.size = (int)strtol(optarg, &end, 10), bad = *end || o.size < 32 || o.size > 2048; break;
         case 'l': o.lr = strtof(optarg, &end), bad = *end || !(o.lr > 0); break;
