@@ -55,7 +55,7 @@ LIBVISION   = $(BUILD)/libvision.a
 LIBDATASETS = $(BUILD)/libdatasets.a
 LIBS_ALL    = $(LIBDATASETS) $(LIBVISION) $(LIBNN)
 
-.PHONY: all test bench deps clean fuzz examples train-classifier
+.PHONY: all test bench deps clean fuzz examples train-classifier train-detector
 .SECONDARY:
 all: $(BUILD)/maskdet
 
@@ -110,7 +110,13 @@ $(BUILD)/examples/%: $(BUILD)/obj/nn/examples/%.o $(LIBNN)
 
 examples: $(EXAMPLES)
 
+# ---- the shipped models, reproduced from ../shared (slow: not part of test)
 train-classifier models/classifier.nnw: $(BUILD)/maskdet ; sh models/train-classifier.sh $(BUILD)/maskdet
+DETECTOR_DATA ?= ../shared/datasets/facemask_detection_andrewmvd
+train-detector models/face_detector.nnw: | $(BUILD)/maskdet
+	$(BUILD)/maskdet train-detector --data $(DETECTOR_DATA) --out $(BUILD)/face_ssd_run \
+	    --epochs 50 --batch 16 --eval-every 5 --threads 2 --seed 1 --input-long-side 640 \
+	    --export models/face_detector.nnw
 
 test: $(BUILD)/run_tests $(BUILD)/maskdet $(EXAMPLES)
 ifeq ($(SUITE),)

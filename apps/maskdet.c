@@ -16,6 +16,8 @@ static int cmd_version(int argc, char **argv) {
 
 int cmd_data(int argc, char **argv);
 int cmd_caffe_info(int argc, char **argv);
+int cmd_train_detector(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_import_caffe(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_train_classifier(int argc, char **argv);
@@ -26,6 +28,8 @@ static const maskdet_command commands[] = {
     {"version", "print the version and the SIMD kernels in use", cmd_version},
     {"data", "data-set statistics and face crops (data stats|crop PATH)", cmd_data},
     {"caffe-info", "list a Caffe model's layers, shapes, weights and priors", cmd_caffe_info},
+    {"train-detector", "train the face SSD detector on a VOC/JSON folder", cmd_train_detector},
+    {"eval", "score a detector: face AP@0.5 overall and by size (--detector-only)", cmd_eval},
     {"import-caffe", "convert a Caffe SSD detector into a .nnw model file", cmd_import_caffe},
     {"detect", "find faces (and masks) in images with a detector model", cmd_detect},
     {"train-classifier", "train the mask / no-mask face classifier", cmd_train_classifier},
