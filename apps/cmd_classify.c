@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundled.h"
 #include "classifier_run.h"
 #include "image.h"
 
@@ -55,7 +56,7 @@ int cmd_classify(int argc, char **argv) {
     }
     char default_model[4096];
     if (!model_path) {
-        classifier_default_model_path(default_model, sizeof default_model);
+        bundled_model_path(BUNDLED_CLASSIFIER, default_model, sizeof default_model);
         model_path = default_model;
     }
     nn_error err = {0};

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bundled.h"
 #include "detector.h"
 #include "draw.h"
 
@@ -35,10 +36,11 @@ typedef struct {
 static int usage(FILE *out, int code) {
     fprintf(
         out,
-        "usage: maskdet detect --detector MODEL [options] IMAGE...\n\n"
+        "usage: maskdet detect [--detector MODEL] [options] IMAGE...\n\n"
         "Finds faces (and masks, with a face-mask detector) in images.\n\n"
         "options:\n"
-        "  --detector MODEL     a detector model file (.nnw; see maskdet import-caffe)\n"
+        "  --detector MODEL     a detector model file (.nnw; see maskdet import-caffe);\n"
+        "                       default: the bundled models/face_detector.nnw\n"
         "  --threshold T        keep detections scoring above T (default: the model's, else 0.5)\n"
         "  --input-size WxH     run the network at this size (larger finds smaller faces)\n"
         "  --json               one JSON object per image on stdout\n"
@@ -192,7 +194,12 @@ int cmd_detect(int argc, char **argv) {
             images[n_images++] = argv[i];
         }
     }
-    if (!model || n_images == 0) {
+    char bundled[4096];
+    if (!model) {
+        bundled_model_path(BUNDLED_DETECTOR, bundled, sizeof bundled);
+        model = bundled;
+    }
+    if (n_images == 0) {
         free(images);
         return usage(stderr, 2);
     }

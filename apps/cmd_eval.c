@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundled.h"
 #include "det_data.h"
 #include "detector.h"
 #include "face_ssd.h"
@@ -167,7 +168,9 @@ static int speed_test(const char *model_path, int w, int h, bool json) {
 
 
 int cmd_eval(int argc, char **argv) {
-    const char *model_path = "models/face_detector.nnw", *data = NULL, *pr_path = NULL;
+    char bundled[4096];
+    bundled_model_path(BUNDLED_DETECTOR, bundled, sizeof bundled);
+    const char *model_path = bundled, *data = NULL, *pr_path = NULL;
     bool detector_only = false, json = false;
     det_split split = DET_SPLIT_ALL;
     uint64_t seed = 1;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "annot.h"
+#include "bundled.h"
 #include "classifier_run.h"
 #include "classmap.h"
 #include "cls_metrics.h"
@@ -250,7 +251,7 @@ int cmd_eval_classifier(int argc, char **argv) {
     if (threads > 0) nn_threads_set((int)threads);
     char default_model[4096];
     if (!model_path) {
-        classifier_default_model_path(default_model, sizeof default_model);
+        bundled_model_path(BUNDLED_CLASSIFIER, default_model, sizeof default_model);
         model_path = default_model;
     }
 

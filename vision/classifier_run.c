@@ -241,19 +241,3 @@ nn_status classifier_crop_face(const classifier_runner *r, const image *img, flo
     if (rh < 1) rh = 1;
     return image_crop(img, rx, ry, rw, rh, 0, out, err);
 }
-
-void classifier_default_model_path(char *path, size_t len) {
-    const char *rel = "models/classifier.nnw";
-    snprintf(path, len, "%s", rel);
-    if (access(rel, R_OK) == 0) return;
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash) return;
-    *slash = '\0'; /* the program's folder, e.g. build/ */
-    char candidate[4200];
-    snprintf(candidate, sizeof candidate, "%s/../%s", exe, rel);
-    if (access(candidate, R_OK) == 0) snprintf(path, len, "%s", candidate);
-}

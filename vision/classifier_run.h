@@ -62,9 +62,4 @@ nn_status classifier_crop_face(const classifier_runner *r, const image *img, flo
 
 int classifier_argmax(const float *probs, int n);
 
-/* The bundled model, models/classifier.nnw: looked for in the current folder,
- * then next to the program's folder (build/maskdet -> models/). Writes the
- * first that exists into path (or the first candidate if none does). */
-void classifier_default_model_path(char *path, size_t len);
-
 #endif

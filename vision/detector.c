@@ -19,13 +19,14 @@
 
 #include "caffe.h"
 #include "caffe_build.h"
+#include "face_ssd.h"
 #include "ssd_vgg16.h"
 
 #define MAX_CLASSES 1000
 #define MAX_INPUT_SIDE 4096
 #define MAX_PRIOR_GROUPS 16
 
-typedef enum { ARCH_CAFFE, ARCH_SSD_VGG16 } arch_kind;
+typedef enum { ARCH_CAFFE, ARCH_SSD_VGG16, ARCH_FACE_SSD } arch_kind;
 typedef enum { PRIORS_CAFFE, PRIORS_ANCHORS, PRIORS_ULTRAFACE, PRIORS_TORCHVISION } prior_kind;
 typedef struct {
     float score;
@@ -62,6 +63,7 @@ struct detector {
     caffe_net *net;
     caffe_built built;
     ssd_vgg16 vgg;
+    face_ssd fssd; /* arch face_ssd: our own detector runs itself (vision/face_ssd.h) */
     nn_model *model;
     char *loc_blob, *conf_blob;
     int loc_id, conf_id;
@@ -455,9 +457,19 @@ nn_status detector_from_weights(nn_weights *w, detector **out, nn_error *err) {
         d->arch = ARCH_CAFFE;
     else if (arch && !strcmp(arch, "ssd_vgg16"))
         d->arch = ARCH_SSD_VGG16;
+    else if (arch && !strcmp(arch, "face_ssd"))
+        d->arch = ARCH_FACE_SSD;
     else {
-        st = meta_error(err, "arch", arch, "expected caffe or ssd_vgg16 for a detector");
+        st = meta_error(err, "arch", arch, "expected caffe, ssd_vgg16 or face_ssd for a detector");
         goto fail;
+    }
+    if (d->arch == ARCH_FACE_SSD) {
+        /* its own preprocessing (native resolution or longer side) and priors */
+        if ((st = parse_classes(d, err)) || (st = face_ssd_from_weights(w, &d->fssd, err)))
+            goto fail;
+        d->input_w = d->input_h = 0;
+        *out = d;
+        return NN_OK;
     }
     if ((st = parse_classes(d, err)) || (st = parse_input(d, err)) || (st = parse_post(d, err)))
         goto fail;
@@ -512,6 +524,7 @@ void detector_free(detector *d) {
     caffe_net_free(d->net);
     caffe_build_free(&d->built);
     ssd_vgg16_free(&d->vgg);
+    face_ssd_free(&d->fssd);
     free(d->loc_blob);
     free(d->conf_blob);
     ssd_priors_free(&d->priors);
@@ -878,6 +891,8 @@ nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float imag
                                  const detector_params *prm, ssd_detection *out, int max_out,
                                  int *n_out, nn_error *err) {
     *n_out = 0;
+    if (d->arch == ARCH_FACE_SSD)
+        return nn_error_set(err, NN_ERR_ARG, "detector: face_ssd models take images, not tensors");
     detector_params def = detector_params_default();
     if (!prm) prm = &def;
     int w = prm->input_w > 0 ? prm->input_w : d->input_w,
@@ -955,6 +970,20 @@ nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float imag
     return NN_OK;
 }
 
+/* Our face SSD: an input size override sets the longer side it runs at. */
+static nn_status face_ssd_run(detector *d, const image *img, const detector_params *prm,
+                              ssd_detection *out, int max_out, int *n_out, nn_error *err) {
+    int saved_long_side = d->fssd.input_long_side;
+    if (prm->input_w > 0 || prm->input_h > 0)
+        d->fssd.input_long_side = prm->input_w > prm->input_h ? prm->input_w : prm->input_h;
+    double t0 = now_ms();
+    nn_status st = face_ssd_detect(&d->fssd, img, prm->threshold, prm->nms_iou, out, max_out,
+                                   n_out, err);
+    d->fssd.input_long_side = saved_long_side;
+    d->timing = (detector_timing){.forward_ms = now_ms() - t0};
+    return st;
+}
+
 nn_status detector_detect(detector *d, const image *img, const detector_params *prm,
                           ssd_detection *out, int max_out, int *n_out, nn_error *err) {
     *n_out = 0;
@@ -963,6 +992,7 @@ nn_status detector_detect(detector *d, const image *img, const detector_params *
     if (!img || !img->pixels || img->width < 1 || img->height < 1 ||
         (img->channels != 3 && img->channels != 1))
         return nn_error_set(err, NN_ERR_ARG, "detector: need a 1- or 3-channel image");
+    if (d->arch == ARCH_FACE_SSD) return face_ssd_run(d, img, prm, out, max_out, n_out, err);
     int w = prm->input_w > 0 ? prm->input_w : d->input_w,
         h = prm->input_h > 0 ? prm->input_h : d->input_h;
     if (w > MAX_INPUT_SIDE || h > MAX_INPUT_SIDE)
