@@ -3,9 +3,10 @@
  * print the detections (text, or one JSON object per image with --json), and
  * optionally write annotated copies of the images.
  *
- * The work per image is a detect_pipeline: today a detector alone; a face
- * classifier (mask / no mask on each face crop) is the next stage to add to
- * the struct and to detect_pipeline_run.
+ * The work per image is a detect_pipeline: the detector finds faces, then,
+ * for a face-only detector, the classifier labels each face crop (cropped
+ * with the margin it was trained with) as mask / no_mask. A detector that
+ * labels masks itself (AIZOO) or --detector-only skips the classifier.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "bundled.h"
+#include "classifier_run.h"
 #include "detector.h"
 #include "draw.h"
 
@@ -24,12 +26,15 @@
 typedef struct {
     detector *det;
     detector_params params;
+    classifier_runner *cls; /* NULL: report the detector's labels */
 } detect_pipeline;
 
 typedef struct {
     int n;
     ssd_detection found[MAX_DETECTIONS];
-    double total_ms;
+    const char *label[MAX_DETECTIONS]; /* final label: mask / no_mask, or the detector's */
+    float label_score[MAX_DETECTIONS]; /* classifier probability (or the detector's score) */
+    double total_ms, classify_ms;
     detector_timing timing;
 } detect_result;
 
@@ -41,6 +46,9 @@ static int usage(FILE *out, int code) {
         "options:\n"
         "  --detector MODEL     a detector model file (.nnw; see maskdet import-caffe);\n"
         "                       default: the bundled models/face_detector.nnw\n"
+        "  --classifier MODEL   mask / no-mask classifier run on each face found by a\n"
+        "                       face-only detector; default: the bundled models/classifier.nnw\n"
+        "  --detector-only      report faces without classifying them\n"
         "  --threshold T        keep detections scoring above T (default: the model's, else 0.5)\n"
         "  --input-size WxH     run the network at this size (larger finds smaller faces)\n"
         "  --json               one JSON object per image on stdout\n"
@@ -55,12 +63,31 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+/* Detector, then the classifier on each face crop. */
 static nn_status detect_pipeline_run(detect_pipeline *pl, const image *img, detect_result *r,
                                      nn_error *err) {
     double t0 = now_ms();
     nn_status st = detector_detect(pl->det, img, &pl->params, r->found, MAX_DETECTIONS, &r->n, err);
-    r->total_ms = now_ms() - t0;
     r->timing = detector_last_timing(pl->det);
+    double t1 = now_ms();
+    for (int i = 0; !st && i < r->n; i++) {
+        const ssd_detection *d = &r->found[i];
+        r->label[i] = detector_class_name(pl->det, d->label);
+        r->label_score[i] = d->score;
+        if (!pl->cls) continue;
+        image face = {0};
+        float probs[CLASSIFIER_MAX_CLASSES];
+        st = classifier_crop_face(pl->cls, img, d->x1, d->y1, d->x2, d->y2, &face, err);
+        if (!st) st = classifier_run_image(pl->cls, &face, probs, err);
+        image_free(&face);
+        if (st) break;
+        const classifier_info *info = classifier_run_info(pl->cls);
+        int best = classifier_argmax(probs, info->n_classes);
+        r->label[i] = info->classes[best];
+        r->label_score[i] = probs[best];
+    }
+    r->classify_ms = now_ms() - t1;
+    r->total_ms = now_ms() - t0;
     return st;
 }
 
@@ -81,14 +108,23 @@ static nn_status write_annotated(const detect_pipeline *pl, const image *img,
     int thick = side / 300 > 2 ? side / 300 : 2, scale = side / 400 > 1 ? side / 400 : 1;
     for (int i = 0; i < r->n; i++) {
         const ssd_detection *d = &r->found[i];
-        const char *name = detector_class_name(pl->det, d->label);
+        const char *name = r->label[i];
         draw_color c = label_color(name, d->label);
         int x = (int)(d->x1 + 0.5f), y = (int)(d->y1 + 0.5f);
         draw_rect(&out, x, y, (int)(d->x2 - d->x1 + 0.5f), (int)(d->y2 - d->y1 + 0.5f), thick, c);
         char text[96];
-        snprintf(text, sizeof text, "%s %.2f", name, d->score);
+        snprintf(text, sizeof text, "%s %.2f", name, r->label_score[i]);
         draw_label(&out, x, y, text, scale, c, DRAW_WHITE);
     }
+    /* the summary in the corner: faces, masked, unmasked */
+    int masked = 0, unmasked = 0;
+    for (int i = 0; i < r->n; i++) {
+        masked += !strcmp(r->label[i], "mask");
+        unmasked += !strcmp(r->label[i], "no_mask");
+    }
+    char summary[96];
+    snprintf(summary, sizeof summary, "faces %d  mask %d  no mask %d", r->n, masked, unmasked);
+    draw_label(&out, 0, 0, summary, scale, (draw_color){40, 40, 40}, DRAW_WHITE);
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     char dst[4096];
@@ -115,14 +151,16 @@ static void print_json(const detect_pipeline *pl, const char *path, const image 
         cJSON *e = cJSON_CreateObject();
         double box[4] = {d->x1, d->y1, d->x2, d->y2};
         cJSON_AddItemToObject(e, "box", cJSON_CreateDoubleArray(box, 4));
-        cJSON_AddStringToObject(e, "label", detector_class_name(pl->det, d->label));
-        cJSON_AddNumberToObject(e, "score", d->score);
+        cJSON_AddStringToObject(e, "label", r->label[i]);
+        cJSON_AddNumberToObject(e, "score", r->label_score[i]);
+        cJSON_AddNumberToObject(e, "face_score", d->score);
         cJSON_AddItemToArray(dets, e);
     }
     cJSON_AddItemToObject(o, "detections", dets);
     cJSON_AddNumberToObject(t, "preprocess", r->timing.preprocess_ms);
     cJSON_AddNumberToObject(t, "forward", r->timing.forward_ms);
     cJSON_AddNumberToObject(t, "postprocess", r->timing.postprocess_ms);
+    cJSON_AddNumberToObject(t, "classify", r->classify_ms);
     cJSON_AddNumberToObject(t, "total", r->total_ms);
     cJSON_AddItemToObject(o, "time_ms", t);
     char *s = cJSON_PrintUnformatted(o);
@@ -137,14 +175,14 @@ static void print_text(const detect_pipeline *pl, const char *path, const image 
            img->height, r->total_ms);
     for (int i = 0; i < r->n; i++) {
         const ssd_detection *d = &r->found[i];
-        printf("  %-10s %.3f  [%.1f, %.1f, %.1f, %.1f]\n", detector_class_name(pl->det, d->label),
-               d->score, d->x1, d->y1, d->x2, d->y2);
+        printf("  %-10s %.3f  face %.3f  [%.1f, %.1f, %.1f, %.1f]\n", r->label[i],
+               r->label_score[i], d->score, d->x1, d->y1, d->x2, d->y2);
     }
 }
 
 int cmd_detect(int argc, char **argv) {
-    const char *model = NULL, *out_dir = NULL;
-    bool json = false;
+    const char *model = NULL, *out_dir = NULL, *cls_model = NULL;
+    bool json = false, detector_only = false;
     detect_pipeline pl = {.params = detector_params_default()};
     char **images = calloc((size_t)argc + 1, sizeof *images);
     int n_images = 0;
@@ -158,6 +196,10 @@ int cmd_detect(int argc, char **argv) {
             return usage(stdout, 0);
         } else if (!strcmp(a, "--detector") && has_value) {
             model = argv[++i];
+        } else if (!strcmp(a, "--classifier") && has_value) {
+            cls_model = argv[++i];
+        } else if (!strcmp(a, "--detector-only")) {
+            detector_only = true;
         } else if (!strcmp(a, "--threshold") && has_value) {
             if (sscanf(argv[++i], "%f%c", &pl.params.threshold, &tail) != 1 ||
                 !(pl.params.threshold >= 0) || pl.params.threshold > 1) {
@@ -209,6 +251,20 @@ int cmd_detect(int argc, char **argv) {
         free(images);
         return 1;
     }
+    /* A face-only detector gets the classifier; a mask detector labels itself. */
+    bool face_only = detector_num_classes(pl.det) == 2 &&
+                     !strcmp(detector_class_name(pl.det, 1), "face");
+    char bundled_cls[4096];
+    if (!cls_model && face_only && !detector_only) {
+        bundled_model_path(BUNDLED_CLASSIFIER, bundled_cls, sizeof bundled_cls);
+        cls_model = bundled_cls;
+    }
+    if (cls_model && !detector_only && classifier_run_load(cls_model, &pl.cls, &err)) {
+        fprintf(stderr, "maskdet detect: %s\n", err.msg);
+        detector_free(pl.det);
+        free(images);
+        return 1;
+    }
     if (out_dir && mkdir(out_dir, 0777) && errno != EEXIST) {
         fprintf(stderr, "maskdet detect: cannot create %s: %s\n", out_dir, strerror(errno));
         detector_free(pl.det);
@@ -237,6 +293,7 @@ int cmd_detect(int argc, char **argv) {
     }
     if (!r) failures++;
     free(r);
+    classifier_run_free(pl.cls);
     detector_free(pl.det);
     free(images);
     return failures ? 1 : 0;

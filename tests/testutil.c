@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 void tu_fill_uniform(nn_tensor *t, float lo, float hi, uint64_t seed) {
     uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -203,4 +205,33 @@ const char *tu_shared_dir(void) {
         }
     }
     return NULL;
+}
+
+int tu_run_maskdet(const char *args, char **out) {
+    char self[3072];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    ck_assert(n > 0);
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0'; /* build/ */
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s/maskdet' %s", self, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - 1 - len, p)) > 0) {
+        len += got;
+        if (len + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            ck_assert_ptr_nonnull(buf);
+        }
+    }
+    buf[len] = '\0';
+    int status = pclose(p);
+    if (out) *out = buf;
+    else free(buf);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

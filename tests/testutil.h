@@ -59,6 +59,11 @@ nn_tensor *tu_fixture_tensor(const tu_fixture *f, const char *name);
 /* Raw access: data pointer and element count (NULL if absent). */
 const float *tu_fixture_data(const tu_fixture *f, const char *name, size_t *numel);
 
+/* Runs the maskdet built beside the test program with `args` (shell words),
+ * capturing stdout into a malloc'd string (*out, may be NULL to discard);
+ * returns the exit code. */
+int tu_run_maskdet(const char *args, char **out);
+
 /* Path to ../shared relative to tests/ (or $MASKDET_SHARED), NULL if absent. */
 const char *tu_shared_dir(void);
 
