@@ -5,7 +5,8 @@
 #   make test SANITIZE=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench            build and run the benchmarks (build/bench)
 #   make DEBUG=1          -O0 build
-#   make deps             install the Debian packages we need (needs root)
+#   make demo             the main job: detect faces and masks in the sample photos
+#   make deps             install the Debian packages we need (root or sudo)
 #
 # Sources are found by wildcard: a new nn/foo.c or tests/test_foo.c needs no
 # edit here. Files named *_avx2.c / *_avx512.c get their ISA's flags only, so
@@ -55,7 +56,7 @@ LIBVISION   = $(BUILD)/libvision.a
 LIBDATASETS = $(BUILD)/libdatasets.a
 LIBS_ALL    = $(LIBDATASETS) $(LIBVISION) $(LIBNN)
 
-.PHONY: all test bench deps clean fuzz examples train-classifier train-detector
+.PHONY: all test run-tests deps deps-check demo bench clean fuzz examples train-classifier train-detector
 .SECONDARY:
 all: $(BUILD)/maskdet
 
@@ -118,7 +119,14 @@ train-detector models/face_detector.nnw: | $(BUILD)/maskdet
 	    --epochs 50 --batch 16 --eval-every 5 --threads 2 --seed 1 --input-long-side 640 \
 	    --export models/face_detector.nnw
 
-test: $(BUILD)/run_tests $(BUILD)/maskdet $(EXAMPLES)
+test: deps-check
+	@$(MAKE) --no-print-directory run-tests
+
+# Installs missing packages first only when a header or library is missing.
+deps-check:
+	@pkg-config --exists check libcjson 2>/dev/null && [ -f /usr/include/stb/stb_image.h ] || bash .ci/install-deps
+
+run-tests: $(BUILD)/run_tests $(BUILD)/maskdet $(EXAMPLES)
 ifeq ($(SUITE),)
 	@for e in $(EXAMPLES); do echo "example: $$e"; $$e || exit 1; done
 endif
@@ -142,8 +150,18 @@ bench: $(BUILD)/bench $(BENCH_PROGS)
 	@for p in $(BENCH_PROGS); do echo "== $$p"; $$p || exit 1; done
 
 deps:
-	apt-get update
-	apt-get install -y build-essential pkg-config libcjson-dev libstb-dev check
+	@bash .ci/install-deps
+
+# The main job on the bundled models: faces and masks in the sample photos of
+# ../shared (or DEMO_IMAGES=...), annotated copies in $(BUILD)/demo/.
+DEMO_IMAGES ?= $(wildcard ../shared/samples/*.jpg)
+demo: deps
+	@$(MAKE) --no-print-directory $(BUILD)/maskdet
+	@if [ -z "$(DEMO_IMAGES)" ]; then \
+	    echo "demo: no images (../shared/samples is absent); run: make demo DEMO_IMAGES='a.jpg b.jpg'"; \
+	    exit 2; fi
+	$(BUILD)/maskdet detect -o $(BUILD)/demo $(DEMO_IMAGES)
+	@echo "annotated images written to $(BUILD)/demo/"
 
 clean:
 	rm -rf build build-san build-debug
