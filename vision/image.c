@@ -277,6 +277,8 @@ static nn_status decode(const uint8_t *buf, size_t len, int channels, const char
     bool have_info = false;
     if (structure == NN_OK) {
         have_info = stbi_info_from_memory(buf, (int)len, &w, &h, &file_channels);
+        /* stb's info gives a top-down BMP (stored height < 0) its raw, negative height */
+        if (have_info && fmt == FMT_BMP && h < 0 && h != INT_MIN) h = -h;
         if (have_info && (hw == 0 || too_large(w, h))) hw = w, hh = h;
     }
     if (too_large(hw, hh))
