@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "fuzz_targets.h"
+#include "image.h"
 #include "testutil.h"
 
 #define MAX_INPUT_BYTES ((size_t)16 << 20)
@@ -95,12 +96,48 @@ START_TEST(weights_checksum_fixup) {
 }
 END_TEST
 
+/* A 24-bit w x h BMP whose stored rows are row_bytes(y) for y = 0.. in file
+ * order; top_down stores the height negated (rows then run top to bottom). */
+static size_t make_bmp(uint8_t *b, int w, int h, bool top_down) {
+    size_t row = ((size_t)w * 3 + 3) / 4 * 4, bytes = 54 + row * (size_t)h;
+    memset(b, 0, bytes);
+    uint32_t fields[][2] = {{2, (uint32_t)bytes}, {10, 54}, {14, 40}, {18, (uint32_t)w},
+                            {22, top_down ? (uint32_t)-h : (uint32_t)h}, {34, (uint32_t)(row * h)}};
+    b[0] = 'B', b[1] = 'M', b[26] = 1, b[28] = 24;
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        for (int k = 0; k < 4; k++) b[fields[i][0] + k] = (uint8_t)(fields[i][1] >> (8 * k));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < 3 * w; x++) b[54 + (size_t)y * row + x] = (uint8_t)(40 * y + x);
+    return bytes;
+}
+
+/* Found by the image target's seeds: stb's info call returns a top-down BMP's
+ * height negated, and image_load_memory refused every top-down BMP as "over
+ * the limit". Now both orders load, and are each other's vertical flip. */
+START_TEST(top_down_bmp) {
+    uint8_t up[256], down[256];
+    size_t n_up = make_bmp(up, 3, 4, false), n_down = make_bmp(down, 3, 4, true);
+    image a, b;
+    nn_error err;
+    ck_assert_msg(image_load_memory(up, n_up, 3, &a, &err) == NN_OK, "%s", err.msg);
+    ck_assert_msg(image_load_memory(down, n_down, 3, &b, &err) == NN_OK, "%s", err.msg);
+    ck_assert(a.width == 3 && a.height == 4 && b.width == 3 && b.height == 4);
+    for (int y = 0; y < 4; y++)
+        ck_assert(memcmp(a.pixels + y * 9, b.pixels + (3 - y) * 9, 9) == 0);
+    /* file row 0 is the bottom of a bottom-up BMP: its first pixel, BGR 0,1,2, is RGB 2,1,0 */
+    ck_assert(a.pixels[3 * 9] == 2 && a.pixels[3 * 9 + 1] == 1 && a.pixels[3 * 9 + 2] == 0);
+    image_free(&a);
+    image_free(&b);
+}
+END_TEST
+
 Suite *regressions_suite(void) {
     Suite *s = suite_create("regressions");
     TCase *tc = tcase_create("replay");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, replay_target, 0, fuzz_target_count);
     tcase_add_test(tc, weights_checksum_fixup);
+    tcase_add_test(tc, top_down_bmp);
     suite_add_tcase(s, tc);
     return s;
 }
