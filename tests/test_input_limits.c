@@ -215,6 +215,29 @@ START_TEST(image_size_limits) {
 }
 END_TEST
 
+/* A JPEG of 1152 bytes whose frame header declares 4135x10241 pixels (found
+ * by the image target as a timeout): refused as truncated before stb decodes
+ * 42 Mpx of zeros. The seed JPEGs, sized honestly, still load. */
+START_TEST(jpeg_pixels_per_byte) {
+    FILE *f = fopen("fuzz/regressions/image/jpeg_1kb_declares_42mpx_timeout.jpg", "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    image img;
+    nn_error err;
+    ck_assert_int_eq(image_load_memory(buf, n, 3, &img, &err), NN_ERR_TRUNCATED);
+    ck_assert_msg(strstr(err.msg, "4135x10241"), "%s", err.msg);
+    f = fopen("fuzz/seeds/image/rgb.jpg", "rb");
+    ck_assert_ptr_nonnull(f);
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert_msg(image_load_memory(buf, n, 3, &img, &err) == NN_OK, "%s", err.msg);
+    ck_assert(img.width == 17 && img.height == 9);
+    image_free(&img);
+}
+END_TEST
+
 Suite *input_limits_suite(void) {
     Suite *s = suite_create("input_limits");
     TCase *tc = tcase_create("limits");
@@ -228,6 +251,7 @@ Suite *input_limits_suite(void) {
     tcase_add_test(tc, xml_depth_limit);
     tcase_add_test(tc, json_nesting);
     tcase_add_test(tc, image_size_limits);
+    tcase_add_test(tc, jpeg_pixels_per_byte);
     suite_add_tcase(s, tc);
     return s;
 }
