@@ -5,7 +5,8 @@
  * big-endian u32. JPEG: a chain of markers (FF xx, then a big-endian u16
  * length) until a start-of-frame marker SOF0..SOF15 (not DHT C4, JPG C8,
  * DAC CC), whose payload is precision u8, height u16, width u16.
- * BMP: "BM", then width/height as little-endian i32 at offsets 18 and 22.
+ * BMP: "BM", then width/height as little-endian i32 at offsets 18 and 22, or
+ * as u16 at 18 and 20 in the old OS/2 header (header size 12 at offset 14).
  */
 #include "imgsize.h"
 
@@ -77,6 +78,10 @@ nn_status imgsize_read(const char *path, int *width_px, int *height_px, nn_error
         st = jpeg_size(f, path, width_px, height_px, err);
     } else if (got >= 26 && head[0] == 'B' && head[1] == 'M') {
         int32_t w = le32(head + 18), h = le32(head + 22);
+        if (le32(head + 14) == 12) { /* OS/2 BITMAPCOREHEADER: 16-bit sizes */
+            w = head[18] | head[19] << 8;
+            h = head[20] | head[21] << 8;
+        }
         if (h < 0 && h != INT32_MIN) h = -h; /* top-down BMP */
         if (w <= 0 || h <= 0)
             st = nn_error_set(err, NN_ERR_FORMAT, "%s: BMP header gives a bad size", path);

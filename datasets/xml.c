@@ -19,6 +19,7 @@ typedef struct {
     int line;
     const char *source;
     nn_error *err;
+    int n_nodes; /* elements so far, against XML_MAX_NODES */
 } xml_cursor;
 
 /* A growable byte buffer for a node's text. */
@@ -209,6 +210,11 @@ static char *take_trimmed(xml_buf *b) {
 /* Parses one element starting at '<'. On success *out owns the subtree. */
 static nn_status parse_element(xml_cursor *c, int depth, xml_node **out) {
     if (depth > XML_MAX_DEPTH) return xml_fail(c, NN_ERR_LIMIT, "elements nested too deeply", NULL);
+    if (++c->n_nodes > XML_MAX_NODES) {
+        char what[64];
+        snprintf(what, sizeof what, "more than %d elements", XML_MAX_NODES);
+        return xml_fail(c, NN_ERR_LIMIT, what, NULL);
+    }
     xml_node *node = calloc(1, sizeof *node);
     if (!node) return nn_error_set(c->err, NN_ERR_NOMEM, "out of memory reading XML");
     node->line = c->line;
@@ -322,7 +328,7 @@ nn_status xml_parse(const char *text, size_t len, const char *source, xml_node *
                     nn_error *err) {
     if (!text || !root) return nn_error_set(err, NN_ERR_ARG, "xml_parse: NULL argument");
     *root = NULL;
-    xml_cursor c = {text, len, 0, 1, source ? source : "<xml>", err};
+    xml_cursor c = {text, len, 0, 1, source ? source : "<xml>", err, 0};
     if (len > XML_MAX_BYTES) return xml_fail(&c, NN_ERR_LIMIT, "document larger than 16 MiB", NULL);
     if (starts_with(&c, "\xEF\xBB\xBF")) advance(&c, 3); /* UTF-8 byte-order mark */
     nn_status st = skip_misc(&c);

@@ -14,9 +14,12 @@
 
 #include "nn.h"
 
-/* Refused before parsing: deeper nesting than this, or bigger documents. */
+/* Refused before parsing: deeper nesting than this, or bigger documents;
+ * refused while parsing: more elements than XML_MAX_NODES (a VOC file has
+ * tens; this bounds the tree's memory at ~10 MB). */
 #define XML_MAX_DEPTH 64
 #define XML_MAX_BYTES ((size_t)16 << 20)
+#define XML_MAX_NODES 100000
 
 typedef struct xml_node {
     char *name; /* element name */

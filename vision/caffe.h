@@ -31,13 +31,14 @@
 /* Limits checked before allocating. */
 #define CAFFE_MAX_FILE_BYTES ((size_t)512 << 20)
 #define CAFFE_MAX_DIMS 8
-#define CAFFE_MAX_LAYERS 100000
+#define CAFFE_MAX_LAYERS 10000    /* real nets have a few hundred; checks are O(layers^2) */
 #define CAFFE_MAX_BLOBS 16       /* per layer */
 #define CAFFE_MAX_BOTTOMS 256    /* per layer */
 #define CAFFE_MAX_INPUTS 16
 #define CAFFE_MAX_DIM_SIZE (1 << 24) /* any one dimension of a blob               */
 #define CAFFE_MAX_KERNEL 4096        /* kernel, stride, pad, dilation, group, ... */
 #define CAFFE_PT_MAX_DEPTH 64    /* prototxt message nesting */
+#define CAFFE_PT_MAX_FIELDS (1 << 20) /* fields in a whole prototxt (real ones: a few thousand) */
 
 /* ------------------------------------------------ 1. text-format tree */
 

@@ -579,10 +579,11 @@ static nn_status get_strings(const pctx *c, const caffe_pt_msg *m, const char *n
     if (!count) return NN_OK;
     *out = calloc((size_t)count, sizeof **out);
     if (!*out) return nn_error_set(c->err, NN_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < count; i++) {
-        const caffe_pt_field *f = caffe_pt_get(m, name, i);
+    for (int i = 0; i < m->count; i++) { /* one pass: caffe_pt_get per value is quadratic */
+        const caffe_pt_field *f = &m->fields[i];
+        if (strcmp(f->name, name) != 0) continue;
         if (f->kind != CAFFE_PT_STRING) return failf(c, f->line, f->col, "'%s' should be a string", name);
-        if (!((*out)[i] = dup_str(f->text))) return nn_error_set(c->err, NN_ERR_NOMEM, "out of memory");
+        if (!((*out)[*n] = dup_str(f->text))) return nn_error_set(c->err, NN_ERR_NOMEM, "out of memory");
         (*n)++;
     }
     return NN_OK;
@@ -736,8 +737,10 @@ nn_status caffe_net_parse(const char *text, size_t len, const char *filename, ca
         st = nn_error_set(err, NN_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < n_layer_fields; i++) {
-        f = caffe_pt_get(tree, "layer", i);
+    /* by index, not caffe_pt_get(tree, "layer", i): that would be quadratic */
+    for (int fi = 0; fi < tree->count; fi++) {
+        f = &tree->fields[fi];
+        if (strcmp(f->name, "layer") != 0) continue;
         if (f->kind != CAFFE_PT_MESSAGE) {
             st = failf(&c, f->line, f->col, "layer should be a block");
             goto fail;

@@ -36,6 +36,8 @@ typedef struct {
     nn_error *err;
     token tok; /* the current (look-ahead) token */
     int depth;
+    int n_fields; /* in the whole tree, against CAFFE_PT_MAX_FIELDS */
+    nn_status add_failed; /* why add_field returned NULL (err may be NULL) */
 } parser;
 
 static nn_status fail_at(parser *p, int line, int col, const char *fmt, ...)
@@ -181,11 +183,17 @@ static nn_status append_string(parser *p, const token *t, char **buf, size_t *bl
 }
 
 static caffe_pt_field *add_field(parser *p, caffe_pt_msg *m, const token *name) {
+    if (p->n_fields >= CAFFE_PT_MAX_FIELDS) { /* bounds the tree's memory: ~100 bytes a field */
+        p->add_failed = nn_error_set(p->err, NN_ERR_LIMIT, "%s:%d:%d: more than %d fields",
+                                     p->filename, name->line, name->col, CAFFE_PT_MAX_FIELDS);
+        return NULL;
+    }
+    p->n_fields++;
     if (m->count == m->capacity) {
         int cap = m->capacity ? m->capacity * 2 : 8;
         caffe_pt_field *f = realloc(m->fields, (size_t)cap * sizeof *f);
         if (!f) {
-            nn_error_set(p->err, NN_ERR_NOMEM, "%s: out of memory", p->filename);
+            p->add_failed = nn_error_set(p->err, NN_ERR_NOMEM, "%s: out of memory", p->filename);
             return NULL;
         }
         m->fields = f, m->capacity = cap;
@@ -194,7 +202,7 @@ static caffe_pt_field *add_field(parser *p, caffe_pt_msg *m, const token *name) 
     memset(f, 0, sizeof *f);
     f->name = tok_copy(name);
     if (!f->name) {
-        nn_error_set(p->err, NN_ERR_NOMEM, "%s: out of memory", p->filename);
+        p->add_failed = nn_error_set(p->err, NN_ERR_NOMEM, "%s: out of memory", p->filename);
         return NULL;
     }
     f->line = name->line, f->col = name->col;
@@ -305,7 +313,7 @@ static nn_status parse_message(parser *p, caffe_pt_msg *m, char close) {
         if (colon && (st = next_token(p))) return st;
         if (tok_is(&p->tok, '{') || tok_is(&p->tok, '<')) {
             caffe_pt_field *f = add_field(p, m, &t);
-            if (!f) return p->err ? p->err->code : NN_ERR_NOMEM;
+            if (!f) return p->add_failed;
             if ((st = parse_submessage(p, f))) return st;
         } else if (!colon) {
             char *name = tok_copy(&t);
@@ -317,7 +325,7 @@ static nn_status parse_message(parser *p, caffe_pt_msg *m, char close) {
             if ((st = next_token(p))) return st;
             while (!tok_is(&p->tok, ']')) {
                 caffe_pt_field *f = add_field(p, m, &t);
-                if (!f) return p->err ? p->err->code : NN_ERR_NOMEM;
+                if (!f) return p->add_failed;
                 if (tok_is(&p->tok, '{') || tok_is(&p->tok, '<')) st = parse_submessage(p, f);
                 else st = parse_scalar(p, f);
                 if (st) return st;
@@ -330,7 +338,7 @@ static nn_status parse_message(parser *p, caffe_pt_msg *m, char close) {
             if ((st = next_token(p))) return st;
         } else {
             caffe_pt_field *f = add_field(p, m, &t);
-            if (!f) return p->err ? p->err->code : NN_ERR_NOMEM;
+            if (!f) return p->add_failed;
             if ((st = parse_scalar(p, f))) return st;
         }
         if (tok_is(&p->tok, ',') || tok_is(&p->tok, ';'))

@@ -62,7 +62,9 @@ static nn_status lfail(const caffe_net *net, const caffe_layer *L, nn_error *err
                         L->name, caffe_layer_type_name(L->type), what);
 }
 
-/* name -> shape table */
+/* name -> shape table. Open addressing on a hash of the name: a hostile net
+ * can have a million blob names, and a linear search per bottom would make
+ * shape inference quadratic in them. */
 typedef struct {
     const char *name;
     caffe_shape shape;
@@ -70,26 +72,42 @@ typedef struct {
 
 typedef struct {
     blob_entry *entries;
-    int count, capacity;
+    int count, capacity; /* capacity: a power of two, at least twice count */
 } blob_table;
 
+static size_t name_hash(const char *s) { /* FNV-1a */
+    size_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The slot holding name, or the empty slot where it would go. */
+static blob_entry *table_slot(const blob_table *t, const char *name) {
+    size_t mask = (size_t)t->capacity - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
+        if (!t->entries[i].name || !strcmp(t->entries[i].name, name)) return &t->entries[i];
+}
+
 static blob_entry *table_find(blob_table *t, const char *name) {
-    for (int i = t->count - 1; i >= 0; i--)
-        if (!strcmp(t->entries[i].name, name)) return &t->entries[i];
-    return NULL;
+    if (!t->capacity) return NULL;
+    blob_entry *e = table_slot(t, name);
+    return e->name ? e : NULL;
 }
 
 static bool table_set(blob_table *t, const char *name, const caffe_shape *s) {
-    blob_entry *e = table_find(t, name);
-    if (!e) {
-        if (t->count == t->capacity) {
-            int cap = t->capacity ? 2 * t->capacity : 64;
-            blob_entry *n = realloc(t->entries, (size_t)cap * sizeof *n);
-            if (!n) return false;
-            t->entries = n, t->capacity = cap;
-        }
-        e = &t->entries[t->count++];
+    if (2 * (t->count + 1) > t->capacity) { /* grow and re-insert */
+        int cap = t->capacity ? 2 * t->capacity : 64;
+        blob_table grown = {calloc((size_t)cap, sizeof *grown.entries), t->count, cap};
+        if (!grown.entries) return false;
+        for (int i = 0; i < t->capacity; i++)
+            if (t->entries[i].name) *table_slot(&grown, t->entries[i].name) = t->entries[i];
+        free(t->entries);
+        *t = grown;
+    }
+    blob_entry *e = table_slot(t, name);
+    if (!e->name) {
         e->name = name;
+        t->count++;
     }
     e->shape = *s;
     return true;
