@@ -435,6 +435,8 @@ static nn_status vgg_setup(detector *d, nn_error *err) {
     if (st) return st;
     if ((st = nn_model_load_weights(d->vgg.model, d->file, err))) return st;
     d->model = d->vgg.model;
+    /* no batch norm to fold in VGG, but this lets each conv apply its ReLU */
+    if ((st = nn_model_fold_batch_norm(d->model, err))) return st;
     nn_model_freeze(d->model);
     d->loc_id = d->vgg.loc_id, d->conf_id = d->vgg.conf_id;
     return NN_OK;
