@@ -10,39 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "dsfixture.h"
 #include "image.h"
 
-static void maskdet_path(char *out, size_t len) {
-    char self[3072];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    ck_assert(n > 0);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    *slash = '\0';
-    snprintf(out, len, "%s/maskdet", self);
-}
-
 /* Runs `maskdet ARGS`, capturing stdout and stderr; returns the exit code. */
 static int run(const char *args, const char *tmp, char **out_text, char **err_text) {
-    char exe[4096], cmd[16384], out_path[1024], err_path[1024];
-    maskdet_path(exe, sizeof exe);
-    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp);
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", exe, args, out_path, err_path);
-    int status = system(cmd);
-    const char *paths[2] = {out_path, err_path};
-    char **texts[2] = {out_text, err_text};
-    for (int i = 0; i < 2; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        ck_assert_ptr_nonnull(f);
-        char *buf = calloc(1, 65536);
-        size_t got = fread(buf, 1, 65535, f);
-        buf[got] = '\0';
-        fclose(f);
-        *texts[i] = buf;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    (void)tmp;
+    return tu_run_maskdet(args, out_text, err_text);
 }
 
 static void write_voc_set(const char *root) {

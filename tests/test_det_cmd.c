@@ -11,37 +11,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "dsfixture.h"
 #include "image.h"
 #include "nn.h"
 
-static void maskdet_path(char *out, size_t len) {
-    char self[3072];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    ck_assert(n > 0);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    *slash = '\0';
-    snprintf(out, len, "%s/maskdet", self);
-}
-
-/* Runs `maskdet ARGS` with stdout captured (stderr to a file); returns the exit code. */
+/* Runs `maskdet ARGS` on one thread with stdout captured; returns the exit code. */
 static int run(const char *args, const char *tmp, char **out_text) {
-    char exe[4096], cmd[16384], out_path[1024], err_path[1024];
-    maskdet_path(exe, sizeof exe);
-    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp);
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp);
-    snprintf(cmd, sizeof cmd, "NN_THREADS=1 '%s' %s >'%s' 2>'%s'", exe, args, out_path, err_path);
-    int status = system(cmd);
-    FILE *f = fopen(out_path, "rb");
-    ck_assert_ptr_nonnull(f);
-    char *buf = calloc(1, 65536);
-    size_t got = fread(buf, 1, 65535, f);
-    buf[got] = '\0';
-    fclose(f);
-    if (out_text) *out_text = buf;
-    else free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    (void)tmp;
+    setenv("NN_THREADS", "1", 1); /* Check runs each test in its own process */
+    return tu_run_maskdet(args, out_text, NULL);
 }
 
 /* Eight 64 x 48 photos with one or two bright "faces" each. */

@@ -18,28 +18,7 @@
 
 /* Runs `maskdet ARGS`; stdout and stderr into malloc'ed strings; returns the exit code. */
 static int run(const char *args, char **out_text, char **err_text) {
-    char self[3072], cmd[16384];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    ck_assert(n > 0);
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(cmd, sizeof cmd,
-             "'%s/maskdet' %s >/tmp/test_detector_cli.out 2>/tmp/test_detector_cli.err", self,
-             args);
-    int status = system(cmd);
-    const char *paths[2] = {"/tmp/test_detector_cli.out", "/tmp/test_detector_cli.err"};
-    char **texts[2] = {out_text, err_text};
-    for (int i = 0; i < 2; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        ck_assert_ptr_nonnull(f);
-        char *buf = calloc(1, 65536);
-        size_t got = fread(buf, 1, 65535, f);
-        buf[got] = '\0';
-        fclose(f);
-        unlink(paths[i]);
-        *texts[i] = buf;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return tu_run_maskdet(args, out_text, err_text);
 }
 
 START_TEST(import_then_detect) {

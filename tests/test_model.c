@@ -2,6 +2,7 @@
  * folding, weights round trip, memory reuse, and a small end-to-end training run. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

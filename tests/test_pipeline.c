@@ -12,7 +12,7 @@
 static cJSON *detect_json(const char *shared, const char *sample, const char *extra) {
     char args[4096], *out = NULL;
     snprintf(args, sizeof args, "detect --json %s '%s/samples/%s'", extra, shared, sample);
-    int rc = tu_run_maskdet(args, &out);
+    int rc = tu_run_maskdet(args, &out, NULL);
     ck_assert_msg(rc == 0, "maskdet %s exited %d", args, rc);
     cJSON *o = cJSON_Parse(out);
     ck_assert_msg(o != NULL, "not JSON: %s", out);

@@ -207,31 +207,37 @@ const char *tu_shared_dir(void) {
     return NULL;
 }
 
-int tu_run_maskdet(const char *args, char **out) {
+/* The whole content of an open file as a malloc'd string. */
+static char *slurp(FILE *f) {
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = '\0';
+    return buf;
+}
+
+int tu_run_maskdet(const char *args, char **out, char **err) {
     char self[3072];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     ck_assert(n > 0);
     self[n] = '\0';
     *strrchr(self, '/') = '\0'; /* build/ */
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s/maskdet' %s", self, args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    ck_assert_ptr_nonnull(buf);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - 1 - len, p)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            ck_assert_ptr_nonnull(buf);
-        }
-    }
-    buf[len] = '\0';
-    int status = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    ck_assert(fo && fe);
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "'%s/maskdet' %s >/dev/fd/%d 2>/dev/fd/%d", self, args, fileno(fo),
+             fileno(fe));
+    int status = system(cmd);
+    char *texts[2] = {slurp(fo), slurp(fe)};
+    fclose(fo);
+    fclose(fe);
+    if (out) *out = texts[0];
+    else free(texts[0]);
+    if (err) *err = texts[1];
+    else free(texts[1]);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

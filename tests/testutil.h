@@ -59,10 +59,10 @@ nn_tensor *tu_fixture_tensor(const tu_fixture *f, const char *name);
 /* Raw access: data pointer and element count (NULL if absent). */
 const float *tu_fixture_data(const tu_fixture *f, const char *name, size_t *numel);
 
-/* Runs the maskdet built beside the test program with `args` (shell words),
- * capturing stdout into a malloc'd string (*out, may be NULL to discard);
- * returns the exit code. */
-int tu_run_maskdet(const char *args, char **out);
+/* Runs the maskdet built beside the test program with `args` (shell words)
+ * and this process's environment, capturing stdout and stderr into malloc'd
+ * strings (out / err may be NULL to discard); returns the exit code. */
+int tu_run_maskdet(const char *args, char **out, char **err);
 
 /* Path to ../shared relative to tests/ (or $MASKDET_SHARED), NULL if absent. */
 const char *tu_shared_dir(void);
