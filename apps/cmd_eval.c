@@ -80,12 +80,13 @@ static const char *model_class_name(const loaded_model *m, int label) {
     return m->other ? detector_class_name(m->other, label) : m->f.class_names[label];
 }
 
-/* All detections down to score 0.01, for the AP curve. */
-static nn_status detect_any(loaded_model *m, const image *img, ssd_detection *dets, int max_out,
-                            int *nd, nn_error *err) {
-    if (!m->other) return face_ssd_detect(&m->f, img, 0.01f, -1.0f, dets, max_out, nd, err);
+/* Detections scoring above threshold (0.01 for the AP curve; < 0: the
+ * model's own threshold, as `maskdet detect` runs it). */
+static nn_status detect_any(loaded_model *m, const image *img, float threshold,
+                            ssd_detection *dets, int max_out, int *nd, nn_error *err) {
+    if (!m->other) return face_ssd_detect(&m->f, img, threshold, -1.0f, dets, max_out, nd, err);
     detector_params p = detector_params_default();
-    p.threshold = 0.01f;
+    p.threshold = threshold;
     p.keep_top_k = max_out;
     return detector_detect(m->other, img, &p, dets, max_out, nd, err);
 }
@@ -95,7 +96,7 @@ static nn_status detect_adapter(void *user, const image *img, det_pred *out, int
     ssd_detection dets[DET_MAX_DETECTIONS];
     int nd = 0;
     if (max_out > DET_MAX_DETECTIONS) max_out = DET_MAX_DETECTIONS;
-    nn_status st = detect_any(user, img, dets, max_out, &nd, err);
+    nn_status st = detect_any(user, img, 0.01f, dets, max_out, &nd, err);
     for (int i = 0; i < nd; i++)
         out[i] = (det_pred){dets[i].x1, dets[i].y1, dets[i].x2, dets[i].y2, dets[i].label,
                             dets[i].score};
@@ -110,7 +111,8 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median detector time on a synthetic frame (a smooth gradient), after one warm-up run. */
+/* Median detector time on a synthetic frame (a smooth gradient), after one
+ * warm-up run, at the model's own score threshold (as in `maskdet detect`). */
 static int speed_test(const char *model_path, int w, int h, bool json) {
     nn_error err = {0};
     loaded_model m;
@@ -131,7 +133,7 @@ static int speed_test(const char *model_path, int w, int h, bool json) {
     int nd;
     for (int r = -1; r < RUNS; r++) {
         double t0 = det_now_ms();
-        if (detect_any(&m, &frame, det, DET_MAX_DETECTIONS, &nd, &err) != NN_OK) {
+        if (detect_any(&m, &frame, -1.0f, det, DET_MAX_DETECTIONS, &nd, &err) != NN_OK) {
             fprintf(stderr, "eval: %s\n", err.msg);
             free_model(&m);
             image_free(&frame);

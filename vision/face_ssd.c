@@ -394,6 +394,7 @@ nn_status face_ssd_from_weights(const nn_weights *w, face_ssd *out, nn_error *er
         face_ssd_free(out);
         return err->code;
     }
+    nn_model_freeze(out->model); /* inference only: keep conv weights packed */
     if (meta_floats(w, "face_ssd.input_scale", &one, 0, 1, NULL, err) == NN_OK &&
         nn_weights_meta(w, "face_ssd.input_scale") && one > 0.05f && one <= 8.0f)
         out->input_scale = one;
