@@ -111,7 +111,7 @@ static bool same_but_batch(const nn_conv2d_shape *a, const nn_conv2d_shape *b) {
 /* Runs the forward kernel, through the pre-packed weights of `cache` when the
  * kernels support it and nothing needs a gradient (packing is inference-only:
  * the weights must not change while the cache is valid). */
-static void conv2d_run_forward(nn_ctx *ctx, const nn_conv2d_shape *s, const nn_tensor *x,
+static void conv2d_run_forward(const nn_conv2d_shape *s, const nn_tensor *x,
                                const nn_tensor *w, const nn_tensor *b, float *y,
                                nn_conv2d_cache *cache, bool recording) {
     const nn_kernels *k = nn_kernels_get();
@@ -154,7 +154,7 @@ nn_tensor *nn_conv2d_cached(nn_ctx *ctx, nn_tensor *x, nn_tensor *w, nn_tensor *
     if (!y) return NULL;
     bool recording = nn_ctx_grad_enabled(ctx) && (nn_needs_grad(x) || nn_needs_grad(w) ||
                                                   (b && nn_needs_grad(b)));
-    conv2d_run_forward(ctx, &s, x, w, b, y->data, cache, recording);
+    conv2d_run_forward(&s, x, w, b, y->data, cache, recording);
 
     nn_node *node = nn_tape_record(ctx, "conv2d", y, conv2d_backward, 3, ins, sizeof(conv2d_saved));
     if (node) ((conv2d_saved *)node->saved)->shape = s;

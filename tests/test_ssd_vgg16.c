@@ -6,32 +6,13 @@
 #include "ssd_vgg16.h"
 #include "testutil.h"
 
-static uint32_t djb2(const char *s) {
-    uint32_t h = 5381;
-    for (; *s; s++) h = h * 33 + (unsigned char)*s;
-    return h;
-}
-
-/* The formula of gen_ssd_vgg16.py, for every parameter except L2Norm's scale. */
-static void formula_weights(nn_model *m) {
-    for (int k = 0; k < nn_model_param_count(m); k++) {
-        nn_param p = nn_model_param(m, k);
-        if (strstr(p.name, "_norm.")) continue; /* keeps its initial 20 */
-        bool is_bias = strstr(p.name, ".bias") != NULL;
-        double h = djb2(p.name) % 1000;
-        double amp = is_bias ? 0.1 : sqrt(3.0 / (double)(p.tensor->numel / p.tensor->shape[0]));
-        for (size_t i = 0; i < p.tensor->numel; i++)
-            p.tensor->data[i] = (float)(amp * sin(0.731 * (double)i + 0.017 * h));
-    }
-}
-
 START_TEST(matches_torchvision) {
     tu_fixture *fx = tu_fixture_load("fixtures/ssd_vgg16.nnfx");
     ck_assert_ptr_nonnull(fx);
     ssd_vgg16 net;
     nn_error err;
     ck_assert_msg(ssd_vgg16_build(3, &net, &err) == NN_OK, "%s", err.msg);
-    formula_weights(net.model);
+    tu_ssd_formula_weights(net.model);
 
     nn_tensor *x = nn_tensor_new4(1, 3, 300, 300);
     for (int c = 0; c < 3; c++)

@@ -241,3 +241,21 @@ int tu_run_maskdet(const char *args, char **out, char **err) {
     else free(texts[1]);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+static uint32_t djb2(const char *s) {
+    uint32_t h = 5381;
+    for (; *s; s++) h = h * 33 + (unsigned char)*s;
+    return h;
+}
+
+void tu_ssd_formula_weights(nn_model *m) {
+    for (int k = 0; k < nn_model_param_count(m); k++) {
+        nn_param p = nn_model_param(m, k);
+        if (strstr(p.name, "_norm.")) continue;
+        bool is_bias = strstr(p.name, ".bias") != NULL;
+        double h = djb2(p.name) % 1000;
+        double amp = is_bias ? 0.1 : sqrt(3.0 / (double)(p.tensor->numel / p.tensor->shape[0]));
+        for (size_t i = 0; i < p.tensor->numel; i++)
+            p.tensor->data[i] = (float)(amp * sin(0.731 * (double)i + 0.017 * h));
+    }
+}

@@ -59,6 +59,12 @@ nn_tensor *tu_fixture_tensor(const tu_fixture *f, const char *name);
 /* Raw access: data pointer and element count (NULL if absent). */
 const float *tu_fixture_data(const tu_fixture *f, const char *name, size_t *numel);
 
+/* Sets every parameter of m to tests/fixtures/gen_ssd_vgg16.py's formula
+ * (tensor N, element i, h = djb2(N) mod 1000: weights sqrt(3/fan_in) *
+ * sin(0.731 i + 0.017 h), biases 0.1 * sin(...)); L2Norm scales ("_norm.")
+ * keep their value. Both sides compute it, so no 100 MB fixture is needed. */
+void tu_ssd_formula_weights(nn_model *m);
+
 /* Runs the maskdet built beside the test program with `args` (shell words)
  * and this process's environment, capturing stdout and stderr into malloc'd
  * strings (out / err may be NULL to discard); returns the exit code. */
