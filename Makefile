@@ -35,7 +35,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 WARN     = -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wvla
-CFLAGS  += -std=gnu11 $(OPT) $(WARN) -pthread -I. -Inn -Ivision -Idatasets -I/usr/include/stb $(CJSON_CFLAGS)
+CFLAGS  += -std=gnu11 $(OPT) $(WARN) -pthread -I. -Inn -Ivision -Idatasets -Iapps/lib -I/usr/include/stb $(CJSON_CFLAGS)
 LDLIBS   = $(CJSON_LIBS) -lstb -lm -pthread
 AVX2_FLAGS   = -mavx2 -mfma
 AVX512_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
@@ -44,6 +44,7 @@ NN_SRC       := $(wildcard nn/*.c)
 VISION_SRC   := $(wildcard vision/*.c)
 DATASETS_SRC := $(wildcard datasets/*.c)
 APP_SRC      := $(wildcard apps/*.c)
+APILIB_SRC   := $(wildcard apps/lib/*.c)
 TEST_SRC     := $(wildcard tests/*.c)
 TEST_SRC     += apps/train_common.c  # tested directly by tests/test_train_common.c
 TEST_SUITES  := $(patsubst tests/test_%.c,%,$(wildcard tests/test_*.c))
@@ -81,13 +82,17 @@ $(call obj,$(VEC_SRC)): OPT += -O3
 $(LIBNN): $(call obj,$(NN_SRC))
 $(LIBVISION): $(call obj,$(VISION_SRC))
 $(LIBDATASETS): $(call obj,$(DATASETS_SRC))
+# The embedding library (apps/lib/maskdet.h): the pipeline plus nn/ and vision/
+# in one archive, so a program links -lmaskdet alone (and the system libs).
+LIBMASKDET  = $(BUILD)/libmaskdet.a
+$(LIBMASKDET): $(call obj,$(APILIB_SRC) $(VISION_SRC) $(NN_SRC))
 $(BUILD)/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(if $^,ar rcs $@ $^,ar rcs $@)
 
-$(BUILD)/maskdet: $(call obj,$(APP_SRC)) $(LIBS_ALL)
-	$(CC) $(LDSAN) -o $@ $(call obj,$(APP_SRC)) $(LIBS_ALL) $(LDLIBS)
+$(BUILD)/maskdet: $(call obj,$(APP_SRC)) $(LIBMASKDET) $(LIBS_ALL)
+	$(CC) $(LDSAN) -o $@ $(call obj,$(APP_SRC)) $(LIBDATASETS) $(LIBMASKDET) $(LDLIBS)
 
 # ---- tests: every tests/test_NAME.c defines `Suite *NAME_suite(void)`.
 $(BUILD)/tests/suites.inc: $(wildcard tests/test_*.c)

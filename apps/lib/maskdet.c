@@ -1,0 +1,230 @@
+/*
+ * maskdet.c - the pipeline behind maskdet.h: a detector (vision/detector.h)
+ * finds faces, then a classifier (vision/classifier_run.h) labels each face
+ * crop mask / no_mask. The command line (apps/cmd_detect.c, apps/cmd_eval.c)
+ * runs the same code, so what the library returns is what the tool prints.
+ */
+#include "maskdet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "classifier_run.h"
+#include "detector.h"
+
+#define MAX_FOUND 1000 /* detections kept per frame before classification */
+
+struct maskdet {
+    detector *det;
+    detector_params params;
+    classifier_runner *cls;  /* NULL: the detector's own labels (or detector_only) */
+    int cls_mask, cls_no_mask; /* classifier outputs of "mask" and "no_mask"      */
+    maskdet_label det_label[8]; /* the detector's classes as labels            */
+    float mask_threshold;
+    image frame;             /* the caller's rows, packed (reused)               */
+    image face;              /* one face crop (reused)                           */
+    ssd_detection found[MAX_FOUND];
+    maskdet_timing timing;
+};
+
+static const char *const label_names[] = {"face", "mask", "no_mask"};
+
+maskdet_options maskdet_options_default(void) {
+    return (maskdet_options){.face_threshold = -1.f, .mask_threshold = 0.5f};
+}
+
+static int fail(maskdet_error *err, const char *fmt, const char *arg) {
+    if (err) snprintf(err->msg, sizeof err->msg, fmt, arg);
+    return -1;
+}
+
+static int fail_nn(maskdet_error *err, const nn_error *e) {
+    if (err) snprintf(err->msg, sizeof err->msg, "%s", e->msg);
+    return -1;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* The bundled model FILE: models_dir, $MASKDET_MODELS, ./models, then
+ * models/ beside the program's folder (build/maskdet -> models/). */
+static void bundled_path(const char *models_dir, const char *file, char *path, size_t len) {
+    const char *env = getenv("MASKDET_MODELS");
+    const char *dirs[2] = {models_dir, env && *env ? env : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (!dirs[i]) continue;
+        snprintf(path, len, "%s/%s", dirs[i], file);
+        if (i == 0 || access(path, R_OK) == 0) return; /* an explicit folder is final */
+    }
+    snprintf(path, len, "models/%s", file);
+    if (access(path, R_OK) == 0) return;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return;
+    *slash = '\0';
+    char candidate[4200];
+    snprintf(candidate, sizeof candidate, "%s/../models/%s", exe, file);
+    if (access(candidate, R_OK) == 0) snprintf(path, len, "%s", candidate);
+}
+
+/* What a class name of a one-stage detector means. */
+static maskdet_label label_of_class(const char *name) {
+    static const char *const masked[] = {"mask", "face_mask", "with_mask", "face_with_mask"};
+    static const char *const unmasked[] = {"no_mask", "without_mask", "face_no_mask",
+                                           "mask_weared_incorrect", "face_with_mask_incorrect"};
+    for (size_t i = 0; i < sizeof masked / sizeof *masked; i++)
+        if (!strcmp(name, masked[i])) return MASKDET_MASK;
+    for (size_t i = 0; i < sizeof unmasked / sizeof *unmasked; i++)
+        if (!strcmp(name, unmasked[i])) return MASKDET_NO_MASK;
+    return MASKDET_FACE;
+}
+
+static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
+    nn_error e;
+    if (classifier_run_load(path, &md->cls, &e)) return fail_nn(err, &e);
+    const classifier_info *info = classifier_run_info(md->cls);
+    md->cls_mask = md->cls_no_mask = -1;
+    for (int c = 0; c < info->n_classes; c++) {
+        if (label_of_class(info->classes[c]) == MASKDET_MASK) md->cls_mask = c;
+        if (label_of_class(info->classes[c]) == MASKDET_NO_MASK) md->cls_no_mask = c;
+    }
+    if (md->cls_mask < 0 || md->cls_no_mask < 0)
+        return fail(err, "%.400s: a classifier with classes mask and no_mask is needed", path);
+    return 0;
+}
+
+int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) {
+    *out = NULL;
+    maskdet_options def = maskdet_options_default();
+    if (!opt) opt = &def;
+    if (!(opt->mask_threshold >= 0 && opt->mask_threshold <= 1))
+        return fail(err, "maskdet_open: mask_threshold must be in [0, 1]%s", "");
+    if (opt->face_threshold > 1)
+        return fail(err, "maskdet_open: face_threshold must be at most 1%s", "");
+    if (opt->min_face_px < 0 || opt->threads < 0 || opt->threads > 256)
+        return fail(err, "maskdet_open: min_face_px and threads must be >= 0%s", "");
+    maskdet *md = calloc(1, sizeof *md);
+    if (!md) return fail(err, "maskdet_open: out of memory%s", "");
+    if (opt->threads > 0) nn_threads_set(opt->threads);
+    md->params = detector_params_default();
+    md->params.threshold = opt->face_threshold;
+    md->mask_threshold = opt->mask_threshold;
+
+    char path[4200];
+    const char *det_path = opt->detector_path;
+    if (!det_path) {
+        bundled_path(opt->models_dir, "face_detector.nnw", path, sizeof path);
+        det_path = path;
+    }
+    nn_error e;
+    if (detector_load(det_path, &md->det, &e)) {
+        maskdet_close(md);
+        return fail_nn(err, &e);
+    }
+    int n_classes = detector_num_classes(md->det);
+    for (int c = 0; c < n_classes && c < 8; c++)
+        md->det_label[c] = label_of_class(detector_class_name(md->det, c));
+    /* A face-only detector gets the classifier; a mask detector labels itself. */
+    bool labels_masks = false;
+    for (int c = 0; c < n_classes && c < 8; c++) labels_masks |= md->det_label[c] != MASKDET_FACE;
+    if (!opt->detector_only && (!labels_masks || opt->classifier_path)) {
+        const char *cls_path = opt->classifier_path;
+        if (!cls_path) {
+            bundled_path(opt->models_dir, "classifier.nnw", path, sizeof path);
+            cls_path = path;
+        }
+        if (open_classifier(md, cls_path, err)) {
+            maskdet_close(md);
+            return -1;
+        }
+    }
+    if (opt->detector_only)
+        for (int c = 0; c < 8; c++) md->det_label[c] = MASKDET_FACE;
+    (void)opt->min_face_px; /* TODO(detect): input scale from min_face_px */
+    *out = md;
+    return 0;
+}
+
+void maskdet_close(maskdet *md) {
+    if (!md) return;
+    classifier_run_free(md->cls);
+    detector_free(md->det);
+    image_free(&md->frame);
+    image_free(&md->face);
+    free(md);
+}
+
+/* The classifier's verdict on one face. */
+static int classify_face(maskdet *md, const ssd_detection *d, maskdet_face *f,
+                         maskdet_error *err) {
+    nn_error e;
+    float probs[CLASSIFIER_MAX_CLASSES];
+    image_free(&md->face);
+    if (classifier_crop_face(md->cls, &md->frame, d->x1, d->y1, d->x2, d->y2, &md->face, &e) ||
+        classifier_run_image(md->cls, &md->face, probs, &e))
+        return fail_nn(err, &e);
+    float p_mask = probs[md->cls_mask];
+    f->label = p_mask >= md->mask_threshold ? MASKDET_MASK : MASKDET_NO_MASK;
+    f->score = f->label == MASKDET_MASK ? p_mask : probs[md->cls_no_mask];
+    return 0;
+}
+
+int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int stride_bytes,
+                   maskdet_face *faces, int max_faces, maskdet_error *err) {
+    double t0 = now_ms();
+    md->timing = (maskdet_timing){0};
+    if (!rgb || width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE ||
+        stride_bytes < 3 * width || max_faces < 0 || (max_faces > 0 && !faces))
+        return fail(err, "maskdet_detect: bad frame (size, stride or buffer)%s", "");
+    nn_error e;
+    if (md->frame.width != width || md->frame.height != height) {
+        image_free(&md->frame);
+        if (image_alloc(&md->frame, width, height, 3, &e)) return fail_nn(err, &e);
+    }
+    for (int y = 0; y < height; y++)
+        memcpy(md->frame.pixels + (size_t)y * width * 3, rgb + (size_t)y * stride_bytes,
+               (size_t)width * 3);
+    int n = 0;
+    if (detector_detect(md->det, &md->frame, &md->params, md->found, MAX_FOUND, &n, &e))
+        return fail_nn(err, &e);
+    detector_timing dt = detector_last_timing(md->det);
+    double t1 = now_ms();
+    for (int i = 0; i < n && i < max_faces; i++) {
+        const ssd_detection *d = &md->found[i];
+        maskdet_face *f = &faces[i];
+        *f = (maskdet_face){d->x1, d->y1, d->x2, d->y2, MASKDET_FACE, NULL, d->score, d->score};
+        if (md->cls) {
+            if (classify_face(md, d, f, err)) return -1;
+        } else {
+            f->label = d->label >= 0 && d->label < 8 ? md->det_label[d->label] : MASKDET_FACE;
+        }
+        f->label_name = label_names[f->label];
+    }
+    double t2 = now_ms();
+    md->timing.preprocess_ms = dt.preprocess_ms;
+    md->timing.detect_ms = dt.forward_ms;
+    md->timing.postprocess_ms = dt.postprocess_ms;
+    md->timing.classify_ms = t2 - t1;
+    md->timing.total_ms = t2 - t0;
+    return n;
+}
+
+maskdet_timing maskdet_last_timing(const maskdet *md) { return md->timing; }
+
+const char *maskdet_model_info(const maskdet *md, const char *which, const char *key) {
+    if (!strcmp(which, "detector")) return detector_meta(md->det, key);
+    if (!strcmp(which, "classifier") && md->cls) {
+        const classifier_info *info = classifier_run_info(md->cls);
+        if (!strcmp(key, "arch")) return info->arch;
+    }
+    return NULL;
+}

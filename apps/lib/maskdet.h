@@ -1,0 +1,107 @@
+/*
+ * maskdet.h - the face-mask detector as a C library: the whole public API.
+ *
+ * Load the models once, then one call finds the faces in an RGB buffer and
+ * says for each whether it wears a mask. This header needs nothing else from
+ * the project; link with build/libmaskdet.a (it contains nn/, vision/ and
+ * the pipeline) and -lcjson -lstb -lm -pthread.
+ *
+ *   maskdet_options opt = maskdet_options_default();   // bundled models
+ *   maskdet *md;
+ *   maskdet_error err;
+ *   if (maskdet_open(&opt, &md, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+ *   maskdet_face faces[64];
+ *   int n = maskdet_detect(md, rgb, width, height, stride_bytes, faces, 64, &err);
+ *   for (int i = 0; i < n && i < 64; i++)
+ *       printf("%s %.2f at %.0f,%.0f\n", faces[i].label_name, faces[i].score,
+ *              faces[i].x1, faces[i].y1);
+ *   maskdet_close(md);
+ *
+ * The pipeline: a face detector (an SSD, by default the bundled
+ * models/face_detector.nnw), then a mask / no-mask classifier on each face
+ * crop (by default models/classifier.nnw), cropped with the margin and
+ * preprocessing it was trained with. A one-stage detector whose classes are
+ * already mask / no_mask skips the classifier.
+ *
+ * Threads: a maskdet handle owns its models and its scratch memory and is
+ * not thread-safe; use one handle per thread (each loads its own copy of the
+ * model files). The work inside one call is spread over the process-wide
+ * worker pool (maskdet_options.threads). After the first call at a given
+ * frame size, maskdet_detect allocates no memory.
+ *
+ * Errors: functions return 0 (or a count) on success and a negative value on
+ * failure, with a message naming the file or argument in err (err may be NULL).
+ */
+#ifndef MASKDET_H
+#define MASKDET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct maskdet maskdet;
+
+typedef struct {
+    char msg[512];
+} maskdet_error;
+
+typedef struct {
+    const char *detector_path;   /* NULL: the bundled face detector                     */
+    const char *classifier_path; /* NULL: the bundled classifier (face-only detectors)  */
+    const char *models_dir;      /* where bundled models are; NULL: $MASKDET_MODELS,
+                                    then ./models, then models/ beside the program     */
+    int detector_only;           /* 1: report faces, do not classify them               */
+    float face_threshold;        /* keep faces scoring above this; < 0: the model's     */
+    float mask_threshold;        /* "mask" when P(mask) >= this, else "no_mask" (0.5)  */
+    int min_face_px;             /* smallest face (shorter side, in frame pixels) to
+                                    find; the input scale is chosen for it. 0: the
+                                    model's default scale                             */
+    int threads;                 /* worker threads for the pool; 0: leave as it is      */
+} maskdet_options;
+
+maskdet_options maskdet_options_default(void);
+
+typedef enum {
+    MASKDET_FACE = 0,    /* a face, not classified (detector_only)          */
+    MASKDET_MASK = 1,    /* wears a mask                                     */
+    MASKDET_NO_MASK = 2, /* no mask (or worn incorrectly)                    */
+} maskdet_label;
+
+typedef struct {
+    float x1, y1, x2, y2;   /* box corners in frame pixels (x right, y down)    */
+    maskdet_label label;
+    const char *label_name; /* "face", "mask" or "no_mask" (static storage)    */
+    float score;            /* probability of the label (the face score for FACE) */
+    float face_score;       /* the detector's confidence that this is a face     */
+} maskdet_face;
+
+/* Milliseconds spent in the last maskdet_detect call, per stage. */
+typedef struct {
+    double preprocess_ms, detect_ms, postprocess_ms, classify_ms, total_ms;
+} maskdet_timing;
+
+/* Loads the models. 0 on success; < 0 with err filled (missing file, a model
+ * of the wrong kind, a corrupt file, bad options). */
+int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err);
+void maskdet_close(maskdet *md); /* NULL is fine */
+
+/* Finds and labels the faces of one RGB frame: width x height pixels, 3 bytes
+ * per pixel (R, G, B), rows stride_bytes apart (>= 3 * width). Writes up to
+ * max_faces results, best face score first, and returns how many faces were
+ * found (which may exceed max_faces, as snprintf does), or < 0 on error. */
+int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int stride_bytes,
+                   maskdet_face *faces, int max_faces, maskdet_error *err);
+
+maskdet_timing maskdet_last_timing(const maskdet *md);
+/* Metadata of the loaded models, e.g. maskdet_model_info(md, "detector", "name"):
+ * which is "detector" or "classifier"; NULL when absent. */
+const char *maskdet_model_info(const maskdet *md, const char *which, const char *key);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
