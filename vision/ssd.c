@@ -498,7 +498,15 @@ nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const flo
     float *boxes = s->boxes, *best = s->best;
     int *best_label = s->best_label, *keep = s->keep;
     scored *cand = s->cand, *all = s->all;
+    /* Only boxes that can become candidates are read later: those of priors
+     * some class scores above the threshold. Decoding just those saves most
+     * of the work (an SSD has tens of thousands of priors, a few faces). */
     for (int i = 0; i < n; i++) {
+        const float *score = conf + (size_t)i * nc;
+        bool candidate = false;
+        for (int c = 0; c < nc && !candidate; c++)
+            candidate = c != p->background_label && score[c] > p->confidence_threshold;
+        if (!candidate) continue;
         float *b = boxes + (size_t)i * 4;
         ssd_decode_box(priors->boxes + (size_t)i * 4, priors->variances + (size_t)i * 4,
                        loc + (size_t)i * 4, p->code_type, p->variance_in_target, b);

@@ -10,8 +10,8 @@
  * median ms per stage (maskdet_last_timing), the frame's wall time and its
  * process CPU time (on a shared machine the steadier figure), end-to-end FPS
  * (1000 / median wall ms), faces per frame, heap allocations per frame after
- * the first, and the peak memory of the process (getrusage ru_maxrss and
- * /proc/self/status VmHWM).
+ * the first, the resident memory with the handle open (VmRSS) and the peak
+ * memory of the process (getrusage ru_maxrss and /proc/self/status VmHWM).
  *
  * Allocations are counted by replacing malloc & co. in this program (they
  * forward to glibc's __libc_* functions), so every allocation in the process
@@ -112,6 +112,7 @@ typedef struct {
     double fps;             /* 1000 / median frame_wall */
     double faces_per_frame; /* mean over the measured frames */
     long allocations;       /* during the measured frames (all after the first); -1: not counted */
+    long rss_kib;           /* VmRSS after the last frame, the handle still open */
 } run_result;
 
 /* ------------------------------------------------------------- frames */
@@ -162,6 +163,20 @@ static int load_frames(const char *dir, int w, int h, image *frames, int max) {
     return n;
 }
 
+/* A "Vm...:" line of /proc/self/status in KiB (-1 if unreadable). */
+static long proc_status_kib(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long v = -1;
+    size_t len = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, len) && line[len] == ':' && sscanf(line + len + 1, "%ld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
 /* --------------------------------------------------------------- runs */
 
 static int run(const char *models_dir, int threads, const image *frames, int n_frames,
@@ -206,6 +221,7 @@ static int run(const char *models_dir, int threads, const image *frames, int n_f
         faces_total += n;
     }
     r->allocations = COUNTS_ALLOCATIONS ? allocations() - allocs_before : -1;
+    r->rss_kib = proc_status_kib("VmRSS");
     for (int s = 0; s < N_STAGES; s++) {
         double *col = samples + (size_t)s * n_measured;
         qsort(col, (size_t)n_measured, sizeof *col, cmp_double);
@@ -222,13 +238,7 @@ static int run(const char *models_dir, int threads, const image *frames, int n_f
 static void peak_memory(long *maxrss_kib, long *hwm_kib) {
     struct rusage ru;
     *maxrss_kib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
-    *hwm_kib = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return;
-    char line[256];
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", hwm_kib) == 1) break;
-    fclose(f);
+    *hwm_kib = proc_status_kib("VmHWM");
 }
 
 static void usage(void) {
@@ -285,6 +295,7 @@ int main(int argc, char **argv) {
             if (synthetic_frame(width, height, n_frames, &frames[n_frames])) return 1;
     }
 
+    long base_rss = proc_status_kib("VmRSS"); /* the program and its frames, no models yet */
     run_result results[8];
     for (int k = 0; k < n_counts; k++)
         if (run(models_dir, thread_counts[k], frames, n_frames, n_measured, &results[k])) return 1;
@@ -294,15 +305,17 @@ int main(int argc, char **argv) {
 
     if (json) {
         printf("{\"width\": %d, \"height\": %d, \"frames\": \"%s\", \"n_frames\": %d, "
-               "\"peak_rss_kib\": %ld, \"vm_hwm_kib\": %ld, \"runs\": [",
-               width, height, synthetic ? "synthetic" : samples_dir, n_frames, maxrss, hwm);
+               "\"peak_rss_kib\": %ld, \"vm_hwm_kib\": %ld, \"base_rss_kib\": %ld, \"runs\": [",
+               width, height, synthetic ? "synthetic" : samples_dir, n_frames, maxrss, hwm,
+               base_rss);
         for (int k = 0; k < n_counts; k++) {
             const run_result *r = &results[k];
             printf("%s{\"threads\": %d, \"measured_frames\": %d, \"fps_median\": %.2f, "
                    "\"faces_per_frame\": %.2f, \"allocations_after_first\": %ld, "
-                   "\"allocations_per_frame\": %.3f",
+                   "\"allocations_per_frame\": %.3f, \"rss_kib\": %ld",
                    k ? ", " : "", r->threads, r->frames, r->fps, r->faces_per_frame,
-                   r->allocations, r->allocations < 0 ? -1.0 : (double)r->allocations / r->frames);
+                   r->allocations, r->allocations < 0 ? -1.0 : (double)r->allocations / r->frames,
+                   r->rss_kib);
             for (int s = 0; s < N_STAGES; s++)
                 printf(", \"%s_ms\": {\"min\": %.3f, \"median\": %.3f}", stage_names[s],
                        r->min_ms[s], r->median_ms[s]);
@@ -327,8 +340,10 @@ int main(int argc, char **argv) {
                    r->allocations, (double)r->allocations / r->frames);
         else
             printf("  heap allocations: not counted (sanitizer build)\n");
+        printf("  resident memory after the last frame: %.1f MiB\n", r->rss_kib / 1024.0);
     }
-    printf("\npeak memory: ru_maxrss %.1f MiB, VmHWM %.1f MiB (whole process, both runs)\n",
-           maxrss / 1024.0, hwm / 1024.0);
+    printf("\npeak memory: ru_maxrss %.1f MiB, VmHWM %.1f MiB (whole process: decoding the\n"
+           "photos, both runs); %.1f MiB resident before the models were loaded\n",
+           maxrss / 1024.0, hwm / 1024.0, base_rss / 1024.0);
     return 0;
 }
