@@ -19,10 +19,11 @@
 
 #include "maskdet.h"
 
-/* A stand-in camera frame: a grey background with a lighter disc, padded to
- * a stride of whole 64-byte lines as video buffers often are. */
+/* A stand-in camera frame: a grey background with a lighter disc, its rows
+ * padded to a multiple of 256 bytes as video buffers often are (the stride
+ * tells maskdet where each row starts). */
 static unsigned char *synthetic_frame(int width, int height, int *stride) {
-    *stride = (width * 3 + 63) / 64 * 64;
+    *stride = (width * 3 + 255) / 256 * 256;
     unsigned char *rgb = malloc((size_t)*stride * height);
     if (!rgb) return NULL;
     for (int y = 0; y < height; y++)

@@ -246,7 +246,8 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
             f->label = d->label >= 0 && d->label < 8 ? md->det_label[d->label] : MASKDET_FACE;
         f->label_name = label_names[f->label];
     }
-    if (md->cls && n_written > 0 && classify_faces(md, &frame, n_written, faces, err)) return -1;
+    /* also with no face: the first frame of a size sizes the classifier's memory */
+    if (md->cls && classify_faces(md, &frame, n_written, faces, err)) return -1;
     double t2 = now_ms();
     md->timing.preprocess_ms = dt.preprocess_ms;
     md->timing.detect_ms = dt.forward_ms;

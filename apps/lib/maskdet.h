@@ -27,7 +27,8 @@
  * not thread-safe; use one handle per thread (each loads its own copy of the
  * model files). The work inside one call is spread over the process-wide
  * worker pool (maskdet_options.threads). After the first call at a given
- * frame size, maskdet_detect allocates no memory.
+ * frame size, the pipeline allocates no memory (the optimised convolution
+ * kernels still take scratch memory per layer: benchmarks/app/README.md).
  *
  * Errors: functions return 0 (or a count) on success and a negative value on
  * failure, with a message naming the file or argument in err (err may be NULL).
