@@ -25,6 +25,7 @@ struct classifier_runner {
     nn_ctx *ctx;
     nn_tensor *input; /* [capacity, 3, h, w]; shape[0] set per call */
     int capacity;
+    int largest_run; /* the largest batch the network has run: the arena holds it */
     image_buffer crop, sized; /* one face crop and its copy at the input size */
 };
 
@@ -195,6 +196,7 @@ static nn_status run_input(classifier_runner *r, int n, float *probs, nn_error *
         return nn_error_set(err, NN_ERR_SHAPE, "classifier: output is not [%d, %d]", n,
                             r->info.n_classes);
     memcpy(probs, p->data, (size_t)n * (size_t)r->info.n_classes * sizeof *probs);
+    if (n > r->largest_run) r->largest_run = n;
     /* A pass that outgrew the arena left it in several blocks; resetting now
      * merges them, so the next call of this size allocates nothing. */
     nn_ctx_reset(r->ctx);
@@ -268,6 +270,7 @@ nn_status classifier_run_reserve(classifier_runner *r, int n, int frame_w, int f
         if ((st = image_crop_into(&dot, 0, 0, (int)crop_w, (int)crop_h, 0, &r->crop, &crop, err)))
             return st;
     }
+    if (n <= r->largest_run) return NN_OK;
     /* one pass over a blank batch sizes the arena */
     memset(r->input->data, 0, r->input->numel * sizeof(float));
     float *probs = malloc((size_t)n * r->info.n_classes * sizeof *probs);

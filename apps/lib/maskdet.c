@@ -100,6 +100,8 @@ static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
     }
     if (md->cls_mask < 0 || md->cls_no_mask < 0)
         return fail(err, "%.400s: a classifier with classes mask and no_mask is needed", path);
+    /* size its memory for full batches now, not in the first frame */
+    if (classifier_run_reserve(md->cls, CLASSIFY_BATCH, 0, 0, &e)) return fail_nn(err, &e);
     return 0;
 }
 
