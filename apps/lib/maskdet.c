@@ -6,6 +6,7 @@
  */
 #include "maskdet.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct maskdet {
     int cls_mask, cls_no_mask; /* classifier outputs of "mask" and "no_mask"      */
     maskdet_label det_label[8]; /* the detector's classes as labels            */
     float mask_threshold;
+    float input_scale;       /* > 0: the detector's input size follows each frame */
     image frame;             /* the caller's rows, packed (reused)               */
     image face;              /* one face crop (reused)                           */
     ssd_detection found[MAX_FOUND];
@@ -112,6 +114,10 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
         return fail(err, "maskdet_open: face_threshold must be at most 1%s", "");
     if (opt->min_face_px < 0 || opt->threads < 0 || opt->threads > 256)
         return fail(err, "maskdet_open: min_face_px and threads must be >= 0%s", "");
+    if (opt->input_long_side < 0 || opt->input_long_side > 8192 ||
+        !(opt->input_scale >= 0 && opt->input_scale <= 8))
+        return fail(err, "maskdet_open: input_long_side must be in [0, 8192], input_scale "
+                    "in [0, 8]%s", "");
     maskdet *md = calloc(1, sizeof *md);
     if (!md) return fail(err, "maskdet_open: out of memory%s", "");
     if (opt->threads > 0) nn_threads_set(opt->threads);
@@ -150,6 +156,16 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     if (opt->detector_only)
         for (int c = 0; c < 8; c++) md->det_label[c] = MASKDET_FACE;
     (void)opt->min_face_px; /* TODO(detect): input scale from min_face_px */
+    if (opt->input_long_side > 0 || opt->input_scale > 0) {
+        const char *arch = detector_meta(md->det, "arch");
+        if (!arch || strcmp(arch, "face_ssd")) {
+            maskdet_close(md);
+            return fail(err, "maskdet_open: input_long_side / input_scale: face_ssd detectors "
+                        "only (%.100s has its own input size)", arch ? arch : "this detector");
+        }
+        md->params.input_w = md->params.input_h = opt->input_long_side;
+        md->input_scale = opt->input_scale;
+    }
     *out = md;
     return 0;
 }
@@ -193,6 +209,10 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
     for (int y = 0; y < height; y++)
         memcpy(md->frame.pixels + (size_t)y * width * 3, rgb + (size_t)y * stride_bytes,
                (size_t)width * 3);
+    if (md->input_scale > 0) {
+        int side = (int)lroundf(md->input_scale * (float)(width > height ? width : height));
+        md->params.input_w = md->params.input_h = side < 16 ? 16 : side;
+    }
     int n = 0;
     if (detector_detect(md->det, &md->frame, &md->params, md->found, MAX_FOUND, &n, &e))
         return fail_nn(err, &e);

@@ -59,6 +59,11 @@ typedef struct {
     int min_face_px;             /* smallest face (shorter side, in frame pixels) to
                                     find; the input scale is chosen for it. 0: the
                                     model's default scale                             */
+    int input_long_side;         /* face_ssd detectors: run with the frame's longer side
+                                    resized to this many pixels; 0: as min_face_px or
+                                    the model file says                               */
+    float input_scale;           /* face_ssd detectors: run at the frame's size x this
+                                    (wins over input_long_side); 0: not used          */
     int threads;                 /* worker threads for the pool; 0: leave as it is      */
 } maskdet_options;
 
