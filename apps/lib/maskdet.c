@@ -217,6 +217,13 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
     if (detector_detect(md->det, &md->frame, &md->params, md->found, MAX_FOUND, &n, &e))
         return fail_nn(err, &e);
     detector_timing dt = detector_last_timing(md->det);
+    /* A box clipped to the frame's edge can be empty (res10 at low thresholds):
+     * not a face, and nothing to classify. */
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (md->found[i].x2 > md->found[i].x1 && md->found[i].y2 > md->found[i].y1)
+            md->found[kept++] = md->found[i];
+    n = kept;
     double t1 = now_ms();
     for (int i = 0; i < n && i < max_faces; i++) {
         const ssd_detection *d = &md->found[i];
