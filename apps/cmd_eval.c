@@ -47,7 +47,6 @@
  * our detector leaves hundreds of boxes per photo between 0.01 and 0.1. */
 #define EVAL_MIN_FACE_SCORE 0.1f
 #define EVAL_N_CLASSES 2 /* photo labels 1 = mask, 2 = no_mask */
-#define MAX_SCALES 2
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -73,8 +72,6 @@ static void usage(FILE *f) {
             "  --input-scale X      face_ssd: run the detector at image size x X\n"
             "  --input-long-side N  face_ssd: run it with the longer side resized to N\n"
             "                       (0: at the image's own size; default: the model's)\n"
-            "  --multi-scale N1,N2  face_ssd: run at two longer sides and merge the faces\n"
-            "                       (non-maximum suppression)\n"
             "  --limit N            score at most N photos\n"
             "  --pr PNG             write the precision-recall curves\n"
             "  --min-score X        score the faces with face score >= X (default %.2f)\n"
@@ -93,7 +90,6 @@ typedef struct {
     uint64_t seed;
     float val_fraction, face_threshold, mask_threshold, input_scale, min_score;
     int long_side; /* -1: the model's */
-    int multi_scale[MAX_SCALES], n_scales;
     int limit, threads, speed_w, speed_h;
 } eval_options;
 
@@ -223,34 +219,6 @@ static det_face_pred face_pred_of(const maskdet_face *f, bool classified) {
     return p;
 }
 
-static float box_iou(const det_face_pred *a, const det_face_pred *b) {
-    float ix = fminf(a->x2, b->x2) - fmaxf(a->x1, b->x1);
-    float iy = fminf(a->y2, b->y2) - fmaxf(a->y1, b->y1);
-    if (ix <= 0 || iy <= 0) return 0.0f;
-    float inter = ix * iy;
-    float uni = (a->x2 - a->x1) * (a->y2 - a->y1) + (b->x2 - b->x1) * (b->y2 - b->y1) - inter;
-    return uni > 0 ? inter / uni : 0.0f;
-}
-
-static int cmp_face_score(const void *pa, const void *pb) {
-    const det_face_pred *a = pa, *b = pb;
-    return (a->face_score < b->face_score) - (a->face_score > b->face_score);
-}
-
-/* Merges the faces of several scales: best face score first, a face dropped
- * when it overlaps a kept one by more than nms_iou (the model's own rule).
- * faces[0..n) in place; returns the number kept (at most max_keep). */
-static int merge_scales(det_face_pred *faces, int n, float nms_iou, int max_keep) {
-    qsort(faces, (size_t)n, sizeof *faces, cmp_face_score);
-    int kept = 0;
-    for (int i = 0; i < n && kept < max_keep; i++) {
-        bool drop = false;
-        for (int k = 0; k < kept && !drop; k++) drop = box_iou(&faces[i], &faces[k]) > nms_iou;
-        if (!drop) faces[kept++] = faces[i];
-    }
-    return kept;
-}
-
 /* One photo's detections as `maskdet detect --json` writes them. */
 static void write_detections(FILE *f, const det_photo *ph, const det_face_pred *faces, int n) {
     static const char *const names[] = {"face", "mask", "no_mask"};
@@ -283,46 +251,35 @@ typedef struct {
     double detect, classify, total;
 } stage_ms;
 
-/* Runs the pipeline(s) over every photo: faces[i][0..n_found[i]). */
-static int run_photos(const eval_options *o, maskdet **md, int n_md, bool classified,
-                      float nms_iou, const det_photos *photos, det_face_pred **faces,
-                      int *n_found, FILE *save, stage_ms *ms) {
+/* Runs the pipeline over every photo: faces[i][0..n_found[i]). */
+static int run_photos(maskdet *md, bool classified, const det_photos *photos,
+                      det_face_pred **faces, int *n_found, FILE *save, stage_ms *ms) {
     maskdet_face *found = malloc(DET_MAX_DETECTIONS * sizeof *found);
-    det_face_pred *all = malloc((size_t)n_md * DET_MAX_DETECTIONS * sizeof *all);
-    if (!found || !all) {
-        free(found), free(all);
-        return fail_msg("out of memory");
-    }
+    if (!found) return fail_msg("out of memory");
     maskdet_error err = {{0}};
     int rc = 0;
     *ms = (stage_ms){0};
     bool tty = isatty(fileno(stderr));
     for (int i = 0; i < photos->n && rc == 0; i++) {
         const det_photo *ph = &photos->photos[i];
-        int n_all = 0;
-        for (int s = 0; s < n_md && rc == 0; s++) {
-            int n = maskdet_detect(md[s], ph->img.pixels, ph->img.width, ph->img.height,
-                                   3 * ph->img.width, found, DET_MAX_DETECTIONS, &err);
-            if (n < 0) {
-                fprintf(stderr, "eval: %s: %s\n", ph->image_path, err.msg);
-                rc = 1;
-                break;
-            }
-            if (n > DET_MAX_DETECTIONS) n = DET_MAX_DETECTIONS;
-            for (int k = 0; k < n; k++) all[n_all++] = face_pred_of(&found[k], classified);
-            maskdet_timing t = maskdet_last_timing(md[s]);
-            ms->detect += t.preprocess_ms + t.detect_ms + t.postprocess_ms;
-            ms->classify += t.classify_ms;
-            ms->total += t.total_ms;
+        int n = maskdet_detect(md, ph->img.pixels, ph->img.width, ph->img.height,
+                               3 * ph->img.width, found, DET_MAX_DETECTIONS, &err);
+        if (n < 0) {
+            fprintf(stderr, "eval: %s: %s\n", ph->image_path, err.msg);
+            rc = 1;
+            break;
         }
-        if (rc) break;
-        int n = n_md > 1 ? merge_scales(all, n_all, nms_iou, DET_MAX_DETECTIONS) : n_all;
+        if (n > DET_MAX_DETECTIONS) n = DET_MAX_DETECTIONS;
+        maskdet_timing t = maskdet_last_timing(md);
+        ms->detect += t.preprocess_ms + t.detect_ms + t.postprocess_ms;
+        ms->classify += t.classify_ms;
+        ms->total += t.total_ms;
         faces[i] = malloc((size_t)(n > 0 ? n : 1) * sizeof **faces);
         if (!faces[i]) {
             rc = fail_msg("out of memory");
             break;
         }
-        memcpy(faces[i], all, (size_t)n * sizeof *all);
+        for (int k = 0; k < n; k++) faces[i][k] = face_pred_of(&found[k], classified);
         n_found[i] = n;
         if (save) write_detections(save, ph, faces[i], n);
         if (tty)
@@ -332,7 +289,7 @@ static int run_photos(const eval_options *o, maskdet **md, int n_md, bool classi
     }
     if (tty && photos->n > 0) fprintf(stderr, "\n");
     if (photos->n > 0) ms->detect /= photos->n, ms->classify /= photos->n, ms->total /= photos->n;
-    free(found), free(all);
+    free(found);
     return rc;
 }
 
@@ -394,10 +351,6 @@ static void report(const eval_options *o, const char *det_path, const det_eval_s
         cJSON_AddItemToObject(j, "recall", num_or_null(es->face.recall_at_threshold));
         cJSON_AddItemToObject(j, "input_scale", num_or_null(scale));
         cJSON_AddItemToObject(j, "input_long_side", num_or_null(long_side));
-        if (o->n_scales > 0) {
-            cJSON *ms_arr = cJSON_CreateIntArray(o->multi_scale, o->n_scales);
-            cJSON_AddItemToObject(j, "multi_scale", ms_arr);
-        }
         cJSON_AddNumberToObject(j, "detect_ms_per_image", ms->detect);
         cJSON_AddNumberToObject(j, "classify_ms_per_image", ms->classify);
         cJSON_AddNumberToObject(j, "total_ms_per_image", ms->total);
@@ -439,7 +392,7 @@ static int parse_options(int argc, char **argv, eval_options *o) {
         {"mask-threshold", required_argument, 0, 'm'},
         {"class-scores", required_argument, 0, 'C'}, {"min-score", required_argument, 0, 'n'},
         {"input-scale", required_argument, 0, 'i'}, {"input-long-side", required_argument, 0, 'g'},
-        {"multi-scale", required_argument, 0, 'M'}, {"limit", required_argument, 0, 'L'},
+        {"limit", required_argument, 0, 'L'},
         {"pr", required_argument, 0, 'p'},        {"save-detections", required_argument, 0, 'o'},
         {"json", no_argument, 0, 'j'},            {"threads", required_argument, 0, 't'},
         {"speed", required_argument, 0, 'P'},     {"help", no_argument, 0, 'h'},
@@ -491,13 +444,6 @@ static int parse_options(int argc, char **argv, eval_options *o) {
             o->input_scale = strtof(optarg, &end);
             bad = *end || !(o->input_scale > 0.05f && o->input_scale <= 8);
             break;
-        case 'M': {
-            int a, b, len = 0;
-            bad = sscanf(optarg, "%d,%d%n", &a, &b, &len) != 2 || optarg[len] != '\0' ||
-                  a < 16 || b < 16 || a > 8192 || b > 8192;
-            o->multi_scale[0] = a, o->multi_scale[1] = b, o->n_scales = 2;
-            break;
-        }
         case 'L': o->limit = (int)strtol(optarg, &end, 10), bad = *end || o->limit < 0; break;
         case 'p': o->pr_path = optarg; break;
         case 'o': o->save_path = optarg; break;
@@ -523,8 +469,6 @@ static int parse_options(int argc, char **argv, eval_options *o) {
     const char *problem = NULL;
     if (optind < argc) problem = "unexpected argument";
     else if (!o->data) problem = "--data is required";
-    else if (o->n_scales > 0 && (o->input_scale > 0 || o->long_side >= 0))
-        problem = "--multi-scale sets the input sizes itself (no --input-scale / --input-long-side)";
     if (problem) {
         fprintf(stderr, "eval: %s\n", problem);
         usage(stderr);
@@ -539,8 +483,7 @@ int cmd_eval(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (o.speed_w > 0) return speed_test(&o);
 
-    maskdet *md[MAX_SCALES] = {0};
-    int n_md = o.n_scales > 0 ? o.n_scales : 1;
+    maskdet *md = NULL;
     maskdet_error err = {{0}};
     det_photos photos = {0};
     det_face_pred **faces = NULL;
@@ -549,16 +492,14 @@ int cmd_eval(int argc, char **argv) {
     det_eval_summary es;
     bool have_summary = false;
     rc = 1;
-    for (int s = 0; s < n_md; s++)
-        if (open_pipeline(&o, o.min_score, o.n_scales > 0 ? o.multi_scale[s] : o.long_side,
-                          o.detector_only, &md[s], &err)) {
-            fail_msg(err.msg);
-            goto done;
-        }
+    if (open_pipeline(&o, o.min_score, o.long_side, o.detector_only, &md, &err)) {
+        fail_msg(err.msg);
+        goto done;
+    }
     /* classes: from our classifier, or a one-stage detector's own labels */
-    bool classified = maskdet_model_info(md[0], "classifier", "arch") != NULL;
+    bool classified = maskdet_model_info(md, "classifier", "arch") != NULL;
     bool labels_masks = false;
-    for (const char *cls = maskdet_model_info(md[0], "detector", "classes"); cls && *cls;) {
+    for (const char *cls = maskdet_model_info(md, "detector", "classes"); cls && *cls;) {
         size_t len = strcspn(cls, ",");
         labels_masks |= (len == 4 && !strncmp(cls, "mask", 4)) ||
                         (len == 7 && !strncmp(cls, "no_mask", 7));
@@ -566,8 +507,7 @@ int cmd_eval(int argc, char **argv) {
     }
     int n_labels = !o.detector_only && (classified || labels_masks) ? EVAL_N_CLASSES : 0;
     float face_threshold =
-        o.face_threshold >= 0 ? o.face_threshold : (float)model_number(md[0], "ssd.threshold", 0.5);
-    float nms_iou = (float)model_number(md[0], "ssd.nms", 0.4);
+        o.face_threshold >= 0 ? o.face_threshold : (float)model_number(md, "ssd.threshold", 0.5);
 
     nn_error e;
     if (det_data_load(o.data, o.split, o.seed, o.val_fraction, o.limit, &photos, &e) != NN_OK) {
@@ -585,7 +525,7 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     stage_ms ms;
-    if (run_photos(&o, md, n_md, classified, nms_iou, &photos, faces, n_found, save, &ms))
+    if (run_photos(md, classified, &photos, faces, n_found, save, &ms))
         goto done;
     if (save) {
         int bad = ferror(save);
@@ -607,7 +547,7 @@ int cmd_eval(int argc, char **argv) {
     if (o.pr_path && write_pr(o.pr_path, &es, n_labels, class_names)) goto done;
     char bundled[4096];
     bundled_model_path(BUNDLED_DETECTOR, bundled, sizeof bundled);
-    report(&o, o.detector ? o.detector : bundled, &es, n_labels, &ms, face_threshold, md[0]);
+    report(&o, o.detector ? o.detector : bundled, &es, n_labels, &ms, face_threshold, md);
     rc = 0;
 done:
     if (save) fclose(save);
@@ -615,6 +555,6 @@ done:
     for (int i = 0; faces && i < photos.n; i++) free(faces[i]);
     free(faces), free(n_found);
     det_data_free(&photos);
-    for (int s = 0; s < n_md; s++) maskdet_close(md[s]);
+    maskdet_close(md);
     return rc;
 }

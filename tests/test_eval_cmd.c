@@ -329,8 +329,7 @@ START_TEST(errors) {
     write_pattern_set(tmp);
     ck_assert_int_eq(run("eval", NULL, NULL), 2);                    /* no --data */
     ck_assert_int_eq(run("eval --data x --class-scores best", NULL, NULL), 2);
-    ck_assert_int_eq(run("eval --data x --multi-scale 640", NULL, NULL), 2);
-    ck_assert_int_eq(run("eval --data x --multi-scale 640,960 --input-long-side 800", NULL, NULL), 2);
+    ck_assert_int_eq(run("eval --data x --input-long-side -5", NULL, NULL), 2);
     ck_assert_int_eq(run("eval --help", NULL, NULL), 0);
     snprintf(args, sizeof args, "eval --data '%s/none'", tmp);
     ck_assert_int_eq(run(args, NULL, NULL), 1);
