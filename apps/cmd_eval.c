@@ -22,7 +22,8 @@
  * default a face gives one entry per class (VOC style, as a multi-class
  * detector scores every class of every box): a face the classifier gets
  * wrong still appears, lower in the ranking, under its true class, so a
- * hesitant classifier costs recall only at low precision. --class-scores
+ * hesitant classifier costs recall only at low precision (on the held-out
+ * split: mAP 0.752 against 0.747 for argmax, models/README.md). --class-scores
  * argmax keeps only the reported class (what `detect` prints). A one-stage
  * detector (AIZOO) is scored with its own labels and scores.
  *
