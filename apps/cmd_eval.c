@@ -305,7 +305,8 @@ static int write_pr(const char *path, const det_eval_summary *es, int n_labels,
     for (int r = 0; r < DET_N_SIZE_RANGES; r++) curves[n++] = es->by_size[r];
     for (int c = 0; c < n_labels; c++) names[n] = class_names[c], curves[n++] = es->per_class[c];
     nn_error e;
-    if (det_plot_pr(path, "precision-recall, IoU 0.5", n, curves, names, &e) != NN_OK) return fail_msg(e.msg);
+    if (det_plot_pr(path, "precision-recall, IoU 0.5", n, curves, names, &e) != NN_OK)
+        return fail_msg(e.msg);
     return 0;
 }
 
