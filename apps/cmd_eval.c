@@ -129,7 +129,9 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static cJSON *num_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
+static cJSON *num_or_null(double v) {
+    return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v);
+}
 
 /* Median detector time on a synthetic frame (a smooth gradient), after one
  * warm-up run, at the model's own score threshold (as `maskdet detect` runs). */

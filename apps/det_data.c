@@ -264,7 +264,8 @@ nn_status det_data_evaluate(const det_photos *d, det_detect_fn detect, void *use
     }
     det_score_params p = {.face_threshold = score_threshold, .n_labels = n_labels,
                           .argmax_only = true};
-    if (st == NN_OK) st = det_data_score(d, (const det_face_pred *const *)faces, n_found, &p, out, err);
+    if (st == NN_OK)
+        st = det_data_score(d, (const det_face_pred *const *)faces, n_found, &p, out, err);
     if (st == NN_OK) out->detect_ms = d->n > 0 ? total_ms / d->n : 0.0;
     free(found), free(faces), free(n_found), free(preds);
     return st;

@@ -44,7 +44,8 @@ static void write_pattern_set(const char *root) {
         for (int k = 0; k < 96 * 72 * 3; k++) img.pixels[k] = (uint8_t)(30 + (k * 5 + p * 11) % 60);
         for (int y = 20; y < 52; y++)
             for (int x = 30 + 10 * p; x < 62 + 10 * p; x++)
-                for (int c = 0; c < 3; c++) img.pixels[(y * 96 + x) * 3 + c] = (uint8_t)(200 - 30 * c);
+                for (int c = 0; c < 3; c++)
+                    img.pixels[(y * 96 + x) * 3 + c] = (uint8_t)(200 - 30 * c);
         char rel[256], path[1024], xml[1024];
         snprintf(rel, sizeof rel, "set/images/q%d.png", p);
         dsf_write_text(root, rel, "");
@@ -199,7 +200,8 @@ static int entries_of(cJSON *saved, const det_photos *gt, int label, entry *e, i
             bool is_mask = !strcmp(cJSON_GetObjectItem(d, "label")->valuestring, "mask");
             double p_mask = is_mask ? s : 1.0 - s;
             e[n].photo = p;
-            for (int k = 0; k < 4; k++) e[n].box[k] = (float)cJSON_GetArrayItem(box, k)->valuedouble;
+            for (int k = 0; k < 4; k++)
+                e[n].box[k] = (float)cJSON_GetArrayItem(box, k)->valuedouble;
             e[n].score = label == 0 ? fs : label == 1 ? fs * p_mask : fs * (1.0 - p_mask);
             n++;
         }
