@@ -27,7 +27,7 @@ struct maskdet {
     maskdet_label det_label[8]; /* the detector's classes as labels            */
     float mask_threshold;
     int min_face_px;         /* 0: the model's input size (or the caller's)      */
-    float smallest_prior_px; /* the detector's smallest prior, input pixels      */
+    float target_face_px;    /* input pixels a min_face_px face is scaled to     */
     bool fixed_size;         /* a Caffe net with its own input size (not face_ssd) */
     int sized_for_w, sized_for_h; /* frame size params.input_w/h were chosen for  */
     image frame;             /* the caller's rows, packed (reused)               */
@@ -124,9 +124,10 @@ static float list_min_value(const char *text) {
     return best;
 }
 
-/* How min_face_px can steer this detector: its smallest prior in input
- * pixels, or 0 when its priors are fractions of the image (see maskdet.h). */
-static float smallest_prior_px(const detector *det, bool *fixed_size) {
+/* How min_face_px can steer this detector: the face size in input pixels
+ * it finds reliably, or 0 when its priors are fractions of the image (see
+ * maskdet.h: twice the smallest prior for face_ssd, the smallest prior else). */
+static float target_face_px(const detector *det, bool *fixed_size) {
     const char *arch = detector_meta(det, "arch");
     const char *priors = detector_meta(det, "ssd.priors");
     *fixed_size = true;
@@ -141,7 +142,7 @@ static float smallest_prior_px(const detector *det, bool *fixed_size) {
             for (int k = 0; k < spec.n_sizes[m]; k++)
                 if (spec.sizes[m][k] > 0 && (best == 0 || spec.sizes[m][k] < best))
                     best = spec.sizes[m][k];
-        return best;
+        return 2 * best;
     }
     if (!arch || strcmp(arch, "caffe") || !priors) return 0;
     if (!strcmp(priors, "caffe"))
@@ -153,7 +154,7 @@ static float smallest_prior_px(const detector *det, bool *fixed_size) {
 /* Chooses the network input for a width x height frame from min_face_px. */
 static void size_input_for(maskdet *md, int width, int height) {
     md->sized_for_w = width, md->sized_for_h = height;
-    float scale = md->smallest_prior_px / (float)md->min_face_px;
+    float scale = md->target_face_px / (float)md->min_face_px;
     if (scale > MASKDET_MAX_UPSCALE) scale = MASKDET_MAX_UPSCALE;
     float long_side = (float)(width > height ? width : height);
     if (long_side * scale > MASKDET_MAX_INPUT_SIDE) scale = MASKDET_MAX_INPUT_SIDE / long_side;
@@ -239,8 +240,8 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     if (opt->detector_only)
         for (int c = 0; c < 8; c++) md->det_label[c] = MASKDET_FACE;
     if (md->min_face_px > 0) {
-        md->smallest_prior_px = smallest_prior_px(md->det, &md->fixed_size);
-        if (md->smallest_prior_px <= 0) {
+        md->target_face_px = target_face_px(md->det, &md->fixed_size);
+        if (md->target_face_px <= 0) {
             fail(err, "%.400s: min_face_px needs a detector whose prior boxes are in input "
                       "pixels (face_ssd, Caffe PriorBox, UltraFace)", det_path);
             maskdet_close(md);
