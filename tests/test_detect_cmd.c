@@ -79,7 +79,7 @@ START_TEST(usage_errors) {
     ck_assert_ptr_nonnull(strstr(out, "--min-face"));
     ck_assert_ptr_nonnull(strstr(out, "--raw WxH"));
     ck_assert_ptr_nonnull(strstr(out, "--mask-threshold"));
-    ck_assert_ptr_nonnull(strstr(out, "exit status"));
+    ck_assert_ptr_nonnull(strstr(out, "Exit status"));
     free(out), free(err);
     static const char *const bad[] = {
         "detect",                                 /* no input                       */
