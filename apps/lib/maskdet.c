@@ -33,6 +33,7 @@ struct maskdet {
     int sized_for_w, sized_for_h; /* frame size params.input_w/h were chosen for  */
     image frame;             /* the caller's rows, packed, when they are not (reused) */
     int reserved_w, reserved_h; /* the frame size the classifier's memory is sized for */
+    float input_scale;       /* > 0: the detector's input size follows each frame */
     ssd_detection found[MAX_FOUND];
     maskdet_timing timing;
 };
@@ -199,7 +200,15 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
         opt->input_height > 4096 || (opt->input_width > 0) != (opt->input_height > 0))
         return fail(err, "maskdet_open: input_width and input_height must both be in 1..4096%s",
                     "");
-    if (opt->min_face_px > 0 && opt->input_width > 0)
+    if (opt->input_long_side < 0 || opt->input_long_side > 8192 ||
+        !(opt->input_scale >= 0 && opt->input_scale <= 8))
+        return fail(err, "maskdet_open: input_long_side must be in [0, 8192], input_scale "
+                    "in [0, 8]%s", "");
+    if (opt->input_width > 0 && (opt->input_long_side > 0 || opt->input_scale > 0))
+        return fail(err, "maskdet_open: give input_width/height or input_long_side / "
+                    "input_scale, not both%s", "");
+    if (opt->min_face_px > 0 &&
+        (opt->input_width > 0 || opt->input_long_side > 0 || opt->input_scale > 0))
         return fail(err, "maskdet_open: give min_face_px or an input size, not both%s", "");
     maskdet *md = calloc(1, sizeof *md);
     if (!md) return fail(err, "maskdet_open: out of memory%s", "");
@@ -248,6 +257,16 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
             maskdet_close(md);
             return -1;
         }
+    }
+    if (opt->input_long_side > 0 || opt->input_scale > 0) {
+        const char *arch = detector_meta(md->det, "arch");
+        if (!arch || strcmp(arch, "face_ssd")) {
+            maskdet_close(md);
+            return fail(err, "maskdet_open: input_long_side / input_scale: face_ssd detectors "
+                        "only (%.100s has its own input size)", arch ? arch : "this detector");
+        }
+        md->params.input_w = md->params.input_h = opt->input_long_side;
+        md->input_scale = opt->input_scale;
     }
     *out = md;
     return 0;
@@ -332,10 +351,21 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
     }
     if (md->min_face_px > 0 && (md->sized_for_w != width || md->sized_for_h != height))
         size_input_for(md, width, height);
+    if (md->input_scale > 0) {
+        int side = (int)lroundf(md->input_scale * (float)(width > height ? width : height));
+        md->params.input_w = md->params.input_h = side < 16 ? 16 : side;
+    }
     int n = 0;
     if (detector_detect(md->det, &frame, &md->params, md->found, MAX_FOUND, &n, &e))
         return fail_nn(err, &e);
     detector_timing dt = detector_last_timing(md->det);
+    /* A box clipped to the frame's edge can be empty (res10 at low thresholds):
+     * not a face, and nothing to classify. */
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (md->found[i].x2 > md->found[i].x1 && md->found[i].y2 > md->found[i].y1)
+            md->found[kept++] = md->found[i];
+    n = kept;
     double t1 = now_ms();
     int n_written = n < max_faces ? n : max_faces;
     for (int i = 0; i < n_written; i++) {
