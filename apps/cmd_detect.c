@@ -129,14 +129,16 @@ static bool parse_int(const char *text, int lo, int hi, int *value) {
     return sscanf(text, "%d%c", value, &tail) == 1 && *value >= lo && *value <= hi;
 }
 
-/* Fills args from argv; 0 on success, else the exit code (usage printed). */
+/* Fills args from argv. 0: go on; -1: --help was printed (exit 0); else the
+ * exit code of a usage error (the message printed). */
 static int parse_args(int argc, char **argv, detect_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes_value = true;
         if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
-            return usage(stdout, 0) - 1; /* -1: "exit 0" told apart from "go on" */
+            usage(stdout, 0);
+            return -1;
         } else if (!strcmp(opt, "--detector-only")) {
             a->model.detector_only = 1, takes_value = false;
         } else if (!strcmp(opt, "--json")) {
