@@ -29,11 +29,11 @@
  *
  * Which path runs (first that applies):
  *   forward        depthwise (one channel per group): a direct loop per plane;
- *                  3x3 stride 1, >= 16 channels, >= 256 2x2 tiles: Winograd
+ *                  3x3 stride 1, >= 64 channels, >= 256 2x2 tiles: Winograd
  *                  F(2x2,3x3) (winograd_simd.h);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
- *   backward data  Winograd as above; stride 1: the flipped forward through
+ *   backward data  Winograd as above but from 16 channels; stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
  *   backward w.    the dot-product tiles, for every shape.
  *
@@ -744,7 +744,7 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
     }
     /* Packed weights hold Winograd's U when a single image would use it
      * (KS(conv2d_packed_floats)), whatever the batch of this call. */
-    if (packed ? KS(wg_ok_batch)(s, 1) : KS(wg_ok)(s)) {
+    if (KS(wg_fwd_ok_batch)(s, packed ? 1 : s->n)) {
         int m, k;
         float *u = packed ? NULL : KS(wg_weights)(s, w, false, &m, &k, NULL);
         if (packed) m = s->cout, k = s->cin;
@@ -787,7 +787,7 @@ static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const f
 static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
     int taps = s->kh * s->kw;
     if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
-    if (KS(wg_ok_batch)(s, 1)) return 16 * KS(wg_a_xi)(s->cout, s->cin);
+    if (KS(wg_fwd_ok_batch)(s, 1)) return 16 * KS(wg_a_xi)(s->cout, s->cin);
     return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
 }
 
@@ -797,7 +797,7 @@ static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, fl
         memcpy(packed, w, sizeof(float) * s->cout * taps);
         return;
     }
-    if (KS(wg_ok_batch)(s, 1)) {
+    if (KS(wg_fwd_ok_batch)(s, 1)) {
         int m, k;
         KS(wg_weights)(s, w, false, &m, &k, packed);
         return;
