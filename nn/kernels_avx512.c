@@ -50,6 +50,12 @@ static inline vf vf_gather_stride(const float *row, int ix, int stride, int n, i
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, row, 4);
 }
 
+/* p[0], p[2], ..., p[30]: every other float of 32 (reads all 32) */
+static inline vf vf_load_even(const float *p) {
+    __m512i idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), idx, _mm512_loadu_ps(p + 16));
+}
+
 #include "kernels_simd.h"
 
 const nn_kernels nn_kernels_avx512 = {

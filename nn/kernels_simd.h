@@ -12,6 +12,7 @@
  *   vf_gather_stride(row, ix, stride, n, W)  row[ix + l*stride] for lanes l < n
  *                       whose index lies in [0, W), zero elsewhere
  *   vf_hsum(v)          sum of the lanes
+ *   vf_load_even(p)     p[0], p[2], ..., p[2*VL-2] (reads 2*VL floats)
  *   MR, NRV            GEMM micro-tile: MR output rows x NRV vectors of pixels
  *   DOT_M, DOT_N       backward-weights tile (see below)
  *   KS(name)           prefix for the static names (avx2_name / avx512_name)
@@ -45,12 +46,13 @@
  * before the one store. B comes in one of two ways:
  *   packed  each task copies a block of col(x) (KC rows x up to NC pixels)
  *           into NR-pixel panels, boff[k] = k*NR; works for any window;
- *   direct  (stride 1) x is copied once with its padding made real, planes
- *           of (H+2ph) x (W+2pw); window row (ci, ky, kx) is then that copy
- *           shifted by a constant, boff[k], and nothing is packed. Pixels are
- *           counted in the padded width, so the last 2*pw of each row are
- *           garbage; stores skip them with two masked stores per vector
- *           (a vector may wrap into the next output row).
+ *   direct  x is copied once with its padding made real and, for strides
+ *           above 1, split into sh x sw phases (the polyphase copy, below);
+ *           window row (ci, ky, kx) is then that copy shifted by a constant,
+ *           boff[k], and nothing is packed. Pixels are counted in the copy's
+ *           width, so its last few columns are garbage; stores skip them with
+ *           two masked stores per vector (a vector may wrap into the next
+ *           output row).
  *
  * Threads: each call splits its work into items (image, group, pixel range,
  * row range) that write disjoint outputs; nn_parallel_for starts one task per
@@ -348,7 +350,7 @@ typedef struct {
     size_t b_image, b_group;   /* floats between images / groups of the B source */
     bool direct;
     const float *xpad;         /* direct: [groups * k/taps planes][hp][wp] + guard */
-    int hp, wp;
+    int hp, wp;                /* direct: the copy's plane (hq x wq below) */
     float *c;
     size_t c_image, c_group;   /* floats between images / groups of C */
     int ldc;
@@ -382,7 +384,9 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
     KS(geom) bg = J->bgeom;
     bg.src += (size_t)n * J->b_image + (size_t)g * J->b_group;
     int taps = wg->kh * wg->kw;
-    const float *xpad = J->direct ? J->xpad + (size_t)g * (J->k / taps) * J->hp * J->wp : NULL;
+    int phases = wg->sh * wg->sw;
+    const float *xpad =
+        J->direct ? J->xpad + (size_t)g * (J->k / taps) * phases * J->hp * J->wp : NULL;
     float *c = J->c + (size_t)n * J->c_image + (size_t)g * J->c_group;
     const float *bias = J->bias ? J->bias + (size_t)g * J->m : NULL;
     const float *apack = J->apack + (size_t)g * ks_cdiv(J->m, MR) * MR * J->k;
@@ -395,7 +399,9 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
             if (J->direct) {
                 int c0 = kb / taps, ky = (kb % taps) / wg->kw, kx = kb % wg->kw;
                 for (int k = 0; k < kc; k++) {
-                    boff[k] = (c0 * J->hp + ky * wg->dh) * J->wp + kx * wg->dw;
+                    int ty = ky * wg->dh, tx = kx * wg->dw; /* tap offset in the input */
+                    int phase = (c0 * wg->sh + ty % wg->sh) * wg->sw + tx % wg->sw;
+                    boff[k] = (phase * J->hp + ty / wg->sh) * J->wp + tx / wg->sw;
                     if (++kx == wg->kw) {
                         kx = 0;
                         if (++ky == wg->kh) ky = 0, c0++;
@@ -499,68 +505,96 @@ static void KS(gemm_run)(KS(gemm_job) *J, int tasks) {
 
 /* ------------------------------------------------------------ direct GEMM */
 
-/* Stride-1 windows can skip packing: the input is copied once with its
- * padding made real, and every window row is that copy shifted. The price is
- * computing wp - wo garbage pixels per row, so it is used when those are few
- * (and rows are at least a vector wide, so a vector wraps at most once). */
+/* Windows can skip packing: the input is copied once with its padding made
+ * real, and every window row is that copy shifted. With strides sh x sw the
+ * copy is split into phases: plane (c, ry, rx) holds
+ *     copy[j][i] = x[c][j*sh + ry - ph][i*sw + rx - pw]   (zero outside x)
+ * for j < hq, i < wq, so tap (ky, kx) of output (oy, ox) is found in phase
+ * (ky*dh % sh, kx*dw % sw) at row oy + ky*dh/sh, column ox + kx*dw/sw: a
+ * constant shift again, for every stride. For stride 1 it is the plain
+ * padded input. The price is computing wq - wo garbage pixels per row, so it
+ * is used when those are few (and rows are at least a vector wide, so a
+ * vector wraps at most once). */
+static void KS(direct_dims)(const KS(geom) *g, int *hq, int *wq) {
+    *hq = g->hout + (g->kh - 1) * g->dh / g->sh;
+    *wq = g->wout + (g->kw - 1) * g->dw / g->sw;
+}
+
 static bool KS(direct_ok)(const KS(geom) *g, int planes) {
-    int wp = g->w + 2 * g->pw;
-    /* the offsets into the padded copy are ints */
-    if ((double)planes * (g->h + 2 * g->ph) * wp + NR + wp >= (double)INT_MAX) return false;
-    return g->sh == 1 && g->sw == 1 && g->wout >= VL && wp >= VL &&
-           (wp - g->wout) * 8 <= g->wout && g->hout + (g->kh - 1) * g->dh == g->h + 2 * g->ph &&
-           g->wout + (g->kw - 1) * g->dw == wp;
+    int hq, wq;
+    KS(direct_dims)(g, &hq, &wq);
+    /* the offsets into the copy are ints */
+    if ((double)planes * g->sh * g->sw * hq * wq + NR + wq + VL >= (double)INT_MAX) return false;
+    return g->wout >= VL && wq >= VL && (wq - g->wout) * 8 <= g->wout;
 }
 
 typedef struct {
     const float *src;
     float *dst;
-    int h, w, ph, pw, hp, wp;
+    int h, w, ph, pw, sh, sw, hq, wq;
 } KS(pad_job);
 
-static void KS(pad_plane)(void *arg, int c) {
+/* One phase plane of the copy; index = (c * sh + ry) * sw + rx. */
+static void KS(pad_plane)(void *arg, int index) {
     KS(pad_job) *J = arg;
+    int rx = index % J->sw, ry = index / J->sw % J->sh, c = index / J->sw / J->sh;
     const float *src = J->src + (size_t)c * J->h * J->w;
-    float *dst = J->dst + (size_t)c * J->hp * J->wp;
-    for (int y = 0; y < J->hp; y++) {
-        float *d = dst + (size_t)y * J->wp;
-        int iy = y - J->ph;
+    float *dst = J->dst + (size_t)index * J->hq * J->wq;
+    int x0 = rx - J->pw; /* input column of copy column 0 */
+    for (int j = 0; j < J->hq; j++) {
+        float *d = dst + (size_t)j * J->wq;
+        int iy = j * J->sh + ry - J->ph;
         if (iy < 0 || iy >= J->h) {
-            memset(d, 0, sizeof(float) * J->wp);
+            memset(d, 0, sizeof(float) * J->wq);
             continue;
         }
-        memset(d, 0, sizeof(float) * J->pw);
-        memcpy(d + J->pw, src + (size_t)iy * J->w, sizeof(float) * J->w);
-        memset(d + J->pw + J->w, 0, sizeof(float) * (J->wp - J->pw - J->w));
+        const float *row = src + (size_t)iy * J->w;
+        if (J->sw == 1) { /* zeros, the row, zeros */
+            int lo = ks_min(ks_max(0, -x0), J->wq), hi = ks_max(lo, ks_min(J->wq, J->w - x0));
+            memset(d, 0, sizeof(float) * lo);
+            memcpy(d + lo, row + x0 + lo, sizeof(float) * (hi - lo));
+            memset(d + hi, 0, sizeof(float) * (J->wq - hi));
+            continue;
+        }
+        for (int i = 0; i < J->wq; i += VL) {
+            int n = ks_min(VL, J->wq - i), x = x0 + i * J->sw;
+            if (J->sw == 2 && n == VL && x >= 0 && x + 2 * VL <= J->w) /* interior: a shuffle */
+                vf_storeu(d + i, vf_load_even(row + x));
+            else
+                vf_mask_storeu(d + i, vmask_range(0, n), vf_gather_stride(row, x, J->sw, n, J->w));
+        }
     }
 }
 
 /* Runs job J (batch, groups, m, k, apack, c*, mode set; bgeom the window over
- * `planes` planes per image) one image at a time through the padded copy.
+ * `planes` planes per image) one image at a time through the copy.
  * Returns false if memory is short (nothing written then). */
 static bool KS(gemm_direct)(KS(gemm_job) *J, const float *src, int planes) {
     const KS(geom) *g = &J->bgeom;
-    int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    size_t plane = (size_t)hp * wp, guard = NR + (size_t)(g->kw - 1) * g->dw + VL;
-    float *xpad = nn_aligned_alloc(sizeof(float) * (plane * planes + guard));
+    int hq, wq, phases = g->sh * g->sw;
+    KS(direct_dims)(g, &hq, &wq);
+    size_t plane = (size_t)hq * wq, copies = (size_t)planes * phases;
+    size_t guard = NR + (size_t)wq + VL; /* panels read up to a row and a panel past the end */
+    float *xpad = nn_aligned_alloc(sizeof(float) * (plane * copies + guard));
     int batch = J->batch, tasks;
     J->batch = 1;
     J->direct = true;
     J->xpad = xpad;
-    J->hp = hp;
-    J->wp = wp;
-    J->p = g->hout * wp - (wp - g->wout); /* the last row's garbage is not needed */
+    J->hp = hq;
+    J->wp = wq;
+    J->p = g->hout * wq - (wq - g->wout); /* the last row's garbage is not needed */
     KS(gemm_split)(J, nn_threads_get(), 1, true);
     if (!xpad || !KS(gemm_alloc)(J, &tasks)) {
         nn_aligned_free(xpad);
         KS(gemm_free)(J);
         return false;
     }
-    memset(xpad + plane * planes, 0, sizeof(float) * guard);
+    memset(xpad + plane * copies, 0, sizeof(float) * guard);
     float *c0 = J->c;
     for (int n = 0; n < batch; n++) {
-        KS(pad_job) P = {src + (size_t)n * J->b_image, xpad, g->h, g->w, g->ph, g->pw, hp, wp};
-        nn_parallel_for(planes, KS(pad_plane), &P);
+        KS(pad_job) P = {src + (size_t)n * J->b_image, xpad, g->h, g->w, g->ph, g->pw,
+                         g->sh, g->sw, hq, wq};
+        nn_parallel_for((int)copies, KS(pad_plane), &P);
         J->c = c0 + (size_t)n * J->c_image;
         KS(gemm_run)(J, tasks);
     }
