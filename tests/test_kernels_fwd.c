@@ -4,7 +4,8 @@
  * this CPU has, on 1, 2 and 3 threads, with weights unpacked and packed:
  *   - the direct GEMM through the polyphase copy (stride 2 and 3, with
  *     padding and dilation; output rows of at least one vector);
- *   - Winograd forward, which now starts at 64 channels;
+ *   - Winograd forward, which now starts at 64 channels, with bands shared
+ *     by the threads and with a band per thread (enough bands, 2 threads);
  *   - the small-Cin shapes of first layers (1, 3, 7 input channels).
  * Tolerance is relative to the magnitude of the reference result, as in
  * test_kernels.c (summation orders differ).
@@ -39,6 +40,8 @@ static const fcase cases[] = {
     {1, 64, 33, 35, 65, 3, 1, 1, 1, 1, 1, 1, true, true},
     {2, 65, 31, 17, 64, 3, 1, 1, 0, 0, 1, 1, false, false}, /* no padding, batch 2  */
     {1, 96, 30, 40, 96, 3, 1, 1, 1, 1, 1, 1, true, true},   /* face_ssd conv4_2     */
+    {1, 64, 61, 45, 64, 3, 1, 1, 1, 1, 1, 1, true, false},  /* 11 bands: a band per
+                                                               thread on 2 threads */
     /* below 64 channels: now the direct GEMM */
     {1, 48, 30, 41, 47, 3, 1, 1, 1, 1, 1, 1, true, true},
 };
