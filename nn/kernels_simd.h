@@ -29,7 +29,8 @@
  * [ox*sw - pw + kx*dw] (zero in the padding) is never materialised whole.
  *
  * Which path runs (first that applies):
- *   forward        depthwise (one channel per group): a direct loop per plane;
+ *   forward        Cin*Kh*Kw <= 32 (first layers): the small-Cin direct loop;
+ *                  depthwise (one channel per group): a direct loop per plane;
  *                  3x3 stride 1, >= 64 channels, >= 256 2x2 tiles: Winograd
  *                  F(2x2,3x3) (winograd_simd.h);
  *                  stride 1, output rows >= VL and few padding columns: the
@@ -725,6 +726,130 @@ static void KS(depthwise_plane)(void *arg, int plane) {
     }
 }
 
+/* -------------------------------------------------------- small-Cin direct */
+
+/* First layers (3 input channels, 3x3: K = 27) are poor GEMMs: every
+ * micro-tile spends as long storing its outputs as multiplying, and the
+ * windows must be copied or packed first. Instead, for each vector of VL
+ * output pixels of one row, the K window vectors are read straight from the
+ * input (a shuffle of two loads for stride 2, a gather for larger strides or
+ * at the borders) into a small buffer, then every block of SC_COB output
+ * channels is accumulated from it in registers, one broadcast weight per
+ * (channel, k), and stored once. Nothing is copied, and the output rows are
+ * independent tasks. Weights are packed as [ceil(Cout/SC_COB)][K][SC_COB]
+ * (zero past Cout), the form conv2d_pack_weights keeps for these shapes. */
+#define SC_MAX_K 32  /* Cin * Kh * Kw at most (3x3x3 = 27) */
+#define SC_COB VL    /* output channels per block: VL accumulators */
+
+static bool KS(small_cin_ok)(const nn_conv2d_shape *s) {
+    return s->groups == 1 && s->cin * s->kh * s->kw <= SC_MAX_K;
+}
+
+static size_t KS(small_cin_packed_floats)(const nn_conv2d_shape *s) {
+    return (size_t)ks_cdiv(s->cout, SC_COB) * SC_COB * s->cin * s->kh * s->kw;
+}
+
+static void KS(small_cin_pack)(const nn_conv2d_shape *s, const float *w, float *packed) {
+    int k_all = s->cin * s->kh * s->kw;
+    for (int cb = 0; cb < ks_cdiv(s->cout, SC_COB); cb++)
+        for (int k = 0; k < k_all; k++)
+            for (int c = 0; c < SC_COB; c++) {
+                int co = cb * SC_COB + c;
+                packed[((size_t)cb * k_all + k) * SC_COB + c] =
+                    co < s->cout ? w[(size_t)co * k_all + k] : 0.0f;
+            }
+}
+
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *x, *wp, *b;
+    float *y;
+} KS(sc_job);
+
+/* The K window vectors of pixels ox..ox+VL of output row oy into t[K][VL]. */
+static void KS(small_cin_taps)(const nn_conv2d_shape *s, const float *x, int oy, int ox,
+                               float *t) {
+    for (int ci = 0; ci < s->cin; ci++)
+        for (int ky = 0; ky < s->kh; ky++) {
+            int iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
+            if (iy < 0 || iy >= s->h) { /* a padding row: kw zero vectors */
+                for (int kx = 0; kx < s->kw; kx++, t += VL) vf_storeu(t, vf_zero());
+                continue;
+            }
+            const float *row = x + ((size_t)ci * s->h + iy) * s->w;
+            for (int kx = 0; kx < s->kw; kx++, t += VL) {
+                int ix = ox * s->stride_w - s->pad_w + kx * s->dil_w;
+                vf v;
+                if (s->stride_w == 1 && ix >= 0 && ix + VL <= s->w) {
+                    v = vf_loadu(row + ix);
+                } else if (s->stride_w == 1) { /* lanes in the padding read zero */
+                    int lo = ks_max(0, -ix), hi = ks_min(VL, s->w - ix);
+                    v = lo < hi ? vf_maskz_loadu(row + ix, vmask_range(lo, hi)) : vf_zero();
+                } else if (s->stride_w == 2 && ix >= 0 && ix + 2 * VL <= s->w) {
+                    v = vf_load_even(row + ix);
+                } else {
+                    v = vf_gather_stride(row, ix, s->stride_w, VL, s->w);
+                }
+                vf_storeu(t, v);
+            }
+        }
+}
+
+/* Pixels per chunk of a row: the chunk's window vectors (K x SC_CHUNK
+ * floats, 32 KB) stay in L1 while every channel block reads them, and each
+ * block writes SC_COB output rows one after the other (writing all Cout
+ * planes a vector at a time thrashed the cache on VGG's 64 channels). */
+#define SC_CHUNK 256
+
+/* Output row (image, oy) = index. */
+static void KS(small_cin_row)(void *arg, int index) {
+    KS(sc_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    int n = index / s->hout, oy = index % s->hout, k_all = s->cin * s->kh * s->kw;
+    const float *x = J->x + (size_t)n * s->cin * s->h * s->w;
+    float *y = J->y + (size_t)n * s->cout * s->hout * s->wout + (size_t)oy * s->wout;
+    size_t plane_out = (size_t)s->hout * s->wout;
+    float taps[SC_MAX_K * SC_CHUNK] __attribute__((aligned(64))); /* [vector][K][VL] */
+    for (int ox0 = 0; ox0 < s->wout; ox0 += SC_CHUNK) {
+        int chunk = ks_min(SC_CHUNK, s->wout - ox0);
+        for (int v0 = 0; v0 < chunk; v0 += VL)
+            KS(small_cin_taps)(s, x, oy, ox0 + v0, taps + (size_t)v0 * k_all);
+        for (int co = 0; co < s->cout; co += SC_COB) {
+            const float *wp = J->wp + (size_t)(co / SC_COB) * k_all * SC_COB;
+            int cn = ks_min(SC_COB, s->cout - co);
+            for (int v0 = 0; v0 < chunk; v0 += VL) {
+                const float *t = taps + (size_t)v0 * k_all;
+                int len = ks_min(VL, chunk - v0);
+                vf acc[SC_COB];
+#pragma GCC unroll 16
+                for (int c = 0; c < SC_COB; c++)
+                    acc[c] = vf_set1(J->b && c < cn ? J->b[co + c] : 0.0f);
+                for (int k = 0; k < k_all; k++) {
+                    vf v = vf_loadu(t + k * VL);
+#pragma GCC unroll 16
+                    for (int c = 0; c < SC_COB; c++)
+                        acc[c] = vf_fma(vf_set1(wp[k * SC_COB + c]), v, acc[c]);
+                }
+                float *yr = y + (size_t)co * plane_out + ox0 + v0;
+                vmask keep = vmask_range(0, len);
+                for (int c = 0; c < cn; c++, yr += plane_out) {
+                    vf v = s->relu ? vf_max(acc[c], vf_zero()) : acc[c];
+                    if (len == VL)
+                        vf_storeu(yr, v);
+                    else
+                        vf_mask_storeu(yr, keep, v);
+                }
+            }
+        }
+    }
+}
+
+static void KS(small_cin_forward)(const nn_conv2d_shape *s, const float *x, const float *wp,
+                                  const float *b, float *y) {
+    KS(sc_job) J = {s, x, wp, b, y};
+    nn_parallel_for(s->n * s->hout, KS(small_cin_row), &J);
+}
+
 /* ------------------------------------------------------- the three kernels */
 
 static KS(geom) KS(x_geom)(const nn_conv2d_shape *s, const float *x) {
@@ -771,6 +896,18 @@ static bool KS(is_depthwise)(const nn_conv2d_shape *s) {
 static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const float *w,
                              const float *packed, const float *b, float *y) {
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    if (KS(small_cin_ok)(s)) {
+        float *own = packed ? NULL : nn_aligned_alloc(sizeof(float) * KS(small_cin_packed_floats)(s));
+        if (packed || own) {
+            if (own) KS(small_cin_pack)(s, w, own);
+            KS(small_cin_forward)(s, x, packed ? packed : own, b, y);
+            nn_aligned_free(own);
+            return;
+        }
+        /* no memory for a few KB of weights: the reference kernel below */
+        nn_kernels_reference.conv2d_forward(s, x, w, b, y);
+        return;
+    }
     if (KS(is_depthwise)(s)) { /* packed weights of a depthwise conv are w itself */
         KS(dw_job) J = {s, x, packed ? packed : w, b, y};
         nn_parallel_for(s->n * s->cout, KS(depthwise_plane), &J);
@@ -820,6 +957,7 @@ static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const f
  * would use Winograd, GEMM panels otherwise. Valid for any batch size. */
 static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
     int taps = s->kh * s->kw;
+    if (KS(small_cin_ok)(s)) return KS(small_cin_packed_floats)(s);
     if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
     if (KS(wg_fwd_ok_batch)(s, 1)) return 16 * KS(wg_a_xi)(s->cout, s->cin);
     return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
@@ -827,6 +965,10 @@ static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
 
 static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, float *packed) {
     int taps = s->kh * s->kw;
+    if (KS(small_cin_ok)(s)) {
+        KS(small_cin_pack)(s, w, packed);
+        return;
+    }
     if (KS(is_depthwise)(s)) {
         memcpy(packed, w, sizeof(float) * s->cout * taps);
         return;
