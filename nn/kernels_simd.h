@@ -29,7 +29,8 @@
  * [ox*sw - pw + kx*dw] (zero in the padding) is never materialised whole.
  *
  * Which path runs (first that applies):
- *   forward        Cin*Kh*Kw <= 32 (first layers): the small-Cin direct loop;
+ *   forward        Cin*Kh*Kw <= 32 and strided (first layers): the small-Cin
+ *                  direct loop;
  *                  depthwise (one channel per group): a direct loop per plane;
  *                  3x3 stride 1, >= 64 channels, >= 256 2x2 tiles: Winograd
  *                  F(2x2,3x3) (winograd_simd.h);
@@ -728,9 +729,9 @@ static void KS(depthwise_plane)(void *arg, int plane) {
 
 /* -------------------------------------------------------- small-Cin direct */
 
-/* First layers (3 input channels, 3x3: K = 27) are poor GEMMs: every
- * micro-tile spends as long storing its outputs as multiplying, and the
- * windows must be copied or packed first. Instead, for each vector of VL
+/* Strided first layers (3 input channels, 3x3: K = 27) are poor GEMMs:
+ * every micro-tile spends nearly as long storing its outputs as multiplying,
+ * and the windows must be copied into phases or packed first. Instead, for each vector of VL
  * output pixels of one row, the K window vectors are read straight from the
  * input (a shuffle of two loads for stride 2, a gather for larger strides or
  * at the borders) into a small buffer, then every block of SC_COB output
@@ -741,8 +742,13 @@ static void KS(depthwise_plane)(void *arg, int plane) {
 #define SC_MAX_K 32  /* Cin * Kh * Kw at most (3x3x3 = 27) */
 #define SC_COB VL    /* output channels per block: VL accumulators */
 
+/* Only strided: at stride 1 the direct GEMM reads its padded copy without
+ * packing, and its 14 x 32 tile beats this one's 16 x 16 (VGG-16 conv1_1 at
+ * 300x300, 1 thread: 2.71 ms GEMM, 3.16 ms here). At stride 2 this wins:
+ * face_ssd conv1 at 640x480, 1.21 ms GEMM, 0.83 ms here. */
 static bool KS(small_cin_ok)(const nn_conv2d_shape *s) {
-    return s->groups == 1 && s->cin * s->kh * s->kw <= SC_MAX_K;
+    return s->groups == 1 && s->cin * s->kh * s->kw <= SC_MAX_K &&
+           (s->stride_h > 1 || s->stride_w > 1);
 }
 
 static size_t KS(small_cin_packed_floats)(const nn_conv2d_shape *s) {

@@ -6,7 +6,8 @@
  *     padding and dilation; output rows of at least one vector);
  *   - Winograd forward, which now starts at 64 channels, with bands shared
  *     by the threads and with a band per thread (enough bands, 2 threads);
- *   - the small-Cin shapes of first layers (1, 3, 7 input channels).
+ *   - the small-Cin direct kernel (Cin*Kh*Kw <= 32, strided), and first
+ *     layers of 1, 3, 7 input channels at stride 1 (the direct GEMM).
  * Tolerance is relative to the magnitude of the reference result, as in
  * test_kernels.c (summation orders differ).
  */
@@ -32,7 +33,11 @@ static const fcase cases[] = {
     {1, 3, 29, 99, 5, 7, 2, 2, 3, 3, 1, 1, true, true},     /* 7x7 stride 2         */
     {1, 5, 17, 100, 9, 3, 3, 3, 1, 1, 1, 1, true, false},   /* stride 3             */
     {1, 4, 20, 70, 6, 1, 2, 2, 0, 0, 1, 1, true, false},    /* 1x1 stride 2         */
-    /* stride 1, small Cin (first layers) */
+    /* small Cin and strided: the small-Cin direct kernel */
+    {1, 2, 31, 50, 20, 3, 2, 2, 2, 2, 2, 2, true, true},    /* dilation 2           */
+    {1, 3, 21, 40, 9, 3, 2, 1, 1, 1, 1, 1, false, true},    /* stride 2 x 1         */
+    {1, 3, 20, 37, 33, 3, 1, 3, 0, 1, 1, 1, true, false},   /* stride 1 x 3         */
+    /* stride 1, small Cin (first layers): the direct GEMM */
     {1, 3, 23, 37, 64, 3, 1, 1, 1, 1, 1, 1, true, true},    /* VGG conv1_1, small   */
     {1, 1, 19, 33, 17, 3, 1, 1, 1, 1, 1, 1, false, true},   /* one channel          */
     {1, 7, 17, 35, 33, 3, 1, 1, 1, 1, 1, 1, true, false},
