@@ -17,6 +17,7 @@
 #define NRV 2
 #define DOT_M 3
 #define DOT_N 3
+#define WG_FWD_MIN_CHANNELS 32 /* forward Winograd from 32 channels (winograd_simd.h) */
 #define KS(name) avx2_##name
 
 typedef __m256 vf;

@@ -17,6 +17,7 @@
 #define NRV 2
 #define DOT_M 6
 #define DOT_N 4
+#define WG_FWD_MIN_CHANNELS 64 /* forward Winograd from 64 channels (winograd_simd.h) */
 #define KS(name) avx512_##name
 
 typedef __m512 vf;

@@ -14,6 +14,7 @@
  *   vf_hsum(v)          sum of the lanes
  *   vf_load_even(p)     p[0], p[2], ..., p[2*VL-2] (reads 2*VL floats)
  *   MR, NRV            GEMM micro-tile: MR output rows x NRV vectors of pixels
+ *   WG_FWD_MIN_CHANNELS  forward Winograd from this many channels in and out
  *   DOT_M, DOT_N       backward-weights tile (see below)
  *   KS(name)           prefix for the static names (avx2_name / avx512_name)
  *
@@ -32,8 +33,8 @@
  *   forward        Cin*Kh*Kw <= 32 and strided (first layers): the small-Cin
  *                  direct loop;
  *                  depthwise (one channel per group): a direct loop per plane;
- *                  3x3 stride 1, >= 64 channels, >= 256 2x2 tiles: Winograd
- *                  F(2x2,3x3) (winograd_simd.h);
+ *                  3x3 stride 1, >= WG_FWD_MIN_CHANNELS (AVX-512 64, AVX2
+ *                  32), >= 256 2x2 tiles: Winograd F(2x2,3x3) (winograd_simd.h);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
  *   backward data  Winograd as above but from 16 channels; stride 1: the flipped forward through

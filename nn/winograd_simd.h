@@ -57,12 +57,16 @@ static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
 
 static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n); }
 
-/* The forward pass needs more channels than the above: below 64 the
- * transforms outweigh the 2.25x fewer multiplies, and the direct GEMM wins
- * (measured on face_ssd at 640x480: 16->32 channels 1.27 ms direct vs 2.18
- * Winograd, 32->32 2.29 vs 2.74, 48->48 equal; VGG-16 64->64 at 300x300
- * 49 vs 42 in Winograd's favour). */
-#define WG_FWD_MIN_CHANNELS 64
+/* The forward pass needs more channels than the above: with few channels
+ * the transforms outweigh the 2.25x fewer multiplies and the direct GEMM
+ * wins. Where that turns depends on the GEMM's tile, so each ISA file sets
+ * WG_FWD_MIN_CHANNELS. Measured on face_ssd at 640x480, 1 thread, ms
+ * direct GEMM / Winograd:
+ *   AVX-512 (64):  16->32 1.27 / 2.18, 32->32 2.29 / 2.74, 32->48 0.81 /
+ *                  0.97, 48->48 and 48->96 equal; VGG-16 64->64 at 300x300
+ *                  49 / 42;
+ *   AVX2 (32):     16->32 2.38 / 2.74, 32->32 4.73 / 4.35, 48->48 2.46 /
+ *                  1.95, 48->96 1.23 / 0.90. */
 
 static bool KS(wg_fwd_ok_batch)(const nn_conv2d_shape *s, int batch) {
     return KS(wg_ok_batch)(s, batch) && s->cin >= WG_FWD_MIN_CHANNELS &&

@@ -4,7 +4,9 @@
  * this CPU has, on 1, 2 and 3 threads, with weights unpacked and packed:
  *   - the direct GEMM through the polyphase copy (stride 2 and 3, with
  *     padding and dilation; output rows of at least one vector);
- *   - Winograd forward, which now starts at 64 channels, with bands shared
+ *   - Winograd forward, which now starts at 64 channels on AVX-512 and 32
+ *     on AVX2 (so 47-48 channels run the GEMM on one, Winograd on the
+ *     other), with bands shared
  *     by the threads and with a band per thread (enough bands, 2 threads);
  *   - the small-Cin direct kernel (Cin*Kh*Kw <= 32, strided), and first
  *     layers of 1, 3, 7 input channels at stride 1 (the direct GEMM).
@@ -47,7 +49,7 @@ static const fcase cases[] = {
     {1, 96, 30, 40, 96, 3, 1, 1, 1, 1, 1, 1, true, true},   /* face_ssd conv4_2     */
     {1, 64, 61, 45, 64, 3, 1, 1, 1, 1, 1, 1, true, false},  /* 11 bands: a band per
                                                                thread on 2 threads */
-    /* below 64 channels: now the direct GEMM */
+    /* 47-48 channels: the direct GEMM on AVX-512, Winograd on AVX2 */
     {1, 48, 30, 41, 47, 3, 1, 1, 1, 1, 1, 1, true, true},
 };
 
