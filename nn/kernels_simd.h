@@ -401,10 +401,15 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
             int kc = ks_min(J->kc_block, J->k - kb);
             if (J->direct) {
                 int c0 = kb / taps, ky = (kb % taps) / wg->kw, kx = kb % wg->kw;
+                bool unit = wg->sh == 1 && wg->sw == 1; /* one phase: no divisions */
                 for (int k = 0; k < kc; k++) {
                     int ty = ky * wg->dh, tx = kx * wg->dw; /* tap offset in the input */
-                    int phase = (c0 * wg->sh + ty % wg->sh) * wg->sw + tx % wg->sw;
-                    boff[k] = (phase * J->hp + ty / wg->sh) * J->wp + tx / wg->sw;
+                    if (unit) {
+                        boff[k] = (c0 * J->hp + ty) * J->wp + tx;
+                    } else {
+                        int phase = (c0 * wg->sh + ty % wg->sh) * wg->sw + tx % wg->sw;
+                        boff[k] = (phase * J->hp + ty / wg->sh) * J->wp + tx / wg->sw;
+                    }
                     if (++kx == wg->kw) {
                         kx = 0;
                         if (++ky == wg->kh) ky = 0, c0++;
