@@ -365,11 +365,13 @@ typedef struct {
     int kc_block, nc_block;
     int p_chunk, p_chunks, m_chunk, m_chunks;
     atomic_int next;
-    float *scratch;            /* per task: packed col block, C tile, row buffer, offsets */
+    float *scratch;            /* per task: C tile, row buffer, offsets, packed col block */
+    size_t scratch_floats;     /* per task; the direct path packs nothing */
     KS(seg) *segs;             /* per task */
 } KS(gemm_job);
 
-#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR + NC + NR + KC_DIRECT)
+#define KS_GEMM_SMALL (MR * NR + NC + NR + KC_DIRECT) /* C tile, row buffer, offsets */
+#define KS_GEMM_PACK (KC * (NC + NR))                 /* a packed col block */
 #define KS_GEMM_SEGS (NC + 2)
 
 static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, float *rowbuf,
@@ -455,10 +457,10 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
 
 static void KS(gemm_task)(void *arg, int task) {
     KS(gemm_job) *J = arg;
-    float *bbuf = J->scratch + (size_t)task * KS_GEMM_SCRATCH;
-    float *tile = bbuf + KC * (NC + NR);
+    float *tile = J->scratch + (size_t)task * J->scratch_floats;
     float *rowbuf = tile + MR * NR;
     int *boff = (int *)(rowbuf + NC + NR);
+    float *bbuf = J->direct ? NULL : tile + KS_GEMM_SMALL;
     KS(seg) *segs = J->segs + (size_t)task * KS_GEMM_SEGS;
     int items = J->batch * J->groups * J->p_chunks * J->m_chunks, i;
     while ((i = atomic_fetch_add(&J->next, 1)) < items)
@@ -496,7 +498,11 @@ static void KS(gemm_split)(KS(gemm_job) *J, int threads, int row_align, bool spl
 static bool KS(gemm_alloc)(KS(gemm_job) *J, int *tasks) {
     int items = J->batch * J->groups * J->p_chunks * J->m_chunks;
     *tasks = ks_min(nn_threads_get(), items);
-    J->scratch = nn_aligned_alloc(sizeof(float) * KS_GEMM_SCRATCH * *tasks);
+    /* The direct path needs no 1 MB packing block per task: small calls then
+     * stay off mmap/munmap, whose TLB shootdowns cost tens of microseconds
+     * with a second thread running. */
+    J->scratch_floats = KS_GEMM_SMALL + (J->direct ? 0 : KS_GEMM_PACK);
+    J->scratch = nn_aligned_alloc(sizeof(float) * J->scratch_floats * *tasks);
     J->segs = malloc(sizeof(KS(seg)) * KS_GEMM_SEGS * *tasks);
     return J->scratch && J->segs;
 }
