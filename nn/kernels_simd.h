@@ -546,11 +546,11 @@ typedef struct {
     const float *src;
     float *dst;
     int h, w, ph, pw, sh, sw, hq, wq;
+    int planes, per_task; /* phase planes in all, and per task */
 } KS(pad_job);
 
 /* One phase plane of the copy; index = (c * sh + ry) * sw + rx. */
-static void KS(pad_plane)(void *arg, int index) {
-    KS(pad_job) *J = arg;
+static void KS(pad_plane)(KS(pad_job) *J, int index) {
     int rx = index % J->sw, ry = index / J->sw % J->sh, c = index / J->sw / J->sh;
     const float *src = J->src + (size_t)c * J->h * J->w;
     float *dst = J->dst + (size_t)index * J->hq * J->wq;
@@ -580,6 +580,14 @@ static void KS(pad_plane)(void *arg, int index) {
     }
 }
 
+/* A few planes per task: one task per plane made the two threads fight over
+ * the task counter on small maps (160 planes of 17x22 for a face_ssd head). */
+static void KS(pad_task)(void *arg, int task) {
+    KS(pad_job) *J = arg;
+    int end = ks_min(J->planes, (task + 1) * J->per_task);
+    for (int index = task * J->per_task; index < end; index++) KS(pad_plane)(J, index);
+}
+
 /* Runs job J (batch, groups, m, k, apack, c*, mode set; bgeom the window over
  * `planes` planes per image) one image at a time through the copy.
  * Returns false if memory is short (nothing written then). */
@@ -607,8 +615,10 @@ static bool KS(gemm_direct)(KS(gemm_job) *J, const float *src, int planes) {
     float *c0 = J->c;
     for (int n = 0; n < batch; n++) {
         KS(pad_job) P = {src + (size_t)n * J->b_image, xpad, g->h, g->w, g->ph, g->pw,
-                         g->sh, g->sw, hq, wq};
-        nn_parallel_for((int)copies, KS(pad_plane), &P);
+                         g->sh, g->sw, hq, wq, (int)copies, 1};
+        int tasks_pad = ks_min((int)copies, 4 * nn_threads_get());
+        P.per_task = ks_cdiv((int)copies, tasks_pad);
+        nn_parallel_for(ks_cdiv((int)copies, P.per_task), KS(pad_task), &P);
         J->c = c0 + (size_t)n * J->c_image;
         KS(gemm_run)(J, tasks);
     }
