@@ -48,6 +48,7 @@ APILIB_SRC   := $(wildcard apps/lib/*.c)
 TEST_SRC     := $(wildcard tests/*.c)
 TEST_SRC     += apps/train_common.c  # tested directly by tests/test_train_common.c
 TEST_SRC     += apps/lib/maskdet.c   # the embedding API, tests/test_maskdet_api.c
+TEST_SRC     += apps/det_data.c      # tested directly by tests/test_eval.c
 TEST_SUITES  := $(patsubst tests/test_%.c,%,$(wildcard tests/test_*.c))
 BENCH_SRC    := $(wildcard benchmarks/*.c)
 

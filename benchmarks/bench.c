@@ -1,15 +1,23 @@
 /*
- * bench.c - times the convolution kernels on the layers the project runs:
- * the 13 VGG-16 convolutions at 300x300 plus SSD's conv6 (3x3, dilation 6,
- * 512->1024 at 19x19) and conv7 (1x1, 1024->1024 at 19x19), batch 1, for the
- * forward pass, backward data and backward weights, on 1 and 2 threads.
+ * bench.c - times the convolution kernels on the layers the project runs,
+ * batch 1, for the forward pass, backward data and backward weights, on 1
+ * and 2 threads. Two layer sets (--net):
+ *   vgg       the 13 VGG-16 convolutions at 300x300 plus SSD's conv6 (3x3,
+ *             dilation 6, 512->1024 at 19x19) and conv7 (1x1, 1024->1024)
+ *   face_ssd  every convolution of the face detector (vision/face_ssd.c,
+ *             default widths 16,32,48,96,160,160, 2 classes) at 640x480:
+ *             conv1 is 3x3 stride 2, the rest 3x3 stride 1 pad 1, and each
+ *             of the 5 maps has a loc (12) and a conf (6) head.
  *
- * For each it prints the min and median of the repeats, GFLOP/s counted as
+ * For each it prints the min and median of the repeats (and cpu_ms, the
+ * least CPU time one repeat took over all threads: on a machine shared with
+ * other work, 1-thread comparisons are steadier in CPU time than in wall
+ * time, which counts the time the thread waited for a core), GFLOP/s counted as
  * 2*Cout*Ho*Wo*(Cin/G)*Kh*Kw, and the percentage of the FP32 peak measured
  * on this machine at the same thread count (an FMA loop). Peers (oneDNN,
  * OpenBLAS im2col+sgemm) are timed too when their libraries are installed.
  *
- *   build/bench [--json] [--layers=conv1_1,conv4] [--passes=fwd,bwd_data,bwd_weights,fwd_packed]
+ *   build/bench [--json] [--net=vgg|face_ssd] [--layers=conv1_1,conv4] [--passes=fwd,bwd_data,bwd_weights,fwd_packed]
  *               [--threads=1,2] [--repeats=N] [--isa=avx2] [--no-peers]
  * A layer filter matches name prefixes ("conv4" is conv4_1..conv4_3).
  */
@@ -17,25 +25,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "bench.h"
 
 typedef struct {
     const char *name;
-    int cin, cout, hw, k, pad, dil;
+    int cin, cout, h, w, k, stride, pad, dil;
 } layer;
 
-static const layer layers[] = {
-    {"conv1_1", 3, 64, 300, 3, 1, 1},     {"conv1_2", 64, 64, 300, 3, 1, 1},
-    {"conv2_1", 64, 128, 150, 3, 1, 1},   {"conv2_2", 128, 128, 150, 3, 1, 1},
-    {"conv3_1", 128, 256, 75, 3, 1, 1},   {"conv3_2", 256, 256, 75, 3, 1, 1},
-    {"conv3_3", 256, 256, 75, 3, 1, 1},   {"conv4_1", 256, 512, 38, 3, 1, 1},
-    {"conv4_2", 512, 512, 38, 3, 1, 1},   {"conv4_3", 512, 512, 38, 3, 1, 1},
-    {"conv5_1", 512, 512, 19, 3, 1, 1},   {"conv5_2", 512, 512, 19, 3, 1, 1},
-    {"conv5_3", 512, 512, 19, 3, 1, 1},   {"conv6", 512, 1024, 19, 3, 6, 6},
-    {"conv7", 1024, 1024, 19, 1, 0, 1},
+static const layer vgg_layers[] = {
+    /* name      cin  cout    h    w  k  s  p  d */
+    {"conv1_1",    3,   64, 300, 300, 3, 1, 1, 1}, {"conv1_2",   64,   64, 300, 300, 3, 1, 1, 1},
+    {"conv2_1",   64,  128, 150, 150, 3, 1, 1, 1}, {"conv2_2",  128,  128, 150, 150, 3, 1, 1, 1},
+    {"conv3_1",  128,  256,  75,  75, 3, 1, 1, 1}, {"conv3_2",  256,  256,  75,  75, 3, 1, 1, 1},
+    {"conv3_3",  256,  256,  75,  75, 3, 1, 1, 1}, {"conv4_1",  256,  512,  38,  38, 3, 1, 1, 1},
+    {"conv4_2",  512,  512,  38,  38, 3, 1, 1, 1}, {"conv4_3",  512,  512,  38,  38, 3, 1, 1, 1},
+    {"conv5_1",  512,  512,  19,  19, 3, 1, 1, 1}, {"conv5_2",  512,  512,  19,  19, 3, 1, 1, 1},
+    {"conv5_3",  512,  512,  19,  19, 3, 1, 1, 1}, {"conv6",    512, 1024,  19,  19, 3, 1, 6, 6},
+    {"conv7",   1024, 1024,  19,  19, 1, 1, 0, 1},
 };
-#define N_LAYERS ((int)(sizeof layers / sizeof layers[0]))
+
+/* Input sizes: 640x480 -> conv1 (stride 2) 320x240 -> pool 160x120, then a
+ * ceil-mode 2x2 pool before each later stage: 80x60, 40x30, 20x15, 10x8. */
+static const layer face_ssd_layers[] = {
+    /* name      cin  cout    h    w  k  s  p  d */
+    {"conv1",      3,   16, 480, 640, 3, 2, 1, 1},
+    {"conv2_1",   16,   32, 120, 160, 3, 1, 1, 1}, {"conv2_2",   32,   32, 120, 160, 3, 1, 1, 1},
+    {"loc0",      32,   12, 120, 160, 3, 1, 1, 1}, {"conf0",     32,    6, 120, 160, 3, 1, 1, 1},
+    {"conv3_1",   32,   48,  60,  80, 3, 1, 1, 1}, {"conv3_2",   48,   48,  60,  80, 3, 1, 1, 1},
+    {"loc1",      48,   12,  60,  80, 3, 1, 1, 1}, {"conf1",     48,    6,  60,  80, 3, 1, 1, 1},
+    {"conv4_1",   48,   96,  30,  40, 3, 1, 1, 1}, {"conv4_2",   96,   96,  30,  40, 3, 1, 1, 1},
+    {"loc2",      96,   12,  30,  40, 3, 1, 1, 1}, {"conf2",     96,    6,  30,  40, 3, 1, 1, 1},
+    {"conv5_1",   96,  160,  15,  20, 3, 1, 1, 1}, {"conv5_2",  160,  160,  15,  20, 3, 1, 1, 1},
+    {"loc3",     160,   12,  15,  20, 3, 1, 1, 1}, {"conf3",    160,    6,  15,  20, 3, 1, 1, 1},
+    {"conv6_1",  160,  160,   8,  10, 3, 1, 1, 1},
+    {"loc4",     160,   12,   8,  10, 3, 1, 1, 1}, {"conf4",    160,    6,   8,  10, 3, 1, 1, 1},
+};
+
 
 /* fwd_packed: the forward pass with weights packed once beforehand (the
  * optional conv2d_pack_weights / conv2d_forward_packed), as for inference. */
@@ -44,6 +71,8 @@ static const char *pass_names[N_PASSES] = {"fwd", "bwd_data", "bwd_weights", "fw
 
 typedef struct {
     bool json, peers;
+    const layer *layers;
+    int n_layers;
     char layer_filter[256];
     bool pass_on[N_PASSES];
     int threads[8], n_threads;
@@ -60,13 +89,14 @@ static bool layer_selected(const options *o, const char *name) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench [--json] [--layers=a,b] [--passes=fwd,bwd_data,bwd_weights,fwd_packed]\n"
+    fprintf(stderr, "usage: bench [--json] [--net=vgg|face_ssd] [--layers=a,b] [--passes=fwd,bwd_data,bwd_weights,fwd_packed]\n"
                     "             [--threads=1,2] [--repeats=N] [--isa=reference|avx2|avx512]"
                     " [--no-peers]\n");
 }
 
 static bool parse_args(int argc, char **argv, options *o) {
-    *o = (options){.peers = true, .pass_on = {true, true, true, false}, .threads = {1, 2},
+    *o = (options){.peers = true, .layers = vgg_layers,
+                   .n_layers = (int)(sizeof vgg_layers / sizeof vgg_layers[0]), .pass_on = {true, true, true, false}, .threads = {1, 2},
                    .n_threads = 2, .repeats = 5};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -74,6 +104,12 @@ static bool parse_args(int argc, char **argv, options *o) {
             o->json = true;
         } else if (strcmp(a, "--no-peers") == 0) {
             o->peers = false;
+        } else if (strcmp(a, "--net=vgg") == 0) {
+            o->layers = vgg_layers;
+            o->n_layers = (int)(sizeof vgg_layers / sizeof vgg_layers[0]);
+        } else if (strcmp(a, "--net=face_ssd") == 0) {
+            o->layers = face_ssd_layers;
+            o->n_layers = (int)(sizeof face_ssd_layers / sizeof face_ssd_layers[0]);
         } else if (strncmp(a, "--layers=", 9) == 0) {
             snprintf(o->layer_filter, sizeof o->layer_filter, "%s", a + 9);
         } else if (strncmp(a, "--passes=", 9) == 0) {
@@ -110,12 +146,12 @@ static bool parse_args(int argc, char **argv, options *o) {
 }
 
 static nn_conv2d_shape layer_shape(const layer *l) {
-    nn_conv2d_shape s = {.n = 1, .cin = l->cin, .h = l->hw, .w = l->hw, .cout = l->cout,
-                         .kh = l->k, .kw = l->k, .stride_h = 1, .stride_w = 1, .pad_h = l->pad,
-                         .pad_w = l->pad, .dil_h = l->dil, .dil_w = l->dil, .groups = 1,
-                         .relu = true};
-    s.hout = l->hw + 2 * l->pad - l->dil * (l->k - 1);
-    s.wout = s.hout;
+    nn_conv2d_shape s = {.n = 1, .cin = l->cin, .h = l->h, .w = l->w, .cout = l->cout,
+                         .kh = l->k, .kw = l->k, .stride_h = l->stride, .stride_w = l->stride,
+                         .pad_h = l->pad, .pad_w = l->pad, .dil_h = l->dil, .dil_w = l->dil,
+                         .groups = 1, .relu = true};
+    s.hout = (l->h + 2 * l->pad - l->dil * (l->k - 1) - 1) / l->stride + 1;
+    s.wout = (l->w + 2 * l->pad - l->dil * (l->k - 1) - 1) / l->stride + 1;
     return s;
 }
 
@@ -131,6 +167,12 @@ static float *alloc_filled(size_t n, unsigned seed) {
         p[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
     }
     return p;
+}
+
+static double cpu_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -175,8 +217,8 @@ int main(int argc, char **argv) {
                    o.threads[t] > 1 ? "s" : "", peak[t]);
         printf("vs_X = our ms_min / X's ms_min, runs interleaved (< 1: we are faster); "
                "oneDNN uses its own blocked layouts, untimed reorders\n");
-        printf("\n%-8s %-11s %3s %9s %9s %8s %6s %10s %10s\n", "layer", "pass", "thr", "ms_min",
-               "ms_med", "GFLOP/s", "%peak", "vs_oneDNN", "vs_OpenBLAS");
+        printf("\n%-8s %-11s %3s %9s %9s %8s %6s %10s %10s %8s\n", "layer", "pass", "thr", "ms_min",
+               "ms_med", "GFLOP/s", "%peak", "vs_oneDNN", "vs_OpenBLAS", "cpu_ms");
     } else {
         printf("{\n  \"kernels\": \"%s\",\n  \"peak_gflops\": {", k->name);
         for (int t = 0; t < o.n_threads; t++)
@@ -191,8 +233,8 @@ int main(int argc, char **argv) {
         int threads = o.threads[ti];
         nn_threads_set(threads);
         double total_ms[N_PASSES] = {0}, total_flops[N_PASSES] = {0};
-        for (int li = 0; li < N_LAYERS; li++) {
-            const layer *l = &layers[li];
+        for (int li = 0; li < o.n_layers; li++) {
+            const layer *l = &o.layers[li];
             if (!layer_selected(&o, l->name)) continue;
             nn_conv2d_shape s = layer_shape(l);
             size_t nx = (size_t)s.cin * s.h * s.w, ny = (size_t)s.cout * s.hout * s.wout;
@@ -217,11 +259,13 @@ int main(int argc, char **argv) {
                 bench_peer *peer[2] = {
                     have_dnnl ? bench_onednn_prepare(&s, (bench_pass)(p % 3), threads) : NULL,
                     have_blas ? bench_openblas_prepare(&s, (bench_pass)(p % 3), threads) : NULL};
-                double peer_ms[2] = {1e30, 1e30};
+                double peer_ms[2] = {1e30, 1e30}, cpu_ms = 1e30;
                 for (int r = -1; r < o.repeats; r++) { /* r = -1 warms up */
-                    double t0 = bench_now_s();
+                    double t0 = bench_now_s(), c0 = cpu_now_s();
                     run_pass(k, &s, (bench_pass)p, &bf);
+                    double c_ms = (cpu_now_s() - c0) * 1e3;
                     if (r >= 0) times[r] = (bench_now_s() - t0) * 1e3;
+                    if (r >= 0 && c_ms < cpu_ms) cpu_ms = c_ms;
                     for (int q = 0; q < 2; q++) {
                         if (!peer[q]) continue;
                         t0 = bench_now_s();
@@ -242,9 +286,9 @@ int main(int argc, char **argv) {
                 if (o.json) {
                     printf("%s\n    {\"name\": \"%s\", \"pass\": \"%s\", \"threads\": %d, "
                            "\"ms_min\": %.3f, \"ms_median\": %.3f, \"gflops\": %.1f, "
-                           "\"pct_peak\": %.1f",
+                           "\"pct_peak\": %.1f, \"cpu_ms_min\": %.3f",
                            first_row ? "" : ",", l->name, pass_names[p], threads, ms_min, ms_med,
-                           gf, pct);
+                           gf, pct, cpu_ms);
                     if (dnnl_ok) printf(", \"onednn_ms\": %.3f", dnnl_ms);
                     if (blas_ok) printf(", \"openblas_ms\": %.3f", blas_ms);
                     printf("}");
@@ -253,8 +297,8 @@ int main(int argc, char **argv) {
                     char vd[16] = "-", vb[16] = "-";
                     if (dnnl_ok) snprintf(vd, sizeof vd, "%.2fx", ms_min / dnnl_ms);
                     if (blas_ok) snprintf(vb, sizeof vb, "%.2fx", ms_min / blas_ms);
-                    printf("%-8s %-11s %3d %9.2f %9.2f %8.1f %5.1f%% %10s %10s\n", l->name,
-                           pass_names[p], threads, ms_min, ms_med, gf, pct, vd, vb);
+                    printf("%-8s %-11s %3d %9.2f %9.2f %8.1f %5.1f%% %10s %10s %8.2f\n", l->name,
+                           pass_names[p], threads, ms_min, ms_med, gf, pct, vd, vb, cpu_ms);
                 }
                 fflush(stdout);
                 nn_aligned_free(bf.packed);

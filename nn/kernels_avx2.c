@@ -17,6 +17,7 @@
 #define NRV 2
 #define DOT_M 3
 #define DOT_N 3
+#define WG_FWD_MIN_CHANNELS 32 /* forward Winograd from 32 channels (winograd_simd.h) */
 #define KS(name) avx2_##name
 
 typedef __m256 vf;
@@ -56,6 +57,13 @@ static inline vf vf_gather_stride(const float *row, int ix, int stride, int n, i
                                   _mm256_cmpgt_epi32(_mm256_set1_epi32(w), idx));
     ok = _mm256_and_si256(ok, vmask_range(0, n));
     return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), row, idx, _mm256_castsi256_ps(ok), 4);
+}
+
+/* p[0], p[2], ..., p[14]: every other float of 16 (reads all 16) */
+static inline vf vf_load_even(const float *p) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 e = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
 }
 
 #include "kernels_simd.h"

@@ -17,6 +17,7 @@
 #define NRV 2
 #define DOT_M 6
 #define DOT_N 4
+#define WG_FWD_MIN_CHANNELS 64 /* forward Winograd from 64 channels (winograd_simd.h) */
 #define KS(name) avx512_##name
 
 typedef __m512 vf;
@@ -48,6 +49,12 @@ static inline vf vf_gather_stride(const float *row, int ix, int stride, int n, i
     vmask m = _mm512_cmpge_epi32_mask(idx, _mm512_setzero_si512()) &
               _mm512_cmplt_epi32_mask(idx, _mm512_set1_epi32(w)) & vmask_range(0, n);
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, row, 4);
+}
+
+/* p[0], p[2], ..., p[30]: every other float of 32 (reads all 32) */
+static inline vf vf_load_even(const float *p) {
+    __m512i idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), idx, _mm512_loadu_ps(p + 16));
 }
 
 #include "kernels_simd.h"

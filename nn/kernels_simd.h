@@ -12,7 +12,9 @@
  *   vf_gather_stride(row, ix, stride, n, W)  row[ix + l*stride] for lanes l < n
  *                       whose index lies in [0, W), zero elsewhere
  *   vf_hsum(v)          sum of the lanes
+ *   vf_load_even(p)     p[0], p[2], ..., p[2*VL-2] (reads 2*VL floats)
  *   MR, NRV            GEMM micro-tile: MR output rows x NRV vectors of pixels
+ *   WG_FWD_MIN_CHANNELS  forward Winograd from this many channels in and out
  *   DOT_M, DOT_N       backward-weights tile (see below)
  *   KS(name)           prefix for the static names (avx2_name / avx512_name)
  *
@@ -28,12 +30,14 @@
  * [ox*sw - pw + kx*dw] (zero in the padding) is never materialised whole.
  *
  * Which path runs (first that applies):
- *   forward        depthwise (one channel per group): a direct loop per plane;
- *                  3x3 stride 1, >= 16 channels, >= 256 2x2 tiles: Winograd
- *                  F(2x2,3x3) (winograd_simd.h);
+ *   forward        Cin*Kh*Kw <= 32 and strided (first layers): the small-Cin
+ *                  direct loop;
+ *                  depthwise (one channel per group): a direct loop per plane;
+ *                  3x3 stride 1, >= WG_FWD_MIN_CHANNELS (AVX-512 64, AVX2
+ *                  32), >= 256 2x2 tiles: Winograd F(2x2,3x3) (winograd_simd.h);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
- *   backward data  Winograd as above; stride 1: the flipped forward through
+ *   backward data  Winograd as above but from 16 channels; stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
  *   backward w.    the dot-product tiles, for every shape.
  *
@@ -45,12 +49,13 @@
  * before the one store. B comes in one of two ways:
  *   packed  each task copies a block of col(x) (KC rows x up to NC pixels)
  *           into NR-pixel panels, boff[k] = k*NR; works for any window;
- *   direct  (stride 1) x is copied once with its padding made real, planes
- *           of (H+2ph) x (W+2pw); window row (ci, ky, kx) is then that copy
- *           shifted by a constant, boff[k], and nothing is packed. Pixels are
- *           counted in the padded width, so the last 2*pw of each row are
- *           garbage; stores skip them with two masked stores per vector
- *           (a vector may wrap into the next output row).
+ *   direct  x is copied once with its padding made real and, for strides
+ *           above 1, split into sh x sw phases (the polyphase copy, below);
+ *           window row (ci, ky, kx) is then that copy shifted by a constant,
+ *           boff[k], and nothing is packed. Pixels are counted in the copy's
+ *           width, so its last few columns are garbage; stores skip them with
+ *           two masked stores per vector (a vector may wrap into the next
+ *           output row).
  *
  * Threads: each call splits its work into items (image, group, pixel range,
  * row range) that write disjoint outputs; nn_parallel_for starts one task per
@@ -348,7 +353,7 @@ typedef struct {
     size_t b_image, b_group;   /* floats between images / groups of the B source */
     bool direct;
     const float *xpad;         /* direct: [groups * k/taps planes][hp][wp] + guard */
-    int hp, wp;
+    int hp, wp;                /* direct: the copy's plane (hq x wq below) */
     float *c;
     size_t c_image, c_group;   /* floats between images / groups of C */
     int ldc;
@@ -360,11 +365,13 @@ typedef struct {
     int kc_block, nc_block;
     int p_chunk, p_chunks, m_chunk, m_chunks;
     atomic_int next;
-    float *scratch;            /* per task: packed col block, C tile, row buffer, offsets */
+    float *scratch;            /* per task: C tile, row buffer, offsets, packed col block */
+    size_t scratch_floats;     /* per task; the direct path packs nothing */
     KS(seg) *segs;             /* per task */
 } KS(gemm_job);
 
-#define KS_GEMM_SCRATCH (KC * (NC + NR) + MR * NR + NC + NR + KC_DIRECT)
+#define KS_GEMM_SMALL (MR * NR + NC + NR + KC_DIRECT) /* C tile, row buffer, offsets */
+#define KS_GEMM_PACK (KC * (NC + NR))                 /* a packed col block */
 #define KS_GEMM_SEGS (NC + 2)
 
 static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, float *rowbuf,
@@ -382,7 +389,9 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
     KS(geom) bg = J->bgeom;
     bg.src += (size_t)n * J->b_image + (size_t)g * J->b_group;
     int taps = wg->kh * wg->kw;
-    const float *xpad = J->direct ? J->xpad + (size_t)g * (J->k / taps) * J->hp * J->wp : NULL;
+    int phases = wg->sh * wg->sw;
+    const float *xpad =
+        J->direct ? J->xpad + (size_t)g * (J->k / taps) * phases * J->hp * J->wp : NULL;
     float *c = J->c + (size_t)n * J->c_image + (size_t)g * J->c_group;
     const float *bias = J->bias ? J->bias + (size_t)g * J->m : NULL;
     const float *apack = J->apack + (size_t)g * ks_cdiv(J->m, MR) * MR * J->k;
@@ -394,8 +403,15 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
             int kc = ks_min(J->kc_block, J->k - kb);
             if (J->direct) {
                 int c0 = kb / taps, ky = (kb % taps) / wg->kw, kx = kb % wg->kw;
+                bool unit = wg->sh == 1 && wg->sw == 1; /* one phase: no divisions */
                 for (int k = 0; k < kc; k++) {
-                    boff[k] = (c0 * J->hp + ky * wg->dh) * J->wp + kx * wg->dw;
+                    int ty = ky * wg->dh, tx = kx * wg->dw; /* tap offset in the input */
+                    if (unit) {
+                        boff[k] = (c0 * J->hp + ty) * J->wp + tx;
+                    } else {
+                        int phase = (c0 * wg->sh + ty % wg->sh) * wg->sw + tx % wg->sw;
+                        boff[k] = (phase * J->hp + ty / wg->sh) * J->wp + tx / wg->sw;
+                    }
                     if (++kx == wg->kw) {
                         kx = 0;
                         if (++ky == wg->kh) ky = 0, c0++;
@@ -441,10 +457,10 @@ static void KS(gemm_item)(KS(gemm_job) *J, int item, float *bbuf, float *tile, f
 
 static void KS(gemm_task)(void *arg, int task) {
     KS(gemm_job) *J = arg;
-    float *bbuf = J->scratch + (size_t)task * KS_GEMM_SCRATCH;
-    float *tile = bbuf + KC * (NC + NR);
+    float *tile = J->scratch + (size_t)task * J->scratch_floats;
     float *rowbuf = tile + MR * NR;
     int *boff = (int *)(rowbuf + NC + NR);
+    float *bbuf = J->direct ? NULL : tile + KS_GEMM_SMALL;
     KS(seg) *segs = J->segs + (size_t)task * KS_GEMM_SEGS;
     int items = J->batch * J->groups * J->p_chunks * J->m_chunks, i;
     while ((i = atomic_fetch_add(&J->next, 1)) < items)
@@ -482,7 +498,11 @@ static void KS(gemm_split)(KS(gemm_job) *J, int threads, int row_align, bool spl
 static bool KS(gemm_alloc)(KS(gemm_job) *J, int *tasks) {
     int items = J->batch * J->groups * J->p_chunks * J->m_chunks;
     *tasks = ks_min(nn_threads_get(), items);
-    J->scratch = nn_aligned_alloc(sizeof(float) * KS_GEMM_SCRATCH * *tasks);
+    /* The direct path needs no 1 MB packing block per task: small calls then
+     * stay off mmap/munmap, whose TLB shootdowns cost tens of microseconds
+     * with a second thread running. */
+    J->scratch_floats = KS_GEMM_SMALL + (J->direct ? 0 : KS_GEMM_PACK);
+    J->scratch = nn_aligned_alloc(sizeof(float) * J->scratch_floats * *tasks);
     J->segs = malloc(sizeof(KS(seg)) * KS_GEMM_SEGS * *tasks);
     return J->scratch && J->segs;
 }
@@ -499,68 +519,106 @@ static void KS(gemm_run)(KS(gemm_job) *J, int tasks) {
 
 /* ------------------------------------------------------------ direct GEMM */
 
-/* Stride-1 windows can skip packing: the input is copied once with its
- * padding made real, and every window row is that copy shifted. The price is
- * computing wp - wo garbage pixels per row, so it is used when those are few
- * (and rows are at least a vector wide, so a vector wraps at most once). */
+/* Windows can skip packing: the input is copied once with its padding made
+ * real, and every window row is that copy shifted. With strides sh x sw the
+ * copy is split into phases: plane (c, ry, rx) holds
+ *     copy[j][i] = x[c][j*sh + ry - ph][i*sw + rx - pw]   (zero outside x)
+ * for j < hq, i < wq, so tap (ky, kx) of output (oy, ox) is found in phase
+ * (ky*dh % sh, kx*dw % sw) at row oy + ky*dh/sh, column ox + kx*dw/sw: a
+ * constant shift again, for every stride. For stride 1 it is the plain
+ * padded input. The price is computing wq - wo garbage pixels per row, so it
+ * is used when those are few (and rows are at least a vector wide, so a
+ * vector wraps at most once). */
+static void KS(direct_dims)(const KS(geom) *g, int *hq, int *wq) {
+    *hq = g->hout + (g->kh - 1) * g->dh / g->sh;
+    *wq = g->wout + (g->kw - 1) * g->dw / g->sw;
+}
+
 static bool KS(direct_ok)(const KS(geom) *g, int planes) {
-    int wp = g->w + 2 * g->pw;
-    /* the offsets into the padded copy are ints */
-    if ((double)planes * (g->h + 2 * g->ph) * wp + NR + wp >= (double)INT_MAX) return false;
-    return g->sh == 1 && g->sw == 1 && g->wout >= VL && wp >= VL &&
-           (wp - g->wout) * 8 <= g->wout && g->hout + (g->kh - 1) * g->dh == g->h + 2 * g->ph &&
-           g->wout + (g->kw - 1) * g->dw == wp;
+    int hq, wq;
+    KS(direct_dims)(g, &hq, &wq);
+    /* the offsets into the copy are ints */
+    if ((double)planes * g->sh * g->sw * hq * wq + NR + wq + VL >= (double)INT_MAX) return false;
+    return g->wout >= VL && wq >= VL && (wq - g->wout) * 8 <= g->wout;
 }
 
 typedef struct {
     const float *src;
     float *dst;
-    int h, w, ph, pw, hp, wp;
+    int h, w, ph, pw, sh, sw, hq, wq;
+    int planes, per_task; /* phase planes in all, and per task */
 } KS(pad_job);
 
-static void KS(pad_plane)(void *arg, int c) {
-    KS(pad_job) *J = arg;
+/* One phase plane of the copy; index = (c * sh + ry) * sw + rx. */
+static void KS(pad_plane)(KS(pad_job) *J, int index) {
+    int rx = index % J->sw, ry = index / J->sw % J->sh, c = index / J->sw / J->sh;
     const float *src = J->src + (size_t)c * J->h * J->w;
-    float *dst = J->dst + (size_t)c * J->hp * J->wp;
-    for (int y = 0; y < J->hp; y++) {
-        float *d = dst + (size_t)y * J->wp;
-        int iy = y - J->ph;
+    float *dst = J->dst + (size_t)index * J->hq * J->wq;
+    int x0 = rx - J->pw; /* input column of copy column 0 */
+    for (int j = 0; j < J->hq; j++) {
+        float *d = dst + (size_t)j * J->wq;
+        int iy = j * J->sh + ry - J->ph;
         if (iy < 0 || iy >= J->h) {
-            memset(d, 0, sizeof(float) * J->wp);
+            memset(d, 0, sizeof(float) * J->wq);
             continue;
         }
-        memset(d, 0, sizeof(float) * J->pw);
-        memcpy(d + J->pw, src + (size_t)iy * J->w, sizeof(float) * J->w);
-        memset(d + J->pw + J->w, 0, sizeof(float) * (J->wp - J->pw - J->w));
+        const float *row = src + (size_t)iy * J->w;
+        if (J->sw == 1) { /* zeros, the row, zeros */
+            int lo = ks_min(ks_max(0, -x0), J->wq), hi = ks_max(lo, ks_min(J->wq, J->w - x0));
+            memset(d, 0, sizeof(float) * lo);
+            memcpy(d + lo, row + x0 + lo, sizeof(float) * (hi - lo));
+            memset(d + hi, 0, sizeof(float) * (J->wq - hi));
+            continue;
+        }
+        for (int i = 0; i < J->wq; i += VL) {
+            int n = ks_min(VL, J->wq - i), x = x0 + i * J->sw;
+            if (J->sw == 2 && n == VL && x >= 0 && x + 2 * VL <= J->w) /* interior: a shuffle */
+                vf_storeu(d + i, vf_load_even(row + x));
+            else
+                vf_mask_storeu(d + i, vmask_range(0, n), vf_gather_stride(row, x, J->sw, n, J->w));
+        }
     }
 }
 
+/* A few planes per task: one task per plane made the two threads fight over
+ * the task counter on small maps (160 planes of 17x22 for a face_ssd head). */
+static void KS(pad_task)(void *arg, int task) {
+    KS(pad_job) *J = arg;
+    int end = ks_min(J->planes, (task + 1) * J->per_task);
+    for (int index = task * J->per_task; index < end; index++) KS(pad_plane)(J, index);
+}
+
 /* Runs job J (batch, groups, m, k, apack, c*, mode set; bgeom the window over
- * `planes` planes per image) one image at a time through the padded copy.
+ * `planes` planes per image) one image at a time through the copy.
  * Returns false if memory is short (nothing written then). */
 static bool KS(gemm_direct)(KS(gemm_job) *J, const float *src, int planes) {
     const KS(geom) *g = &J->bgeom;
-    int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    size_t plane = (size_t)hp * wp, guard = NR + (size_t)(g->kw - 1) * g->dw + VL;
-    float *xpad = nn_aligned_alloc(sizeof(float) * (plane * planes + guard));
+    int hq, wq, phases = g->sh * g->sw;
+    KS(direct_dims)(g, &hq, &wq);
+    size_t plane = (size_t)hq * wq, copies = (size_t)planes * phases;
+    size_t guard = NR + (size_t)wq + VL; /* panels read up to a row and a panel past the end */
+    float *xpad = nn_aligned_alloc(sizeof(float) * (plane * copies + guard));
     int batch = J->batch, tasks;
     J->batch = 1;
     J->direct = true;
     J->xpad = xpad;
-    J->hp = hp;
-    J->wp = wp;
-    J->p = g->hout * wp - (wp - g->wout); /* the last row's garbage is not needed */
+    J->hp = hq;
+    J->wp = wq;
+    J->p = g->hout * wq - (wq - g->wout); /* the last row's garbage is not needed */
     KS(gemm_split)(J, nn_threads_get(), 1, true);
     if (!xpad || !KS(gemm_alloc)(J, &tasks)) {
         nn_aligned_free(xpad);
         KS(gemm_free)(J);
         return false;
     }
-    memset(xpad + plane * planes, 0, sizeof(float) * guard);
+    memset(xpad + plane * copies, 0, sizeof(float) * guard);
     float *c0 = J->c;
     for (int n = 0; n < batch; n++) {
-        KS(pad_job) P = {src + (size_t)n * J->b_image, xpad, g->h, g->w, g->ph, g->pw, hp, wp};
-        nn_parallel_for(planes, KS(pad_plane), &P);
+        KS(pad_job) P = {src + (size_t)n * J->b_image, xpad, g->h, g->w, g->ph, g->pw,
+                         g->sh, g->sw, hq, wq, (int)copies, 1};
+        int tasks_pad = ks_min((int)copies, 4 * nn_threads_get());
+        P.per_task = ks_cdiv((int)copies, tasks_pad);
+        nn_parallel_for(ks_cdiv((int)copies, P.per_task), KS(pad_task), &P);
         J->c = c0 + (size_t)n * J->c_image;
         KS(gemm_run)(J, tasks);
     }
@@ -691,6 +749,135 @@ static void KS(depthwise_plane)(void *arg, int plane) {
     }
 }
 
+/* -------------------------------------------------------- small-Cin direct */
+
+/* Strided first layers (3 input channels, 3x3: K = 27) are poor GEMMs:
+ * every micro-tile spends nearly as long storing its outputs as multiplying,
+ * and the windows must be copied into phases or packed first. Instead, for each vector of VL
+ * output pixels of one row, the K window vectors are read straight from the
+ * input (a shuffle of two loads for stride 2, a gather for larger strides or
+ * at the borders) into a small buffer, then every block of SC_COB output
+ * channels is accumulated from it in registers, one broadcast weight per
+ * (channel, k), and stored once. Nothing is copied, and the output rows are
+ * independent tasks. Weights are packed as [ceil(Cout/SC_COB)][K][SC_COB]
+ * (zero past Cout), the form conv2d_pack_weights keeps for these shapes. */
+#define SC_MAX_K 32  /* Cin * Kh * Kw at most (3x3x3 = 27) */
+#define SC_COB VL    /* output channels per block: VL accumulators */
+
+/* Only strided: at stride 1 the direct GEMM reads its padded copy without
+ * packing, and its 14 x 32 tile beats this one's 16 x 16 (VGG-16 conv1_1 at
+ * 300x300, 1 thread: 2.71 ms GEMM, 3.16 ms here). At stride 2 this wins:
+ * face_ssd conv1 at 640x480, 1.21 ms GEMM, 0.83 ms here. */
+static bool KS(small_cin_ok)(const nn_conv2d_shape *s) {
+    return s->groups == 1 && s->cin * s->kh * s->kw <= SC_MAX_K &&
+           (s->stride_h > 1 || s->stride_w > 1);
+}
+
+static size_t KS(small_cin_packed_floats)(const nn_conv2d_shape *s) {
+    return (size_t)ks_cdiv(s->cout, SC_COB) * SC_COB * s->cin * s->kh * s->kw;
+}
+
+static void KS(small_cin_pack)(const nn_conv2d_shape *s, const float *w, float *packed) {
+    int k_all = s->cin * s->kh * s->kw;
+    for (int cb = 0; cb < ks_cdiv(s->cout, SC_COB); cb++)
+        for (int k = 0; k < k_all; k++)
+            for (int c = 0; c < SC_COB; c++) {
+                int co = cb * SC_COB + c;
+                packed[((size_t)cb * k_all + k) * SC_COB + c] =
+                    co < s->cout ? w[(size_t)co * k_all + k] : 0.0f;
+            }
+}
+
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *x, *wp, *b;
+    float *y;
+} KS(sc_job);
+
+/* The K window vectors of pixels ox..ox+VL of output row oy into t[K][VL]. */
+static void KS(small_cin_taps)(const nn_conv2d_shape *s, const float *x, int oy, int ox,
+                               float *t) {
+    for (int ci = 0; ci < s->cin; ci++)
+        for (int ky = 0; ky < s->kh; ky++) {
+            int iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
+            if (iy < 0 || iy >= s->h) { /* a padding row: kw zero vectors */
+                for (int kx = 0; kx < s->kw; kx++, t += VL) vf_storeu(t, vf_zero());
+                continue;
+            }
+            const float *row = x + ((size_t)ci * s->h + iy) * s->w;
+            for (int kx = 0; kx < s->kw; kx++, t += VL) {
+                int ix = ox * s->stride_w - s->pad_w + kx * s->dil_w;
+                vf v;
+                if (s->stride_w == 1 && ix >= 0 && ix + VL <= s->w) {
+                    v = vf_loadu(row + ix);
+                } else if (s->stride_w == 1) { /* lanes in the padding read zero */
+                    int lo = ks_max(0, -ix), hi = ks_min(VL, s->w - ix);
+                    v = lo < hi ? vf_maskz_loadu(row + ix, vmask_range(lo, hi)) : vf_zero();
+                } else if (s->stride_w == 2 && ix >= 0 && ix + 2 * VL <= s->w) {
+                    v = vf_load_even(row + ix);
+                } else {
+                    v = vf_gather_stride(row, ix, s->stride_w, VL, s->w);
+                }
+                vf_storeu(t, v);
+            }
+        }
+}
+
+/* Pixels per chunk of a row: the chunk's window vectors (K x SC_CHUNK
+ * floats, 32 KB) stay in L1 while every channel block reads them, and each
+ * block writes SC_COB output rows one after the other (writing all Cout
+ * planes a vector at a time thrashed the cache on VGG's 64 channels). */
+#define SC_CHUNK 256
+
+/* Output row (image, oy) = index. */
+static void KS(small_cin_row)(void *arg, int index) {
+    KS(sc_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    int n = index / s->hout, oy = index % s->hout, k_all = s->cin * s->kh * s->kw;
+    const float *x = J->x + (size_t)n * s->cin * s->h * s->w;
+    float *y = J->y + (size_t)n * s->cout * s->hout * s->wout + (size_t)oy * s->wout;
+    size_t plane_out = (size_t)s->hout * s->wout;
+    float taps[SC_MAX_K * SC_CHUNK] __attribute__((aligned(64))); /* [vector][K][VL] */
+    for (int ox0 = 0; ox0 < s->wout; ox0 += SC_CHUNK) {
+        int chunk = ks_min(SC_CHUNK, s->wout - ox0);
+        for (int v0 = 0; v0 < chunk; v0 += VL)
+            KS(small_cin_taps)(s, x, oy, ox0 + v0, taps + (size_t)v0 * k_all);
+        for (int co = 0; co < s->cout; co += SC_COB) {
+            const float *wp = J->wp + (size_t)(co / SC_COB) * k_all * SC_COB;
+            int cn = ks_min(SC_COB, s->cout - co);
+            for (int v0 = 0; v0 < chunk; v0 += VL) {
+                const float *t = taps + (size_t)v0 * k_all;
+                int len = ks_min(VL, chunk - v0);
+                vf acc[SC_COB];
+#pragma GCC unroll 16
+                for (int c = 0; c < SC_COB; c++)
+                    acc[c] = vf_set1(J->b && c < cn ? J->b[co + c] : 0.0f);
+                for (int k = 0; k < k_all; k++) {
+                    vf v = vf_loadu(t + k * VL);
+#pragma GCC unroll 16
+                    for (int c = 0; c < SC_COB; c++)
+                        acc[c] = vf_fma(vf_set1(wp[k * SC_COB + c]), v, acc[c]);
+                }
+                float *yr = y + (size_t)co * plane_out + ox0 + v0;
+                vmask keep = vmask_range(0, len);
+                for (int c = 0; c < cn; c++, yr += plane_out) {
+                    vf v = s->relu ? vf_max(acc[c], vf_zero()) : acc[c];
+                    if (len == VL)
+                        vf_storeu(yr, v);
+                    else
+                        vf_mask_storeu(yr, keep, v);
+                }
+            }
+        }
+    }
+}
+
+static void KS(small_cin_forward)(const nn_conv2d_shape *s, const float *x, const float *wp,
+                                  const float *b, float *y) {
+    KS(sc_job) J = {s, x, wp, b, y};
+    nn_parallel_for(s->n * s->hout, KS(small_cin_row), &J);
+}
+
 /* ------------------------------------------------------- the three kernels */
 
 static KS(geom) KS(x_geom)(const nn_conv2d_shape *s, const float *x) {
@@ -737,6 +924,18 @@ static bool KS(is_depthwise)(const nn_conv2d_shape *s) {
 static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const float *w,
                              const float *packed, const float *b, float *y) {
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    if (KS(small_cin_ok)(s)) {
+        float *own = packed ? NULL : nn_aligned_alloc(sizeof(float) * KS(small_cin_packed_floats)(s));
+        if (packed || own) {
+            if (own) KS(small_cin_pack)(s, w, own);
+            KS(small_cin_forward)(s, x, packed ? packed : own, b, y);
+            nn_aligned_free(own);
+            return;
+        }
+        /* no memory for a few KB of weights: the reference kernel below */
+        nn_kernels_reference.conv2d_forward(s, x, w, b, y);
+        return;
+    }
     if (KS(is_depthwise)(s)) { /* packed weights of a depthwise conv are w itself */
         KS(dw_job) J = {s, x, packed ? packed : w, b, y};
         nn_parallel_for(s->n * s->cout, KS(depthwise_plane), &J);
@@ -744,7 +943,7 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
     }
     /* Packed weights hold Winograd's U when a single image would use it
      * (KS(conv2d_packed_floats)), whatever the batch of this call. */
-    if (packed ? KS(wg_ok_batch)(s, 1) : KS(wg_ok)(s)) {
+    if (KS(wg_fwd_ok_batch)(s, packed ? 1 : s->n)) {
         int m, k;
         float *u = packed ? NULL : KS(wg_weights)(s, w, false, &m, &k, NULL);
         if (packed) m = s->cout, k = s->cin;
@@ -786,18 +985,23 @@ static void KS(conv2d_forward)(const nn_conv2d_shape *s, const float *x, const f
  * would use Winograd, GEMM panels otherwise. Valid for any batch size. */
 static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
     int taps = s->kh * s->kw;
+    if (KS(small_cin_ok)(s)) return KS(small_cin_packed_floats)(s);
     if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
-    if (KS(wg_ok_batch)(s, 1)) return 16 * KS(wg_a_xi)(s->cout, s->cin);
+    if (KS(wg_fwd_ok_batch)(s, 1)) return 16 * KS(wg_a_xi)(s->cout, s->cin);
     return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
 }
 
 static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, float *packed) {
     int taps = s->kh * s->kw;
+    if (KS(small_cin_ok)(s)) {
+        KS(small_cin_pack)(s, w, packed);
+        return;
+    }
     if (KS(is_depthwise)(s)) {
         memcpy(packed, w, sizeof(float) * s->cout * taps);
         return;
     }
-    if (KS(wg_ok_batch)(s, 1)) {
+    if (KS(wg_fwd_ok_batch)(s, 1)) {
         int m, k;
         KS(wg_weights)(s, w, false, &m, &k, packed);
         return;

@@ -21,7 +21,11 @@
  * bound it relative to the magnitude of the result.
  *
  * Memory: V and M for all tiles of a large image would be 4x the input and
- * output, so the image is processed in bands of tile rows. Each band streams
+ * output, so the image is processed in bands of tile rows. When there are
+ * enough bands (4 per thread), each thread takes whole bands with buffers of
+ * its own and runs all three steps on them, with no waiting between steps;
+ * otherwise the threads share each band (split by transform channel, then
+ * by GEMM item, then by output channel). Each band streams
  * all of U (16 * cout * cin floats) once, so bands are sized against it:
  * V + M of a band hold about twice U's floats, at least enough to keep a
  * narrow layer's band in L2 and at most WG_BAND_MAX. Measured on VGG-16:
@@ -52,6 +56,22 @@ static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
 }
 
 static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n); }
+
+/* The forward pass needs more channels than the above: with few channels
+ * the transforms outweigh the 2.25x fewer multiplies and the direct GEMM
+ * wins. Where that turns depends on the GEMM's tile, so each ISA file sets
+ * WG_FWD_MIN_CHANNELS. Measured on face_ssd at 640x480, 1 thread, ms
+ * direct GEMM / Winograd:
+ *   AVX-512 (64):  16->32 1.27 / 2.18, 32->32 2.29 / 2.74, 32->48 0.81 /
+ *                  0.97, 48->48 and 48->96 equal; VGG-16 64->64 at 300x300
+ *                  49 / 42;
+ *   AVX2 (32):     16->32 2.38 / 2.74, 32->32 4.73 / 4.35, 48->48 2.46 /
+ *                  1.95, 48->96 1.23 / 0.90. */
+
+static bool KS(wg_fwd_ok_batch)(const nn_conv2d_shape *s, int batch) {
+    return KS(wg_ok_batch)(s, batch) && s->cin >= WG_FWD_MIN_CHANNELS &&
+           s->cout >= WG_FWD_MIN_CHANNELS;
+}
 
 /* Floats between the 16 packed U matrices (m output, k input channels). */
 static size_t KS(wg_a_xi)(int m, int k) {
@@ -255,14 +275,11 @@ static void KS(wg_output)(void *arg, int co) {
         }
 }
 
-/* The 16 GEMMs of the band: items are (xi, tile chunk, row chunk). */
-static void KS(wg_gemm_task)(void *arg, int task) {
-    KS(wg_job) *J = arg;
-    int *boff = J->boff + (size_t)task * KC;
-    int tiles = (J->ty1 - J->ty0) * J->tw, p_chunks = ks_cdiv(tiles, J->p_chunk);
-    int items = 16 * p_chunks * J->m_chunks, i;
+/* One item of the band's 16 GEMMs: items are (xi, tile chunk, row chunk). */
+static void KS(wg_gemm_item)(KS(wg_job) *J, int i, int *boff) {
     KS(smap) map;
-    while ((i = atomic_fetch_add(&J->next, 1)) < items) {
+    int tiles = (J->ty1 - J->ty0) * J->tw, p_chunks = ks_cdiv(tiles, J->p_chunk);
+    {
         int mi = i % J->m_chunks, pi = i / J->m_chunks % p_chunks, xi = i / J->m_chunks / p_chunks;
         int m0 = mi * J->m_chunk, m1 = ks_min(J->m, m0 + J->m_chunk);
         int q0 = pi * J->p_chunk, q1 = ks_min(tiles, q0 + J->p_chunk);
@@ -286,6 +303,55 @@ static void KS(wg_gemm_task)(void *arg, int task) {
     }
 }
 
+static int KS(wg_gemm_items)(const KS(wg_job) *J) {
+    int tiles = (J->ty1 - J->ty0) * J->tw;
+    return 16 * ks_cdiv(tiles, J->p_chunk) * J->m_chunks;
+}
+
+/* The band's GEMMs shared by all threads: items from a common counter. */
+static void KS(wg_gemm_task)(void *arg, int task) {
+    KS(wg_job) *J = arg;
+    int *boff = J->boff + (size_t)task * KC, items = KS(wg_gemm_items)(J), i;
+    while ((i = atomic_fetch_add(&J->next, 1)) < items) KS(wg_gemm_item)(J, i, boff);
+}
+
+/* Bands owned by one thread each: a task takes whole bands from a counter
+ * and runs the three steps on its own V and M, so threads never wait for
+ * each other within a call. Used when there are bands enough to share. */
+typedef struct {
+    const KS(wg_job) *proto; /* everything but the image, the band and the buffers */
+    int bands, band_rows, th, items;
+    size_t x_image, y_image;
+    float *v, *mm;           /* [tasks] of one band's V and M */
+    size_t v_floats, m_floats;
+    int *boff;               /* [tasks][KC] */
+    atomic_int next;
+} KS(wg_private);
+
+static void KS(wg_private_task)(void *arg, int task) {
+    KS(wg_private) *P = arg;
+    int i;
+    while ((i = atomic_fetch_add(&P->next, 1)) < P->items) {
+        KS(wg_job) J;
+        memcpy(&J, P->proto, sizeof J); /* no other thread touches J.next */
+        int n = i / P->bands, band = i % P->bands;
+        J.x += n * P->x_image;
+        J.y += n * P->y_image;
+        J.ty0 = band * P->band_rows;
+        J.ty1 = ks_min(P->th, J.ty0 + P->band_rows);
+        J.v = P->v + (size_t)task * P->v_floats;
+        J.mm = P->mm + (size_t)task * P->m_floats;
+        int tiles = (J.ty1 - J.ty0) * J.tw;
+        J.p_chunk = ks_min(ks_cdiv(tiles, NR), 8) * NR; /* as the shared band's items */
+        J.m_chunks = 1;
+        J.m_chunk = J.m;
+        for (int c = 0; c < J.k; c++) KS(wg_input)(&J, c);
+        for (int it = 0, n_items = KS(wg_gemm_items)(&J); it < n_items; it++)
+            KS(wg_gemm_item)(&J, it, P->boff + (size_t)task * KC);
+        for (int co = 0; co < J.m; co++) KS(wg_output)(&J, co);
+    }
+}
+
 /* y (=, or += when accumulate) conv3x3(x) over `batch` images: x has k
  * planes of h x w per image, y has m planes of hout x wout. apack from
  * wg_weights. Returns false if memory is short (then nothing was written). */
@@ -296,9 +362,33 @@ static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
     long band = ks_min(WG_BAND_MAX, ks_max(WG_BAND_MIN, 2 * 16L * m * k));
     int band_rows = ks_max(1, ks_min(th, (int)(band / (16L * (k + m) * (tw + 32)))));
     int ld = KS(wg_ld)(band_rows * tw);
-    int threads = nn_threads_get();
+    int threads = nn_threads_get(), bands = ks_cdiv(th, band_rows);
     /* + NR: vectors and panels at the end of a row read a little past it */
     size_t v_xi = KS(wg_xi_stride)((size_t)k * ld), m_xi = KS(wg_xi_stride)((size_t)m * ld);
+    if (threads > 1 && (long)batch * bands >= 4L * threads) {
+        int tasks = threads;
+        KS(wg_job) proto = {.x = x, .h = h, .w = w, .pad_h = pad_h, .pad_w = pad_w, .hout = hout,
+                            .wout = wout, .m = m, .k = k, .apack = apack, .tw = tw,
+                            .a_xi = KS(wg_a_xi)(m, k), .v_xi = v_xi, .m_xi = m_xi, .ld = ld,
+                            .y = y, .bias = bias, .relu = relu, .accumulate = accumulate};
+        KS(wg_private) P = {.proto = &proto, .bands = bands, .band_rows = band_rows, .th = th,
+                            .items = batch * bands, .x_image = (size_t)k * h * w,
+                            .y_image = (size_t)m * hout * wout, .v_floats = 16 * v_xi + NR,
+                            .m_floats = 16 * m_xi + NR};
+        P.v = nn_aligned_alloc(sizeof(float) * P.v_floats * tasks);
+        P.mm = nn_aligned_alloc(sizeof(float) * P.m_floats * tasks);
+        P.boff = malloc(sizeof(int) * KC * tasks);
+        bool ok = P.v && P.mm && P.boff;
+        if (ok) {
+            atomic_store(&P.next, 0);
+            nn_parallel_for(tasks, KS(wg_private_task), &P);
+        }
+        nn_aligned_free(P.v);
+        nn_aligned_free(P.mm);
+        free(P.boff);
+        if (ok) return true;
+        /* short of memory for a band per thread: try the shared band */
+    }
     float *v = nn_aligned_alloc(sizeof(float) * (16 * v_xi + NR));
     float *mm = nn_aligned_alloc(sizeof(float) * (16 * m_xi + NR));
     int *boff = malloc(sizeof(int) * KC * threads);

@@ -1,0 +1,148 @@
+/*
+ * test_kernels_fwd.c - the forward convolution paths added for speed, each
+ * against the plain-C reference kernel on odd shapes, for every SIMD ISA
+ * this CPU has, on 1, 2 and 3 threads, with weights unpacked and packed:
+ *   - the direct GEMM through the polyphase copy (stride 2 and 3, with
+ *     padding and dilation; output rows of at least one vector);
+ *   - Winograd forward, which now starts at 64 channels on AVX-512 and 32
+ *     on AVX2 (so 47-48 channels run the GEMM on one, Winograd on the
+ *     other), with bands shared
+ *     by the threads and with a band per thread (enough bands, 2 threads);
+ *   - the small-Cin direct kernel (Cin*Kh*Kw <= 32, strided), and first
+ *     layers of 1, 3, 7 input channels at stride 1 (the direct GEMM).
+ * Tolerance is relative to the magnitude of the reference result, as in
+ * test_kernels.c (summation orders differ).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+typedef struct {
+    int n, cin, h, w, cout, k, sh, sw, ph, pw, dh, dw;
+    bool bias, relu;
+} fcase;
+
+static const fcase cases[] = {
+    /* n cin   h   w cout k sh sw ph pw dh dw  bias  relu */
+    /* stride 2 through the polyphase copy (wout >= 16) */
+    {1, 3, 33, 41, 16, 3, 2, 2, 1, 1, 1, 1, true, true},    /* face_ssd conv1, small */
+    {2, 1, 35, 37, 7, 3, 2, 2, 1, 1, 1, 1, true, false},    /* one channel, batch 2 */
+    {1, 7, 21, 67, 17, 3, 2, 2, 0, 0, 1, 1, false, false},  /* no padding           */
+    {1, 17, 19, 45, 33, 3, 2, 2, 2, 2, 2, 2, true, true},   /* stride 2, dilation 2 */
+    {1, 33, 13, 53, 3, 3, 2, 1, 1, 1, 1, 1, true, false},   /* mixed strides        */
+    {1, 3, 29, 99, 5, 7, 2, 2, 3, 3, 1, 1, true, true},     /* 7x7 stride 2         */
+    {1, 5, 17, 100, 9, 3, 3, 3, 1, 1, 1, 1, true, false},   /* stride 3             */
+    {1, 4, 20, 70, 6, 1, 2, 2, 0, 0, 1, 1, true, false},    /* 1x1 stride 2         */
+    /* small Cin and strided: the small-Cin direct kernel */
+    {1, 2, 31, 50, 20, 3, 2, 2, 2, 2, 2, 2, true, true},    /* dilation 2           */
+    {1, 3, 21, 40, 9, 3, 2, 1, 1, 1, 1, 1, false, true},    /* stride 2 x 1         */
+    {1, 3, 20, 37, 33, 3, 1, 3, 0, 1, 1, 1, true, false},   /* stride 1 x 3         */
+    /* stride 1, small Cin (first layers): the direct GEMM */
+    {1, 3, 23, 37, 64, 3, 1, 1, 1, 1, 1, 1, true, true},    /* VGG conv1_1, small   */
+    {1, 1, 19, 33, 17, 3, 1, 1, 1, 1, 1, 1, false, true},   /* one channel          */
+    {1, 7, 17, 35, 33, 3, 1, 1, 1, 1, 1, 1, true, false},
+    /* Winograd forward: 3x3 stride 1, >= 64 channels, >= 256 tiles */
+    {1, 64, 33, 35, 65, 3, 1, 1, 1, 1, 1, 1, true, true},
+    {2, 65, 31, 17, 64, 3, 1, 1, 0, 0, 1, 1, false, false}, /* no padding, batch 2  */
+    {1, 96, 30, 40, 96, 3, 1, 1, 1, 1, 1, 1, true, true},   /* face_ssd conv4_2     */
+    {1, 64, 61, 45, 64, 3, 1, 1, 1, 1, 1, 1, true, false},  /* 11 bands: a band per
+                                                               thread on 2 threads */
+    /* 47-48 channels: the direct GEMM on AVX-512, Winograd on AVX2 */
+    {1, 48, 30, 41, 47, 3, 1, 1, 1, 1, 1, 1, true, true},
+};
+
+static double max_abs(const float *v, size_t n) {
+    double m = 1.0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)v[i]));
+    return m;
+}
+
+static float *rand_buf(size_t n, uint64_t seed) {
+    int shape[1] = {(int)n};
+    nn_tensor *t = nn_tensor_new(1, shape);
+    ck_assert_ptr_nonnull(t);
+    tu_fill_uniform(t, -1.0f, 1.0f, seed);
+    float *out = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, t->data, n * sizeof(float));
+    nn_tensor_free(t);
+    return out;
+}
+
+static nn_conv2d_shape make_shape(const fcase *c) {
+    nn_conv2d_shape s = {
+        .n = c->n, .cin = c->cin, .h = c->h, .w = c->w, .cout = c->cout, .kh = c->k, .kw = c->k,
+        .stride_h = c->sh, .stride_w = c->sw, .pad_h = c->ph, .pad_w = c->pw, .dil_h = c->dh,
+        .dil_w = c->dw, .groups = 1, .relu = c->relu,
+    };
+    s.hout = (c->h + 2 * c->ph - c->dh * (c->k - 1) - 1) / c->sh + 1;
+    s.wout = (c->w + 2 * c->pw - c->dw * (c->k - 1) - 1) / c->sw + 1;
+    return s;
+}
+
+/* Forward, unpacked and packed, of one ISA against the reference. */
+static void check_case(const nn_kernels *k, int idx, int threads) {
+    const fcase *c = &cases[idx];
+    nn_conv2d_shape s = make_shape(c);
+    size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
+    size_t nw = (size_t)s.cout * s.cin * s.kh * s.kw;
+    float *x = rand_buf(nx, 101 + idx), *w = rand_buf(nw, 202 + idx);
+    float *b = rand_buf(s.cout, 303 + idx), *bias = c->bias ? b : NULL;
+    float *y_ref = rand_buf(ny, 5), *y = rand_buf(ny, 6); /* garbage to overwrite */
+    nn_kernels_reference.conv2d_forward(&s, x, w, bias, y_ref);
+    double scale = max_abs(y_ref, ny);
+
+    k->conv2d_forward(&s, x, w, bias, y);
+    double e = tu_max_rel_err(y, y_ref, ny, 1e-5 * scale, 1e-5);
+    ck_assert_msg(e <= 1.0, "%s forward, case %d, %d threads: error %.3g", k->name, idx, threads,
+                  e);
+
+    float *packed = nn_aligned_alloc(k->conv2d_packed_floats(&s) * sizeof(float));
+    ck_assert_ptr_nonnull(packed);
+    k->conv2d_pack_weights(&s, w, packed);
+    for (size_t i = 0; i < ny; i++) y[i] = -7.0f;
+    k->conv2d_forward_packed(&s, x, packed, bias, y);
+    e = tu_max_rel_err(y, y_ref, ny, 1e-5 * scale, 1e-5);
+    ck_assert_msg(e <= 1.0, "%s forward packed, case %d, %d threads: error %.3g", k->name, idx,
+                  threads, e);
+    nn_aligned_free(packed);
+    free(x), free(w), free(b), free(y_ref), free(y);
+}
+
+START_TEST(simd_vs_reference) {
+    int saved = nn_threads_get();
+    for (int threads = 1; threads <= 3; threads++) {
+        nn_threads_set(threads);
+        for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512; isa++) {
+            const nn_kernels *k = nn_kernels_for((nn_isa)isa);
+            if (k) check_case(k, _i, threads); /* an ISA this CPU lacks: nothing to run */
+        }
+    }
+    nn_threads_set(saved);
+}
+END_TEST
+
+/* The reference table is reached when forced (NN_ISA=reference in the
+ * environment does the same through nn_kernels_get). */
+START_TEST(forced_reference) {
+    ck_assert_int_eq(nn_set_isa(NN_ISA_REFERENCE), NN_OK);
+    ck_assert_str_eq(nn_kernels_get()->name, "reference");
+    if (nn_cpu_best_isa() >= NN_ISA_AVX2) {
+        ck_assert_int_eq(nn_set_isa(NN_ISA_AVX2), NN_OK);
+        ck_assert_str_eq(nn_kernels_get()->name, "avx2");
+    }
+    ck_assert_int_eq(nn_set_isa(nn_cpu_best_isa()), NN_OK);
+}
+END_TEST
+
+Suite *kernels_fwd_suite(void) {
+    Suite *s = suite_create("kernels_fwd");
+    TCase *tc = tcase_create("forward_paths");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, simd_vs_reference, 0, (int)(sizeof cases / sizeof cases[0]));
+    tcase_add_test(tc, forced_reference);
+    suite_add_tcase(s, tc);
+    return s;
+}
