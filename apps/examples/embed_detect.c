@@ -4,9 +4,11 @@
  * It uses only apps/lib/maskdet.h (and stb_image to read a photo); build it
  * as any program that embeds the library would:
  *
- *   cc -Iapps/lib -I/usr/include/stb embed_detect.c build/libmaskdet.a \
- *      -lcjson -lstb -lm -pthread -o embed_detect
+ *   cc -Iapps/lib -I/usr/include/stb apps/examples/embed_detect.c \
+ *      build/libmaskdet.a -lcjson -lstb -lm -pthread -o embed_detect
  *   ./embed_detect photo.jpg      # or no argument: a synthetic frame
+ *
+ * (`make` builds it as build/examples/embed_detect; `make test` runs it.)
  *
  * The bundled models are found in $MASKDET_MODELS, ./models or models/ beside
  * the program's folder (run it from the repository root).
