@@ -8,7 +8,7 @@
  *      build/libmaskdet.a -lcjson -lstb -lm -pthread -o embed_detect
  *   ./embed_detect photo.jpg      # or no argument: a synthetic frame
  *
- * (`make` builds it as build/examples/embed_detect; `make test` runs it.)
+ * (`make examples` builds it as build/examples/embed_detect; `make test` runs it.)
  *
  * The bundled models are found in $MASKDET_MODELS, ./models or models/ beside
  * the program's folder (run it from the repository root).
