@@ -365,7 +365,7 @@ static int cmp_order_asc(const void *pa, const void *pb) {
     return (a->order > b->order) - (a->order < b->order);
 }
 
-/* Heap sort by cmp: glibc's qsort may malloc a merge buffer, and the frame
+/* Sorting by heap: glibc's qsort may malloc a merge buffer, and the frame
  * loop must not allocate. cmp is a total order here (ties broken by order),
  * so the result is the same as qsort's. */
 static void sift_down(scored *a, size_t root, size_t n, int (*cmp)(const void *, const void *)) {
@@ -380,10 +380,20 @@ static void sift_down(scored *a, size_t root, size_t n, int (*cmp)(const void *,
     }
 }
 
-static void sort_scored(scored *a, size_t n, int (*cmp)(const void *, const void *)) {
-    if (n < 2) return;
-    for (size_t i = n / 2; i-- > 0;) sift_down(a, i, n, cmp);
-    for (size_t end = n - 1; end > 0; end--) {
+/* The first k of a[0..n) in cmp's order, sorted, into a[0..k) (the rest is
+ * left in any order): a heap of the k best seen so far, whose root is the one
+ * to drop, costs n log k rather than n log n when top_k cuts the list. */
+static void sort_first(scored *a, size_t n, size_t k, int (*cmp)(const void *, const void *)) {
+    if (k > n) k = n;
+    if (k == 0) return;
+    for (size_t i = k / 2; i-- > 0;) sift_down(a, i, k, cmp);
+    for (size_t i = k; i < n; i++)
+        if (cmp(&a[i], &a[0]) < 0) {
+            scored t = a[0];
+            a[0] = a[i], a[i] = t;
+            sift_down(a, 0, k, cmp);
+        }
+    for (size_t end = k - 1; end > 0; end--) {
         scored t = a[0];
         a[0] = a[end], a[end] = t;
         sift_down(a, 0, end, cmp);
@@ -401,8 +411,12 @@ static int nms_core(const float *boxes, const float *scores, size_t stride, int 
             m++;
         }
     }
-    sort_scored(cand, (size_t)m, cmp_scored_desc);
-    if (top_k >= 0 && top_k < m) m = top_k;
+    if (top_k >= 0 && top_k < m) {
+        sort_first(cand, (size_t)m, (size_t)top_k, cmp_scored_desc);
+        m = top_k;
+    } else {
+        sort_first(cand, (size_t)m, (size_t)m, cmp_scored_desc);
+    }
     int kept = 0;
     for (int c = 0; c < m; c++) {
         const float *box = boxes + (size_t)cand[c].index * 4;
@@ -545,9 +559,9 @@ nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const flo
     /* Too many: keep the best keep_top_k over all classes, then restore the
      * label-major order (Caffe emits by label, then score). */
     if (p->keep_top_k >= 0 && n_all > p->keep_top_k) {
-        sort_scored(all, (size_t)n_all, cmp_scored_desc);
+        sort_first(all, (size_t)n_all, (size_t)p->keep_top_k, cmp_scored_desc);
         n_all = p->keep_top_k;
-        sort_scored(all, (size_t)n_all, cmp_order_asc);
+        sort_first(all, (size_t)n_all, (size_t)n_all, cmp_order_asc);
     }
     if (n_all > max_out)
         return nn_error_set(err, NN_ERR_LIMIT, "ssd: %d detections but room for %d", n_all,
