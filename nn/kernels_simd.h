@@ -992,19 +992,23 @@ static void KS(bw_task)(void *arg, int task) {
  * registers: per pixel it loads NR channels of dY (transposed beforehand to
  * [pixel][NR] panels) and broadcasts MR values of col(x). Those MR values
  * are consecutive floats when x is copied to an HWC block (a few input rows,
- * padding made real, the group's channels innermost): for one kernel row
- * ky, the taps (kx, c) sit side by side (when the column dilation is 1), so
+ * padding made real, a slice of cs channels innermost): for one kernel row
+ * ky the taps (kx, c) sit side by side (when the column dilation is 1), so
  * one pointer serves all MR broadcasts. A "panel" is MR such consecutive
- * elements u = kx*cin_g + c of kernel row ky (kx fixed when dw > 1).
+ * elements u = kx*cs + c of kernel row ky (one kx per span when dw > 1).
  *
  * Work: pixel blocks of a few output rows. Per block, x rows go to the HWC
  * copy and dY to the transposed panels (summing db on the way); then every
  * (co panel, k panel) runs the micro-kernel over the block's pixels and
- * adds its tile to the dWt accumulator ([G][K][cout_pad]).
- * Threads: with at least as many images as threads, items are (image,
- * group, pixel block) and each task has its own accumulator, summed at the
- * end; otherwise (a single image, as VGG in the benchmark) items are chunks
- * of k panels sharing one accumulator, each looping over all pixels. */
+ * adds its tile to a dWt accumulator ([G][K][cout_pad], summed into dW with
+ * a transpose at the end). Each block adds into all of its accumulator, so
+ * that must stay in L2:
+ *   small accumulator  items are (image, group, pixel block) and each task
+ *                      owns an accumulator; they are summed at the end;
+ *   large one          items are (group, channel slice) sharing one
+ *                      accumulator, each looping over all images and pixels
+ *                      (dY is transposed again per slice: cheap next to the
+ *                      slice's arithmetic). */
 
 typedef struct {
     const nn_conv2d_shape *s;
@@ -1012,19 +1016,17 @@ typedef struct {
     float *dw, *db;
     int cin_g, cout_g, k, taps;
     int cout_pad, co_panels;  /* output channels rounded up to NR, NR per panel */
-    int u_len, u_per_ky;      /* panel span: elements per kernel row (dw == 1) or per tap */
-    int panels_per_span, panels; /* k panels per span, k panels in all (per group) */
-    int rows_per_block, blocks;  /* output rows per pixel block, blocks per image */
+    int rows_per_block, blocks; /* output rows per pixel block, blocks per image */
     int rows_in, wp;          /* HWC block: input rows, padded width */
-    bool split_k;             /* items are k-panel chunks sharing one accumulator */
-    int chunk, chunks;        /* split_k: k panels per item, items per group */
+    bool sliced;              /* items are channel slices sharing one accumulator */
+    int slice_c, slices;      /* channels per slice, slices per group */
     int items;
     atomic_int next;
     size_t acc_floats;        /* G * K * cout_pad */
     size_t task_floats;       /* per task: HWC block, dY panels, db sums (+ accumulator) */
     size_t bt_off, db_off, acc_off; /* where those start in a task's scratch */
     float *scratch;
-    float *shared_acc;        /* split_k */
+    float *shared_acc;        /* sliced */
 } KS(bwo_job);
 
 /* One tile: out rows orow[r] (r < mr), NR channels each, += sum over the
@@ -1082,40 +1084,40 @@ static const KS(bwo_fn) KS(bwo_uks)[MR + 1] = {
 #endif
 };
 
-/* Input rows of output rows [oy0, oy0+rows) of image n, group g, as HWC:
- * xb[(iy*wp + ix)*cin_g + c], zero in the padding. */
-static void KS(bwo_pack_x)(const KS(bwo_job) *J, int n, int g, int oy0, int rows, float *xb) {
+/* Input rows of output rows [oy0, oy0+rows) of image n, channels [c0, c0+cs)
+ * of group g, as HWC: xb[(iy*wp + ix)*cs + c], zero in the padding. */
+static void KS(bwo_pack_x)(const KS(bwo_job) *J, int n, int g, int c0, int cs, int oy0, int rows,
+                           float *xb) {
     const nn_conv2d_shape *s = J->s;
-    int cin_g = J->cin_g, rows_in = (rows - 1) * s->stride_h + (s->kh - 1) * s->dil_h + 1;
-    int plane = s->h * s->w;
-    const float *xg = J->x + ((size_t)n * s->cin + (size_t)g * cin_g) * plane;
+    int rows_in = (rows - 1) * s->stride_h + (s->kh - 1) * s->dil_h + 1, plane = s->h * s->w;
+    const float *xg = J->x + ((size_t)n * s->cin + (size_t)g * J->cin_g + c0) * plane;
     for (int r = 0; r < rows_in; r++) {
         int iy = oy0 * s->stride_h - s->pad_h + r;
-        float *d = xb + (size_t)r * J->wp * cin_g;
+        float *d = xb + (size_t)r * J->wp * cs;
         if (iy < 0 || iy >= s->h) {
-            memset(d, 0, sizeof(float) * J->wp * cin_g);
+            memset(d, 0, sizeof(float) * J->wp * cs);
             continue;
         }
-        memset(d, 0, sizeof(float) * s->pad_w * cin_g);
-        memset(d + (size_t)(s->pad_w + s->w) * cin_g, 0,
-               sizeof(float) * (J->wp - s->pad_w - s->w) * cin_g);
-        if (cin_g < VL / 2) { /* few channels: a gather would fetch mostly nothing */
-            for (int c = 0; c < cin_g; c++) {
+        memset(d, 0, sizeof(float) * s->pad_w * cs);
+        memset(d + (size_t)(s->pad_w + s->w) * cs, 0,
+               sizeof(float) * (J->wp - s->pad_w - s->w) * cs);
+        if (cs < VL / 2) { /* few channels: a gather would fetch mostly nothing */
+            for (int c = 0; c < cs; c++) {
                 const float *src = xg + (size_t)c * plane + (size_t)iy * s->w;
-                float *dp = d + (size_t)s->pad_w * cin_g + c;
-                for (int ix = 0; ix < s->w; ix++) dp[(size_t)ix * cin_g] = src[ix];
+                float *dp = d + (size_t)s->pad_w * cs + c;
+                for (int ix = 0; ix < s->w; ix++) dp[(size_t)ix * cs] = src[ix];
             }
             continue;
         }
         for (int ix = 0; ix < s->w; ix++) {
             const float *src = xg + (size_t)iy * s->w + ix;
-            float *dp = d + (size_t)(ix + s->pad_w) * cin_g;
+            float *dp = d + (size_t)(ix + s->pad_w) * cs;
             int c = 0;
-            for (; c + VL <= cin_g; c += VL)
+            for (; c + VL <= cs; c += VL)
                 vf_storeu(dp + c, vf_gather_stride(src, c * plane, plane, VL, INT_MAX));
-            if (c < cin_g)
-                vf_mask_storeu(dp + c, vmask_range(0, cin_g - c),
-                               vf_gather_stride(src, c * plane, plane, cin_g - c, INT_MAX));
+            if (c < cs)
+                vf_mask_storeu(dp + c, vmask_range(0, cs - c),
+                               vf_gather_stride(src, c * plane, plane, cs - c, INT_MAX));
         }
     }
 }
@@ -1143,28 +1145,27 @@ static void KS(bwo_pack_dy)(const KS(bwo_job) *J, int n, int g, int p0, int np, 
     }
 }
 
-/* k panels [q0, q1) of group g over one packed pixel block. */
-static void KS(bwo_block)(const KS(bwo_job) *J, int g, int q0, int q1, int rows, const float *xb,
+/* Every k panel of channels [c0, c0+cs) of group g over one packed block. */
+static void KS(bwo_block)(const KS(bwo_job) *J, int g, int c0, int cs, int rows, const float *xb,
                           const float *bt, float *acc) {
     const nn_conv2d_shape *s = J->s;
-    int cin_g = J->cin_g, np = rows * s->wout;
-    int row_step = s->stride_h * J->wp * cin_g, col_step = s->stride_w * cin_g;
+    int np = rows * s->wout, row_step = s->stride_h * J->wp * cs, col_step = s->stride_w * cs;
+    /* spans: one per kernel row (dw == 1: its taps side by side), else per tap */
+    int spans_per_ky = s->dil_w == 1 ? 1 : s->kw, u_len = s->dil_w == 1 ? s->kw * cs : cs;
     float *accg = acc + (size_t)g * J->k * J->cout_pad;
     for (int cp = 0; cp < J->co_panels; cp++) {
         const float *btp = bt + (size_t)cp * np * NR;
-        for (int q = q0; q < q1; q++) {
-            /* panel q: span (ky, and kx when dw > 1), elements [u0, u0+mr) */
-            int span = q / J->panels_per_span, u0 = (q % J->panels_per_span) * MR;
-            int mr = ks_min(MR, J->u_len - u0);
-            int ky = span / J->u_per_ky, kx0 = span % J->u_per_ky;
-            const float *xq = xb + (size_t)ky * s->dil_h * J->wp * cin_g +
-                              (s->dil_w == 1 ? u0 : kx0 * s->dil_w * cin_g + u0);
-            int orow[MR];
-            for (int r = 0; r < mr; r++) {
-                int u = u0 + r, kx = s->dil_w == 1 ? u / cin_g : kx0, c = u % cin_g;
-                orow[r] = ((c * J->taps + ky * s->kw + kx) * J->cout_pad) + cp * NR;
+        for (int span = 0; span < s->kh * spans_per_ky; span++) {
+            int ky = span / spans_per_ky, kx0 = span % spans_per_ky;
+            const float *xs = xb + (size_t)ky * s->dil_h * J->wp * cs + kx0 * s->dil_w * cs;
+            for (int u0 = 0; u0 < u_len; u0 += MR) {
+                int mr = ks_min(MR, u_len - u0), orow[MR];
+                for (int r = 0; r < mr; r++) {
+                    int u = u0 + r, kx = kx0 + u / cs, c = c0 + u % cs;
+                    orow[r] = (c * J->taps + ky * s->kw + kx) * J->cout_pad + cp * NR;
+                }
+                KS(bwo_uks)[mr](xs + u0, rows, row_step, s->wout, col_step, btp, accg, orow);
             }
-            KS(bwo_uks)[mr](xq, rows, row_step, s->wout, col_step, btp, accg, orow);
         }
     }
 }
@@ -1174,28 +1175,28 @@ static void KS(bwo_task)(void *arg, int task) {
     const nn_conv2d_shape *s = J->s;
     float *xb = J->scratch + (size_t)task * J->task_floats;
     float *bt = xb + J->bt_off, *dbsum = xb + J->db_off;
-    float *acc = J->split_k ? J->shared_acc : xb + J->acc_off;
+    float *acc = J->sliced ? J->shared_acc : xb + J->acc_off;
     int item;
     while ((item = atomic_fetch_add(&J->next, 1)) < J->items) {
-        if (J->split_k) { /* item = (group, chunk of k panels), all images and pixels */
-            int g = item / J->chunks, ci = item % J->chunks;
-            int q0 = ci * J->chunk, q1 = ks_min(J->panels, q0 + J->chunk);
+        if (J->sliced) { /* item = (group, channel slice), all images and pixels */
+            int g = item / J->slices, sl = item % J->slices;
+            int c0 = sl * J->slice_c, cs = ks_min(J->slice_c, J->cin_g - c0);
             for (int n = 0; n < s->n; n++)
                 for (int b = 0; b < J->blocks; b++) {
                     int oy0 = b * J->rows_per_block, rows = ks_min(J->rows_per_block, s->hout - oy0);
-                    KS(bwo_pack_x)(J, n, g, oy0, rows, xb);
+                    KS(bwo_pack_x)(J, n, g, c0, cs, oy0, rows, xb);
                     KS(bwo_pack_dy)(J, n, g, oy0 * s->wout, rows * s->wout, bt,
-                                    ci == 0 ? dbsum + (size_t)g * J->cout_pad : NULL);
-                    KS(bwo_block)(J, g, q0, q1, rows, xb, bt, acc);
+                                    sl == 0 ? dbsum + (size_t)g * J->cout_pad : NULL);
+                    KS(bwo_block)(J, g, c0, cs, rows, xb, bt, acc);
                 }
         } else { /* item = (image, group, pixel block) */
             int b = item % J->blocks, g = item / J->blocks % s->groups;
             int n = item / J->blocks / s->groups;
             int oy0 = b * J->rows_per_block, rows = ks_min(J->rows_per_block, s->hout - oy0);
-            KS(bwo_pack_x)(J, n, g, oy0, rows, xb);
+            KS(bwo_pack_x)(J, n, g, 0, J->cin_g, oy0, rows, xb);
             KS(bwo_pack_dy)(J, n, g, oy0 * s->wout, rows * s->wout, bt,
                             dbsum + (size_t)g * J->cout_pad);
-            KS(bwo_block)(J, g, 0, J->panels, rows, xb, bt, acc);
+            KS(bwo_block)(J, g, 0, J->cin_g, rows, xb, bt, acc);
         }
     }
 }
@@ -1212,25 +1213,21 @@ static void KS(bwo_sum)(void *arg, int index) {
     KS(bwo_job) *J = S->J;
     int blocks = ks_cdiv(J->cout_g, 16), g = index / blocks, co0 = index % blocks * 16;
     int nco = ks_min(16, J->cout_g - co0);
-    int accs = J->split_k ? 1 : S->tasks;
+    int accs = J->sliced ? 1 : S->tasks;
     float tile[16][16]; /* [k][co] */
     for (int k0 = 0; k0 < J->k; k0 += 16) {
         int nk = ks_min(16, J->k - k0);
         memset(tile, 0, sizeof tile);
         for (int t = 0; t < accs; t++) {
-            const float *acc = J->split_k ? J->shared_acc
-                                          : J->scratch + (size_t)t * J->task_floats + J->acc_off;
+            const float *acc = J->sliced ? J->shared_acc
+                                         : J->scratch + (size_t)t * J->task_floats + J->acc_off;
             const float *a = acc + ((size_t)g * J->k + k0) * J->cout_pad + co0;
-            for (int i = 0; i < nk; i++)
-                vf_storeu(&tile[i][0], vf_add(vf_loadu(&tile[i][0]),
-                                              vf_maskz_loadu(a + (size_t)i * J->cout_pad,
-                                                             vmask_range(0, ks_min(VL, nco)))));
-            if (VL < 16 && nco > VL) /* AVX2: the second half of the 16 channels */
-                for (int i = 0; i < nk; i++)
-                    vf_storeu(&tile[i][VL % 16],
-                              vf_add(vf_loadu(&tile[i][VL % 16]),
-                                     vf_maskz_loadu(a + (size_t)i * J->cout_pad + VL,
-                                                    vmask_range(0, nco - VL))));
+            for (int h = 0; h < 16; h += VL) /* one or two vectors of channels */
+                for (int i = 0; i < nk && h < nco; i++)
+                    vf_storeu(&tile[i][h],
+                              vf_add(vf_loadu(&tile[i][h]),
+                                     vf_maskz_loadu(a + (size_t)i * J->cout_pad + h,
+                                                    vmask_range(0, ks_min(VL, nco - h)))));
         }
         for (int c = 0; c < nco; c++) {
             float *d = J->dw + ((size_t)g * J->cout_g + co0 + c) * J->k + k0;
@@ -1253,10 +1250,6 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
                      .cout_g = cout_g, .k = cin_g * taps, .taps = taps};
     J.co_panels = ks_cdiv(cout_g, NR);
     J.cout_pad = J.co_panels * NR;
-    J.u_per_ky = s->dil_w == 1 ? 1 : s->kw;
-    J.u_len = s->dil_w == 1 ? s->kw * cin_g : cin_g;
-    J.panels_per_span = ks_cdiv(J.u_len, MR);
-    J.panels = s->kh * J.u_per_ky * J.panels_per_span;
     /* A block of about 256 pixels, its dY panels within 512 KB (L2). */
     int rows = ks_max(1, ks_min(s->hout, ks_cdiv(256, s->wout)));
     while (rows > 1 && (size_t)J.cout_pad * rows * s->wout * sizeof(float) > 512 * 1024) rows--;
@@ -1266,30 +1259,29 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
     J.wp = ks_max(s->w + 2 * s->pad_w, (s->wout - 1) * s->stride_w + (s->kw - 1) * s->dil_w + 1);
     int threads = nn_threads_get();
     J.acc_floats = (size_t)s->groups * J.k * J.cout_pad;
-    /* Every block adds into all of its accumulator: past ~1 MB (half of L2)
-     * those adds go to L3, so large layers split k into slices instead. */
+    /* accumulators up to 1 MB (half of L2) per task */
     size_t slice_floats = 256 * 1024;
-    J.split_k = (threads > 1 && s->n < threads) || J.acc_floats > slice_floats;
-    /* per task: HWC block | dY panels | db sums | accumulator (unless shared) */
-    J.bt_off = ((size_t)J.rows_in * J.wp * cin_g + 15) / 16 * 16;
-    J.db_off = J.bt_off + (size_t)J.co_panels * rows * s->wout * NR;
-    J.acc_off = J.db_off + (size_t)s->groups * J.cout_pad;
-    J.task_floats = J.acc_off;
-    if (J.split_k) {
+    J.sliced = J.acc_floats > slice_floats;
+    J.slice_c = cin_g;
+    J.slices = 1;
+    if (J.sliced) {
         int by_size = (int)((J.acc_floats + slice_floats - 1) / slice_floats);
-        J.chunks = ks_min(J.panels, ks_max(by_size, ks_cdiv(threads > 1 ? 3 * threads : 1, s->groups)));
-        J.chunk = ks_cdiv(J.panels, J.chunks);
-        J.chunks = ks_cdiv(J.panels, J.chunk);
-        J.items = s->groups * J.chunks;
+        int want = ks_max(by_size, ks_cdiv(threads > 1 ? 3 * threads : 1, s->groups));
+        J.slice_c = ks_cdiv(cin_g, ks_min(cin_g, want));
+        J.slices = ks_cdiv(cin_g, J.slice_c);
+        J.items = s->groups * J.slices;
     } else {
-        J.task_floats += J.acc_floats;
         J.items = s->n * s->groups * J.blocks;
     }
-    J.task_floats = (J.task_floats + 15) / 16 * 16;
+    /* per task: HWC block | dY panels | db sums | accumulator (unless shared) */
+    J.bt_off = ((size_t)J.rows_in * J.wp * J.slice_c + 15) / 16 * 16;
+    J.db_off = J.bt_off + (size_t)J.co_panels * rows * s->wout * NR;
+    J.acc_off = J.db_off + (size_t)s->groups * J.cout_pad;
+    J.task_floats = (J.acc_off + (J.sliced ? 0 : J.acc_floats) + 15) / 16 * 16;
     int tasks = ks_min(threads, J.items);
     J.scratch = nn_aligned_alloc(sizeof(float) * J.task_floats * tasks);
-    J.shared_acc = J.split_k ? nn_aligned_alloc(sizeof(float) * J.acc_floats) : NULL;
-    if (!J.scratch || (J.split_k && !J.shared_acc)) {
+    J.shared_acc = J.sliced ? nn_aligned_alloc(sizeof(float) * J.acc_floats) : NULL;
+    if (!J.scratch || (J.sliced && !J.shared_acc)) {
         nn_aligned_free(J.scratch);
         nn_aligned_free(J.shared_acc);
         return false;
