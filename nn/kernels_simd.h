@@ -1005,10 +1005,11 @@ static void KS(bw_task)(void *arg, int task) {
  * that must stay in L2:
  *   small accumulator  items are (image, group, pixel block) and each task
  *                      owns an accumulator; they are summed at the end;
- *   large one          items are (group, channel slice) sharing one
- *                      accumulator, each looping over all images and pixels
- *                      (dY is transposed again per slice: cheap next to the
- *                      slice's arithmetic). */
+ *   large one          items are (group, channel slice), each looping over
+ *                      all images and pixels into the task's accumulator
+ *                      for that slice's rows, added to dW when the item
+ *                      ends (dY is transposed again per slice: cheap next
+ *                      to the slice's arithmetic). */
 
 typedef struct {
     const nn_conv2d_shape *s;
@@ -1018,15 +1019,14 @@ typedef struct {
     int cout_pad, co_panels;  /* output channels rounded up to NR, NR per panel */
     int rows_per_block, blocks; /* output rows per pixel block, blocks per image */
     int rows_in, wp;          /* HWC block: input rows, padded width */
-    bool sliced;              /* items are channel slices sharing one accumulator */
+    bool sliced;              /* items are channel slices (see above) */
     int slice_c, slices;      /* channels per slice, slices per group */
     int items;
     atomic_int next;
-    size_t acc_floats;        /* G * K * cout_pad */
-    size_t task_floats;       /* per task: HWC block, dY panels, db sums (+ accumulator) */
+    size_t acc_floats;        /* a task's accumulator: G*K or slice_c*taps rows of cout_pad */
+    size_t task_floats;       /* per task: HWC block, dY panels, db sums, accumulator */
     size_t bt_off, db_off, acc_off; /* where those start in a task's scratch */
     float *scratch;
-    float *shared_acc;        /* sliced */
 } KS(bwo_job);
 
 /* One tile: out rows orow[r] (r < mr), NR channels each, += sum over the
@@ -1145,14 +1145,14 @@ static void KS(bwo_pack_dy)(const KS(bwo_job) *J, int n, int g, int p0, int np, 
     }
 }
 
-/* Every k panel of channels [c0, c0+cs) of group g over one packed block. */
-static void KS(bwo_block)(const KS(bwo_job) *J, int g, int c0, int cs, int rows, const float *xb,
-                          const float *bt, float *acc) {
+/* Every k panel of channels [c0, c0+cs) over one packed block, into acc:
+ * accumulator rows from k = k_base of the group. */
+static void KS(bwo_block)(const KS(bwo_job) *J, int c0, int cs, int rows, const float *xb,
+                          const float *bt, float *acc, int k_base) {
     const nn_conv2d_shape *s = J->s;
     int np = rows * s->wout, row_step = s->stride_h * J->wp * cs, col_step = s->stride_w * cs;
     /* spans: one per kernel row (dw == 1: its taps side by side), else per tap */
     int spans_per_ky = s->dil_w == 1 ? 1 : s->kw, u_len = s->dil_w == 1 ? s->kw * cs : cs;
-    float *accg = acc + (size_t)g * J->k * J->cout_pad;
     for (int cp = 0; cp < J->co_panels; cp++) {
         const float *btp = bt + (size_t)cp * np * NR;
         for (int span = 0; span < s->kh * spans_per_ky; span++) {
@@ -1162,9 +1162,28 @@ static void KS(bwo_block)(const KS(bwo_job) *J, int g, int c0, int cs, int rows,
                 int mr = ks_min(MR, u_len - u0), orow[MR];
                 for (int r = 0; r < mr; r++) {
                     int u = u0 + r, kx = kx0 + u / cs, c = c0 + u % cs;
-                    orow[r] = (c * J->taps + ky * s->kw + kx) * J->cout_pad + cp * NR;
+                    orow[r] = (c * J->taps + ky * s->kw + kx - k_base) * J->cout_pad + cp * NR;
                 }
-                KS(bwo_uks)[mr](xs + u0, rows, row_step, s->wout, col_step, btp, accg, orow);
+                KS(bwo_uks)[mr](xs + u0, rows, row_step, s->wout, col_step, btp, acc, orow);
+            }
+        }
+    }
+}
+
+/* dW[g][co][k0 + i] += acc[i][co] for i < nk: a transpose through 16 x 16
+ * tiles, so that both sides are read and written in rows. */
+static void KS(bwo_add_transposed)(const KS(bwo_job) *J, int g, int k0, int nk, const float *acc) {
+    float tile[16][16]; /* [k][co] */
+    for (int co0 = 0; co0 < J->cout_g; co0 += 16) {
+        int nco = ks_min(16, J->cout_g - co0);
+        for (int i0 = 0; i0 < nk; i0 += 16) {
+            int ni = ks_min(16, nk - i0);
+            for (int i = 0; i < ni; i++)
+                for (int h = 0; h < nco; h += VL)
+                    vf_storeu(&tile[i][h], vf_loadu(acc + (size_t)(i0 + i) * J->cout_pad + co0 + h));
+            for (int c = 0; c < nco; c++) {
+                float *d = J->dw + ((size_t)g * J->cout_g + co0 + c) * J->k + k0 + i0;
+                for (int i = 0; i < ni; i++) d[i] += tile[i][c];
             }
         }
     }
@@ -1174,21 +1193,22 @@ static void KS(bwo_task)(void *arg, int task) {
     KS(bwo_job) *J = arg;
     const nn_conv2d_shape *s = J->s;
     float *xb = J->scratch + (size_t)task * J->task_floats;
-    float *bt = xb + J->bt_off, *dbsum = xb + J->db_off;
-    float *acc = J->sliced ? J->shared_acc : xb + J->acc_off;
+    float *bt = xb + J->bt_off, *dbsum = xb + J->db_off, *acc = xb + J->acc_off;
     int item;
     while ((item = atomic_fetch_add(&J->next, 1)) < J->items) {
         if (J->sliced) { /* item = (group, channel slice), all images and pixels */
             int g = item / J->slices, sl = item % J->slices;
             int c0 = sl * J->slice_c, cs = ks_min(J->slice_c, J->cin_g - c0);
+            memset(acc, 0, sizeof(float) * (size_t)cs * J->taps * J->cout_pad);
             for (int n = 0; n < s->n; n++)
                 for (int b = 0; b < J->blocks; b++) {
                     int oy0 = b * J->rows_per_block, rows = ks_min(J->rows_per_block, s->hout - oy0);
                     KS(bwo_pack_x)(J, n, g, c0, cs, oy0, rows, xb);
                     KS(bwo_pack_dy)(J, n, g, oy0 * s->wout, rows * s->wout, bt,
                                     sl == 0 ? dbsum + (size_t)g * J->cout_pad : NULL);
-                    KS(bwo_block)(J, g, c0, cs, rows, xb, bt, acc);
+                    KS(bwo_block)(J, c0, cs, rows, xb, bt, acc, c0 * J->taps);
                 }
+            KS(bwo_add_transposed)(J, g, c0 * J->taps, cs * J->taps, acc);
         } else { /* item = (image, group, pixel block) */
             int b = item % J->blocks, g = item / J->blocks % s->groups;
             int n = item / J->blocks / s->groups;
@@ -1196,7 +1216,7 @@ static void KS(bwo_task)(void *arg, int task) {
             KS(bwo_pack_x)(J, n, g, 0, J->cin_g, oy0, rows, xb);
             KS(bwo_pack_dy)(J, n, g, oy0 * s->wout, rows * s->wout, bt,
                             dbsum + (size_t)g * J->cout_pad);
-            KS(bwo_block)(J, g, 0, J->cin_g, rows, xb, bt, acc);
+            KS(bwo_block)(J, 0, J->cin_g, rows, xb, bt, acc + (size_t)g * J->k * J->cout_pad, 0);
         }
     }
 }
@@ -1206,21 +1226,20 @@ typedef struct {
     int tasks;
 } KS(bwo_sum_job);
 
-/* dW[g][co][k] += sum over accumulators of dWt[g][k][co], for 16 channels
- * of one group, through a 16 x 16 tile so both sides are read in rows. */
+/* Per-task accumulators: dW[g][co][k] += sum over tasks of dWt[g][k][co],
+ * for 16 channels of one group, through 16 x 16 tiles as above. */
 static void KS(bwo_sum)(void *arg, int index) {
     KS(bwo_sum_job) *S = arg;
     KS(bwo_job) *J = S->J;
     int blocks = ks_cdiv(J->cout_g, 16), g = index / blocks, co0 = index % blocks * 16;
     int nco = ks_min(16, J->cout_g - co0);
-    int accs = J->sliced ? 1 : S->tasks;
+    int accs = S->tasks;
     float tile[16][16]; /* [k][co] */
     for (int k0 = 0; k0 < J->k; k0 += 16) {
         int nk = ks_min(16, J->k - k0);
         memset(tile, 0, sizeof tile);
         for (int t = 0; t < accs; t++) {
-            const float *acc = J->sliced ? J->shared_acc
-                                         : J->scratch + (size_t)t * J->task_floats + J->acc_off;
+            const float *acc = J->scratch + (size_t)t * J->task_floats + J->acc_off;
             const float *a = acc + ((size_t)g * J->k + k0) * J->cout_pad + co0;
             for (int h = 0; h < 16; h += VL) /* one or two vectors of channels */
                 for (int i = 0; i < nk && h < nco; i++)
@@ -1258,43 +1277,41 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
     J.rows_in = (rows - 1) * s->stride_h + (s->kh - 1) * s->dil_h + 1;
     J.wp = ks_max(s->w + 2 * s->pad_w, (s->wout - 1) * s->stride_w + (s->kw - 1) * s->dil_w + 1);
     int threads = nn_threads_get();
-    J.acc_floats = (size_t)s->groups * J.k * J.cout_pad;
+    size_t whole = (size_t)s->groups * J.k * J.cout_pad;
     /* accumulators up to 1 MB (half of L2) per task */
     size_t slice_floats = 256 * 1024;
-    J.sliced = J.acc_floats > slice_floats;
+    J.sliced = whole > slice_floats;
     J.slice_c = cin_g;
     J.slices = 1;
+    J.acc_floats = whole;
     if (J.sliced) {
-        int by_size = (int)((J.acc_floats + slice_floats - 1) / slice_floats);
+        int by_size = (int)((whole + slice_floats - 1) / slice_floats);
         int want = ks_max(by_size, ks_cdiv(threads > 1 ? 3 * threads : 1, s->groups));
         J.slice_c = ks_cdiv(cin_g, ks_min(cin_g, want));
         J.slices = ks_cdiv(cin_g, J.slice_c);
         J.items = s->groups * J.slices;
+        J.acc_floats = (size_t)J.slice_c * taps * J.cout_pad;
     } else {
         J.items = s->n * s->groups * J.blocks;
     }
-    /* per task: HWC block | dY panels | db sums | accumulator (unless shared) */
+    /* per task: HWC block | dY panels | db sums | accumulator */
     J.bt_off = ((size_t)J.rows_in * J.wp * J.slice_c + 15) / 16 * 16;
     J.db_off = J.bt_off + (size_t)J.co_panels * rows * s->wout * NR;
     J.acc_off = J.db_off + (size_t)s->groups * J.cout_pad;
-    J.task_floats = (J.acc_off + (J.sliced ? 0 : J.acc_floats) + 15) / 16 * 16;
+    J.task_floats = (J.acc_off + J.acc_floats + 15) / 16 * 16;
     int tasks = ks_min(threads, J.items);
     J.scratch = nn_aligned_alloc(sizeof(float) * J.task_floats * tasks);
-    J.shared_acc = J.sliced ? nn_aligned_alloc(sizeof(float) * J.acc_floats) : NULL;
-    if (!J.scratch || (J.sliced && !J.shared_acc)) {
-        nn_aligned_free(J.scratch);
-        nn_aligned_free(J.shared_acc);
-        return false;
-    }
+    if (!J.scratch) return false;
     for (int t = 0; t < tasks; t++) /* db sums and accumulators start at zero */
         memset(J.scratch + (size_t)t * J.task_floats + J.db_off, 0,
                sizeof(float) * (J.task_floats - J.db_off));
-    if (J.shared_acc) memset(J.shared_acc, 0, sizeof(float) * J.acc_floats);
     atomic_store(&J.next, 0);
     nn_parallel_for(tasks, KS(bwo_task), &J);
 
-    KS(bwo_sum_job) S = {&J, tasks};
-    nn_parallel_for(s->groups * ks_cdiv(cout_g, 16), KS(bwo_sum), &S);
+    if (!J.sliced) {
+        KS(bwo_sum_job) S = {&J, tasks};
+        nn_parallel_for(s->groups * ks_cdiv(cout_g, 16), KS(bwo_sum), &S);
+    }
     if (db)
         for (int t = 0; t < tasks; t++) {
             const float *dbsum = J.scratch + (size_t)t * J.task_floats + J.db_off;
@@ -1303,7 +1320,6 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
                     db[g * cout_g + co] += dbsum[(size_t)g * J.cout_pad + co];
         }
     nn_aligned_free(J.scratch);
-    nn_aligned_free(J.shared_acc);
     return true;
 }
 
