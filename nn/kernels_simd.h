@@ -1084,6 +1084,69 @@ static const KS(bwo_fn) KS(bwo_uks)[MR + 1] = {
 #endif
 };
 
+/* r[i][c] -> r[c][i] for a VL x VL tile held in VL vectors (the one
+ * ISA-specific piece here: shuffles have no place in the vocabulary). */
+static inline void KS(transpose_tile)(vf r[VL]) {
+    vf t[VL];
+    for (int i = 0; i < VL; i += 2) {
+#if VL == 16
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+#else
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+#endif
+    }
+    /* u[4g+q], 128-bit lane L: column 4L+q of rows 4g..4g+3 */
+    vf u[VL];
+    for (int g = 0; g < VL / 4; g++) {
+#if VL == 16
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+#else
+        u[4 * g + 0] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+#endif
+    }
+    /* column 4L+q gathers lane L of u[q], u[4+q], ... */
+    for (int q = 0; q < 4; q++) {
+#if VL == 16
+        vf v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v2 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
+        vf w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
+        vf w2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
+        r[q] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[8 + q] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+        r[4 + q] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+        r[12 + q] = _mm512_shuffle_f32x4(v2, w2, 0xDD);
+#else
+        r[q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x20);
+        r[4 + q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x31);
+#endif
+    }
+}
+
+/* dst[c*ld + i] = src[i*stride + c] for i < ni rows and c < nc columns
+ * (ni, nc <= VL): a tile of rows read with masked loads, transposed. Rows
+ * past ni read as zero; dst gets nc vectors of VL (all lanes written). */
+static inline __attribute__((always_inline)) void KS(transpose_copy)(float *dst, size_t ld, const float *src, size_t stride,
+                                      int ni, int nc) {
+    vf r[VL];
+    vmask m = vmask_range(0, nc);
+    for (int i = 0; i < VL; i++) {
+        /* the rows are planes apart: too many streams for the hardware
+         * prefetcher, so ask for the tile after next */
+        if (i < ni) __builtin_prefetch(src + i * stride + 2 * VL);
+        r[i] = i < ni ? (nc == VL ? vf_loadu(src + i * stride) : vf_maskz_loadu(src + i * stride, m))
+                      : vf_zero();
+    }
+    KS(transpose_tile)(r);
+    for (int c = 0; c < nc; c++) vf_storeu(dst + c * ld, r[c]);
+}
+
 /* Input rows of output rows [oy0, oy0+rows) of image n, channels [c0, c0+cs)
  * of group g, as HWC: xb[(iy*wp + ix)*cs + c], zero in the padding. */
 static void KS(bwo_pack_x)(const KS(bwo_job) *J, int n, int g, int c0, int cs, int oy0, int rows,
@@ -1101,24 +1164,16 @@ static void KS(bwo_pack_x)(const KS(bwo_job) *J, int n, int g, int c0, int cs, i
         memset(d, 0, sizeof(float) * s->pad_w * cs);
         memset(d + (size_t)(s->pad_w + s->w) * cs, 0,
                sizeof(float) * (J->wp - s->pad_w - s->w) * cs);
-        if (cs < VL / 2) { /* few channels: a gather would fetch mostly nothing */
-            for (int c = 0; c < cs; c++) {
-                const float *src = xg + (size_t)c * plane + (size_t)iy * s->w;
-                float *dp = d + (size_t)s->pad_w * cs + c;
-                for (int ix = 0; ix < s->w; ix++) dp[(size_t)ix * cs] = src[ix];
-            }
-            continue;
-        }
-        for (int ix = 0; ix < s->w; ix++) {
-            const float *src = xg + (size_t)iy * s->w + ix;
-            float *dp = d + (size_t)(ix + s->pad_w) * cs;
-            int c = 0;
-            for (; c + VL <= cs; c += VL)
-                vf_storeu(dp + c, vf_gather_stride(src, c * plane, plane, VL, INT_MAX));
-            if (c < cs)
-                vf_mask_storeu(dp + c, vmask_range(0, cs - c),
-                               vf_gather_stride(src, c * plane, plane, cs - c, INT_MAX));
-        }
+        float *dp = d + (size_t)s->pad_w * cs;
+        const float *src = xg + (size_t)iy * s->w;
+        int c = 0;
+        /* whole vectors of channels: VL x VL tiles (channels x pixels) */
+        for (; c + VL <= cs; c += VL)
+            for (int ix = 0; ix < s->w; ix += VL)
+                KS(transpose_copy)(dp + (size_t)ix * cs + c, cs, src + (size_t)c * plane + ix,
+                                   plane, VL, ks_min(VL, s->w - ix));
+        for (; c < cs; c++) /* the rest one channel at a time */
+            for (int ix = 0; ix < s->w; ix++) dp[(size_t)ix * cs + c] = src[(size_t)c * plane + ix];
     }
 }
 
@@ -1133,14 +1188,14 @@ static void KS(bwo_pack_dy)(const KS(bwo_job) *J, int n, int g, int p0, int np, 
         float *d = bt + (size_t)cp * np * NR;
         for (int j = 0; j < NRV; j++) {
             int co = cp * NR + j * VL, lanes = ks_max(0, ks_min(VL, J->cout_g - co));
-            vf sum = vf_zero();
-            for (int p = 0; p < np; p++) {
-                vf v = lanes ? vf_gather_stride(dyg + p, co * plane, plane, lanes, INT_MAX)
-                             : vf_zero();
-                vf_storeu(d + (size_t)p * NR + j * VL, v);
-                sum = vf_add(sum, v);
+            for (int p = 0; p < np; p += VL)
+                KS(transpose_copy)(d + (size_t)p * NR + j * VL, NR, dyg + (size_t)co * plane + p,
+                                   plane, lanes, ks_min(VL, np - p));
+            if (dbsum && lanes) {
+                vf sum = vf_zero();
+                for (int p = 0; p < np; p++) sum = vf_add(sum, vf_load(d + (size_t)p * NR + j * VL));
+                vf_storeu(dbsum + co, vf_add(vf_loadu(dbsum + co), sum));
             }
-            if (dbsum) vf_storeu(dbsum + co, vf_add(vf_loadu(dbsum + co), sum));
         }
     }
 }
