@@ -810,6 +810,37 @@ static void KS(conv2d_forward_packed)(const nn_conv2d_shape *s, const float *x,
     KS(forward_with)(s, x, NULL, packed, b, y);
 }
 
+/* Winograd backward data over a batch with a few images per thread: each
+ * task runs whole chunks of images (its own V and M; the transforms and
+ * GEMMs inside run serially, nested calls being serial). A split run has
+ * three barriers per band, which cost more on two threads than they save
+ * when there are images enough to share out. */
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *dy, *w, *u;
+    float *dx;
+    int m, fph, fpw, chunk;
+    atomic_int next;
+} KS(bwd_wg_job);
+
+static void KS(bwd_wg_task)(void *arg, int task) {
+    KS(bwd_wg_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    (void)task;
+    int c;
+    while ((c = atomic_fetch_add(&J->next, 1)) * J->chunk < s->n) {
+        int n0 = c * J->chunk, count = ks_min(J->chunk, s->n - n0);
+        const float *dyc = J->dy + (size_t)n0 * s->cout * s->hout * s->wout;
+        float *dxc = J->dx + (size_t)n0 * s->cin * s->h * s->w;
+        if (!KS(wg_run)(dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
+                        s->w, dxc, NULL, false, true)) {
+            nn_conv2d_shape part = *s; /* no memory for the buffers: these images the slow way */
+            part.n = count;
+            nn_kernels_reference.conv2d_backward_data(&part, dyc, J->w, dxc);
+        }
+    }
+}
+
 static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, const float *w,
                                      float *dx) {
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
@@ -820,6 +851,15 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
     if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
         int m, k;
         float *u = KS(wg_weights)(s, w, true, &m, &k, NULL);
+        int threads = nn_threads_get();
+        if (u && threads > 1 && s->n >= 2 * threads) {
+            KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .m = m, .fph = fph,
+                                .fpw = fpw, .chunk = ks_cdiv(s->n, 4 * threads)};
+            atomic_store(&B.next, 0);
+            nn_parallel_for(threads, KS(bwd_wg_task), &B);
+            nn_aligned_free(u);
+            return;
+        }
         bool done = u && KS(wg_run)(dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
                                     s->w, dx, NULL, false, true);
         nn_aligned_free(u);

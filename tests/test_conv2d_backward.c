@@ -10,7 +10,8 @@
  * channels (a k panel spanning taps and channels), output channels that are
  * not a multiple of a panel, several pixel blocks with a short last one,
  * stride, dilation (one tap per span), groups, 1x1 and 7x7, batch 1 and
- * more, and an accumulator large enough to be split into channel slices.
+ * more, and an accumulator large enough to be split into channel slices;
+ * and Winograd backward data on batches shared out among threads by image.
  * Backward kernels accumulate, so every output starts nonzero.
  */
 #include <math.h>
@@ -39,6 +40,9 @@ static const bcase cases[] = {
     {1, 3, 7, 9, 17, 3, 3, 1, 1, 0, 0, 1, 1, 1},      /* no padding, batch 1        */
     {1, 130, 7, 9, 231, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* accumulator in slices      */
     {5, 16, 6, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},      /* narrow: the dot-tile path  */
+    /* Winograd backward data with images shared out among threads */
+    {5, 17, 15, 16, 18, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* one image per chunk        */
+    {9, 16, 12, 11, 16, 3, 3, 1, 1, 0, 0, 1, 1, 1},   /* two per chunk, a short one */
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
