@@ -33,9 +33,12 @@
  *                  F(2x2,3x3) (winograd_simd.h);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
- *   backward data  Winograd as above; stride 1: the flipped forward through
+ *   backward data  Winograd as above (with >= 2 images per thread, whole
+ *                  images per task); stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
- *   backward w.    the dot-product tiles, for every shape.
+ *   backward w.    >= NR/2 output channels per group: the outer-product
+ *                  GEMM over pixels (x as HWC, dY transposed; see "backward
+ *                  weights: the outer product"); else the dot-product tiles.
  *
  * The GEMM is blocked like BLIS: the weights are packed once per call into
  * MR-row panels [K][MR] (or once for good with conv2d_pack_weights); the
