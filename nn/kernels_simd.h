@@ -1374,6 +1374,10 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
     J.blocks = ks_cdiv(s->hout, rows);
     J.rows_in = (rows - 1) * s->stride_h + (s->kh - 1) * s->dil_h + 1;
     J.wp = ks_max(s->w + 2 * s->pad_w, (s->wout - 1) * s->stride_w + (s->kw - 1) * s->dil_w + 1);
+    /* offsets into a block and an accumulator are ints */
+    if ((double)J.rows_in * J.wp * cin_g * s->stride_h >= INT_MAX ||
+        (double)J.k * J.cout_pad >= INT_MAX)
+        return false;
     int threads = nn_threads_get();
     size_t whole = (size_t)s->groups * J.k * J.cout_pad;
     /* accumulators up to 1 MB (half of L2) per task */
