@@ -1367,7 +1367,7 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
                      .cout_g = cout_g, .k = cin_g * taps, .taps = taps};
     J.co_panels = ks_cdiv(cout_g, NR);
     J.cout_pad = J.co_panels * NR;
-    /* A block of about 256 pixels, its dY panels within 512 KB (L2). */
+    /* A block of about 512 pixels, its dY panels within 512 KB (L2). */
     int rows = ks_max(1, ks_min(s->hout, ks_cdiv(512, s->wout)));
     while (rows > 1 && (size_t)J.cout_pad * rows * s->wout * sizeof(float) > 512 * 1024) rows--;
     J.rows_per_block = rows;
