@@ -37,9 +37,12 @@
  *                  32), >= 256 2x2 tiles: Winograd F(2x2,3x3) (winograd_simd.h);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
- *   backward data  Winograd as above but from 16 channels; stride 1: the flipped forward through
+ *   backward data  Winograd as above but from 16 channels (with >= 2 images
+ *                  per thread, whole images per task); stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
- *   backward w.    the dot-product tiles, for every shape.
+ *   backward w.    >= NR/2 output channels per group: the outer-product
+ *                  GEMM over pixels (x as HWC, dY transposed; see "backward
+ *                  weights: the outer product"); else the dot-product tiles.
  *
  * The GEMM is blocked like BLIS: the weights are packed once per call into
  * MR-row panels [K][MR] (or once for good with conv2d_pack_weights); the
@@ -1014,6 +1017,37 @@ static void KS(conv2d_forward_packed)(const nn_conv2d_shape *s, const float *x,
     KS(forward_with)(s, x, NULL, packed, b, y);
 }
 
+/* Winograd backward data over a batch with a few images per thread: each
+ * task runs whole chunks of images (its own V and M; the transforms and
+ * GEMMs inside run serially, nested calls being serial). A split run has
+ * three barriers per band, which cost more on two threads than they save
+ * when there are images enough to share out. */
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *dy, *w, *u;
+    float *dx;
+    int m, fph, fpw, chunk;
+    atomic_int next;
+} KS(bwd_wg_job);
+
+static void KS(bwd_wg_task)(void *arg, int task) {
+    KS(bwd_wg_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    (void)task;
+    int c;
+    while ((c = atomic_fetch_add(&J->next, 1)) * J->chunk < s->n) {
+        int n0 = c * J->chunk, count = ks_min(J->chunk, s->n - n0);
+        const float *dyc = J->dy + (size_t)n0 * s->cout * s->hout * s->wout;
+        float *dxc = J->dx + (size_t)n0 * s->cin * s->h * s->w;
+        if (!KS(wg_run)(dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
+                        s->w, dxc, NULL, false, true)) {
+            nn_conv2d_shape part = *s; /* no memory for the buffers: these images the slow way */
+            part.n = count;
+            nn_kernels_reference.conv2d_backward_data(&part, dyc, J->w, dxc);
+        }
+    }
+}
+
 static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, const float *w,
                                      float *dx) {
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
@@ -1024,6 +1058,15 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
     if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
         int m, k;
         float *u = KS(wg_weights)(s, w, true, &m, &k, NULL);
+        int threads = nn_threads_get();
+        if (u && threads > 1 && s->n >= 2 * threads) {
+            KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .m = m, .fph = fph,
+                                .fpw = fpw, .chunk = ks_cdiv(s->n, 4 * threads)};
+            atomic_store(&B.next, 0);
+            nn_parallel_for(threads, KS(bwd_wg_task), &B);
+            nn_aligned_free(u);
+            return;
+        }
         bool done = u && KS(wg_run)(dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
                                     s->w, dx, NULL, false, true);
         nn_aligned_free(u);
@@ -1186,8 +1229,409 @@ static void KS(bw_task)(void *arg, int task) {
     while ((i = atomic_fetch_add(&J->next, 1)) < items) KS(bw_item)(J, i, cbuf, segs);
 }
 
+/* ------------------------------------ backward weights: the outer product */
+
+/* dW as a GEMM whose reduction runs over pixels, blocked like the forward:
+ *
+ *   dWt[k][co] += sum_p col(x)[k][p] * dY[co][p]
+ *
+ * The micro-kernel keeps an MR (k rows) x NR (output channels) tile in
+ * registers: per pixel it loads NR channels of dY (transposed beforehand to
+ * [pixel][NR] panels) and broadcasts MR values of col(x). Those MR values
+ * are consecutive floats when x is copied to an HWC block (a few input rows,
+ * padding made real, a slice of cs channels innermost): for one kernel row
+ * ky the taps (kx, c) sit side by side (when the column dilation is 1), so
+ * one pointer serves all MR broadcasts. A "panel" is MR such consecutive
+ * elements u = kx*cs + c of kernel row ky (one kx per span when dw > 1).
+ *
+ * Work: pixel blocks of a few output rows. Per block, x rows go to the HWC
+ * copy and dY to the transposed panels (summing db on the way); then every
+ * (co panel, k panel) runs the micro-kernel over the block's pixels and
+ * adds its tile to a dWt accumulator ([G][K][cout_pad], summed into dW with
+ * a transpose at the end). Each block adds into all of its accumulator, so
+ * that must stay in L2:
+ *   small accumulator  items are (image, group, pixel block) and each task
+ *                      owns an accumulator; they are summed at the end;
+ *   large one          items are (group, channel slice), each looping over
+ *                      all images and pixels into the task's accumulator
+ *                      for that slice's rows, added to dW when the item
+ *                      ends (dY is transposed again per slice: cheap next
+ *                      to the slice's arithmetic). */
+
+typedef struct {
+    const nn_conv2d_shape *s;
+    const float *x, *dy;
+    float *dw, *db;
+    int cin_g, cout_g, k, taps;
+    int cout_pad, co_panels;  /* output channels rounded up to NR, NR per panel */
+    int rows_per_block, blocks; /* output rows per pixel block, blocks per image */
+    int rows_in, wp;          /* HWC block: input rows, padded width */
+    bool sliced;              /* items are channel slices (see above) */
+    int slice_c, slices;      /* channels per slice, slices per group */
+    int items;
+    atomic_int next;
+    size_t acc_floats;        /* a task's accumulator: G*K or slice_c*taps rows of cout_pad */
+    size_t task_floats;       /* per task: HWC block, dY panels, db sums, accumulator */
+    size_t bt_off, db_off, acc_off; /* where those start in a task's scratch */
+    float *scratch;
+} KS(bwo_job);
+
+/* One tile: out rows orow[r] (r < mr), NR channels each, += sum over the
+ * block's pixels of xb[r] (shifted per pixel) * the dY panel row. */
+static inline __attribute__((always_inline)) void
+KS(bwo_body)(const float *xb, int rows, int row_step, int wout, int col_step,
+             const float *restrict bt, float *out, const int *orow, const int mr) {
+    vf acc[MR][NRV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NRV; j++)
+            if (r < mr) acc[r][j] = vf_zero();
+    for (int oy = 0; oy < rows; oy++) {
+        const float *xp = xb + (size_t)oy * row_step;
+        for (int ox = 0; ox < wout; ox++, xp += col_step, bt += NR) {
+            vf bv[NRV];
+#pragma GCC unroll 4
+            for (int j = 0; j < NRV; j++) bv[j] = vf_load(bt + j * VL);
+#pragma GCC unroll 16
+            for (int r = 0; r < MR; r++) {
+                if (r < mr) {
+                    vf av = vf_set1(xp[r]);
+#pragma GCC unroll 4
+                    for (int j = 0; j < NRV; j++) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr) continue;
+        float *o = out + orow[r];
+#pragma GCC unroll 4
+        for (int j = 0; j < NRV; j++) vf_storeu(o + j * VL, vf_add(vf_loadu(o + j * VL), acc[r][j]));
+    }
+}
+
+#define KS_BWO(R)                                                                              \
+    static void KS(bwo_uk_##R)(const float *xb, int rows, int row_step, int wout, int col_step, \
+                               const float *bt, float *out, const int *orow) {                 \
+        KS(bwo_body)(xb, rows, row_step, wout, col_step, bt, out, orow, R);                   \
+    }
+KS_BWO(1) KS_BWO(2) KS_BWO(3) KS_BWO(4) KS_BWO(5) KS_BWO(6)
+#if MR > 6
+KS_BWO(7) KS_BWO(8) KS_BWO(9) KS_BWO(10) KS_BWO(11) KS_BWO(12) KS_BWO(13) KS_BWO(14)
+#endif
+
+typedef void (*KS(bwo_fn))(const float *, int, int, int, int, const float *, float *, const int *);
+static const KS(bwo_fn) KS(bwo_uks)[MR + 1] = {
+    NULL, KS(bwo_uk_1), KS(bwo_uk_2), KS(bwo_uk_3), KS(bwo_uk_4), KS(bwo_uk_5), KS(bwo_uk_6),
+#if MR > 6
+    KS(bwo_uk_7), KS(bwo_uk_8), KS(bwo_uk_9), KS(bwo_uk_10), KS(bwo_uk_11), KS(bwo_uk_12),
+    KS(bwo_uk_13), KS(bwo_uk_14),
+#endif
+};
+
+/* r[i][c] -> r[c][i] for a VL x VL tile held in VL vectors (the one
+ * ISA-specific piece here: shuffles have no place in the vocabulary). */
+static inline void KS(transpose_tile)(vf r[VL]) {
+    vf t[VL];
+    for (int i = 0; i < VL; i += 2) {
+#if VL == 16
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+#else
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+#endif
+    }
+    /* u[4g+q], 128-bit lane L: column 4L+q of rows 4g..4g+3 */
+    vf u[VL];
+    for (int g = 0; g < VL / 4; g++) {
+#if VL == 16
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+#else
+        u[4 * g + 0] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+#endif
+    }
+    /* column 4L+q gathers lane L of u[q], u[4+q], ... */
+    for (int q = 0; q < 4; q++) {
+#if VL == 16
+        vf v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v2 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
+        vf w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
+        vf w2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
+        r[q] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[8 + q] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+        r[4 + q] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+        r[12 + q] = _mm512_shuffle_f32x4(v2, w2, 0xDD);
+#else
+        r[q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x20);
+        r[4 + q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x31);
+#endif
+    }
+}
+
+/* dst[c*ld + i] = src[i*stride + c] for i < ni rows and c < nc columns
+ * (ni, nc <= VL): a tile of rows read with masked loads, transposed. Rows
+ * past ni read as zero; dst gets nc vectors of VL (all lanes written). */
+static inline __attribute__((always_inline)) void KS(transpose_copy)(float *dst, size_t ld, const float *src, size_t stride,
+                                      int ni, int nc) {
+    vf r[VL];
+    vmask m = vmask_range(0, nc);
+    for (int i = 0; i < VL; i++) {
+        /* the rows are planes apart: too many streams for the hardware
+         * prefetcher, so ask for the tile after next */
+        if (i < ni) __builtin_prefetch(src + i * stride + 2 * VL);
+        r[i] = i < ni ? (nc == VL ? vf_loadu(src + i * stride) : vf_maskz_loadu(src + i * stride, m))
+                      : vf_zero();
+    }
+    KS(transpose_tile)(r);
+    for (int c = 0; c < nc; c++) vf_storeu(dst + c * ld, r[c]);
+}
+
+/* Input rows of output rows [oy0, oy0+rows) of image n, channels [c0, c0+cs)
+ * of group g, as HWC: xb[(iy*wp + ix)*cs + c], zero in the padding. */
+static void KS(bwo_pack_x)(const KS(bwo_job) *J, int n, int g, int c0, int cs, int oy0, int rows,
+                           float *xb) {
+    const nn_conv2d_shape *s = J->s;
+    int rows_in = (rows - 1) * s->stride_h + (s->kh - 1) * s->dil_h + 1, plane = s->h * s->w;
+    const float *xg = J->x + ((size_t)n * s->cin + (size_t)g * J->cin_g + c0) * plane;
+    for (int r = 0; r < rows_in; r++) {
+        int iy = oy0 * s->stride_h - s->pad_h + r;
+        float *d = xb + (size_t)r * J->wp * cs;
+        if (iy < 0 || iy >= s->h) {
+            memset(d, 0, sizeof(float) * J->wp * cs);
+            continue;
+        }
+        memset(d, 0, sizeof(float) * s->pad_w * cs);
+        memset(d + (size_t)(s->pad_w + s->w) * cs, 0,
+               sizeof(float) * (J->wp - s->pad_w - s->w) * cs);
+        float *dp = d + (size_t)s->pad_w * cs;
+        const float *src = xg + (size_t)iy * s->w;
+        int c = 0;
+        /* whole vectors of channels: VL x VL tiles (channels x pixels) */
+        for (; c + VL <= cs; c += VL)
+            for (int ix = 0; ix < s->w; ix += VL)
+                KS(transpose_copy)(dp + (size_t)ix * cs + c, cs, src + (size_t)c * plane + ix,
+                                   plane, VL, ks_min(VL, s->w - ix));
+        for (; c < cs; c++) /* the rest one channel at a time */
+            for (int ix = 0; ix < s->w; ix++) dp[(size_t)ix * cs + c] = src[(size_t)c * plane + ix];
+    }
+}
+
+/* dY of pixels [p0, p0+np) of image n, group g, as panels bt[cp][p][NR]
+ * (zero past cout_g); adds each channel's sum to dbsum[co] when asked. */
+static void KS(bwo_pack_dy)(const KS(bwo_job) *J, int n, int g, int p0, int np, float *bt,
+                            float *dbsum) {
+    const nn_conv2d_shape *s = J->s;
+    int plane = s->hout * s->wout;
+    const float *dyg = J->dy + ((size_t)n * s->cout + (size_t)g * J->cout_g) * plane + p0;
+    for (int cp = 0; cp < J->co_panels; cp++) {
+        float *d = bt + (size_t)cp * np * NR;
+        for (int j = 0; j < NRV; j++) {
+            int co = cp * NR + j * VL, lanes = ks_max(0, ks_min(VL, J->cout_g - co));
+            for (int p = 0; p < np; p += VL)
+                KS(transpose_copy)(d + (size_t)p * NR + j * VL, NR, dyg + (size_t)co * plane + p,
+                                   plane, lanes, ks_min(VL, np - p));
+            if (dbsum && lanes) {
+                vf sum = vf_zero();
+                for (int p = 0; p < np; p++) sum = vf_add(sum, vf_load(d + (size_t)p * NR + j * VL));
+                vf_storeu(dbsum + co, vf_add(vf_loadu(dbsum + co), sum));
+            }
+        }
+    }
+}
+
+/* Every k panel of channels [c0, c0+cs) over one packed block, into acc:
+ * accumulator rows from k = k_base of the group. */
+static void KS(bwo_block)(const KS(bwo_job) *J, int c0, int cs, int rows, const float *xb,
+                          const float *bt, float *acc, int k_base) {
+    const nn_conv2d_shape *s = J->s;
+    int np = rows * s->wout, row_step = s->stride_h * J->wp * cs, col_step = s->stride_w * cs;
+    /* spans: one per kernel row (dw == 1: its taps side by side), else per tap */
+    int spans_per_ky = s->dil_w == 1 ? 1 : s->kw, u_len = s->dil_w == 1 ? s->kw * cs : cs;
+    for (int cp = 0; cp < J->co_panels; cp++) {
+        const float *btp = bt + (size_t)cp * np * NR;
+        for (int span = 0; span < s->kh * spans_per_ky; span++) {
+            int ky = span / spans_per_ky, kx0 = span % spans_per_ky;
+            const float *xs = xb + (size_t)ky * s->dil_h * J->wp * cs + kx0 * s->dil_w * cs;
+            for (int u0 = 0; u0 < u_len; u0 += MR) {
+                int mr = ks_min(MR, u_len - u0), orow[MR];
+                for (int r = 0; r < mr; r++) {
+                    int u = u0 + r, kx = kx0 + u / cs, c = c0 + u % cs;
+                    orow[r] = (c * J->taps + ky * s->kw + kx - k_base) * J->cout_pad + cp * NR;
+                }
+                KS(bwo_uks)[mr](xs + u0, rows, row_step, s->wout, col_step, btp, acc, orow);
+            }
+        }
+    }
+}
+
+/* dW[g][co][k0 + i] += acc[i][co] for i < nk: a transpose through 16 x 16
+ * tiles, so that both sides are read and written in rows. */
+static void KS(bwo_add_transposed)(const KS(bwo_job) *J, int g, int k0, int nk, const float *acc) {
+    float tile[16][16]; /* [k][co] */
+    for (int co0 = 0; co0 < J->cout_g; co0 += 16) {
+        int nco = ks_min(16, J->cout_g - co0);
+        for (int i0 = 0; i0 < nk; i0 += 16) {
+            int ni = ks_min(16, nk - i0);
+            for (int i = 0; i < ni; i++)
+                for (int h = 0; h < nco; h += VL)
+                    vf_storeu(&tile[i][h], vf_loadu(acc + (size_t)(i0 + i) * J->cout_pad + co0 + h));
+            for (int c = 0; c < nco; c++) {
+                float *d = J->dw + ((size_t)g * J->cout_g + co0 + c) * J->k + k0 + i0;
+                for (int i = 0; i < ni; i++) d[i] += tile[i][c];
+            }
+        }
+    }
+}
+
+static void KS(bwo_task)(void *arg, int task) {
+    KS(bwo_job) *J = arg;
+    const nn_conv2d_shape *s = J->s;
+    float *xb = J->scratch + (size_t)task * J->task_floats;
+    float *bt = xb + J->bt_off, *dbsum = xb + J->db_off, *acc = xb + J->acc_off;
+    int item;
+    while ((item = atomic_fetch_add(&J->next, 1)) < J->items) {
+        if (J->sliced) { /* item = (group, channel slice), all images and pixels */
+            int g = item / J->slices, sl = item % J->slices;
+            int c0 = sl * J->slice_c, cs = ks_min(J->slice_c, J->cin_g - c0);
+            memset(acc, 0, sizeof(float) * (size_t)cs * J->taps * J->cout_pad);
+            for (int n = 0; n < s->n; n++)
+                for (int b = 0; b < J->blocks; b++) {
+                    int oy0 = b * J->rows_per_block, rows = ks_min(J->rows_per_block, s->hout - oy0);
+                    KS(bwo_pack_x)(J, n, g, c0, cs, oy0, rows, xb);
+                    KS(bwo_pack_dy)(J, n, g, oy0 * s->wout, rows * s->wout, bt,
+                                    sl == 0 ? dbsum + (size_t)g * J->cout_pad : NULL);
+                    KS(bwo_block)(J, c0, cs, rows, xb, bt, acc, c0 * J->taps);
+                }
+            KS(bwo_add_transposed)(J, g, c0 * J->taps, cs * J->taps, acc);
+        } else { /* item = (image, group, pixel block) */
+            int b = item % J->blocks, g = item / J->blocks % s->groups;
+            int n = item / J->blocks / s->groups;
+            int oy0 = b * J->rows_per_block, rows = ks_min(J->rows_per_block, s->hout - oy0);
+            KS(bwo_pack_x)(J, n, g, 0, J->cin_g, oy0, rows, xb);
+            KS(bwo_pack_dy)(J, n, g, oy0 * s->wout, rows * s->wout, bt,
+                            dbsum + (size_t)g * J->cout_pad);
+            KS(bwo_block)(J, 0, J->cin_g, rows, xb, bt, acc + (size_t)g * J->k * J->cout_pad, 0);
+        }
+    }
+}
+
+typedef struct {
+    KS(bwo_job) *J;
+    int tasks;
+} KS(bwo_sum_job);
+
+/* Per-task accumulators: dW[g][co][k] += sum over tasks of dWt[g][k][co],
+ * for 16 channels of one group, through 16 x 16 tiles as above. */
+static void KS(bwo_sum)(void *arg, int index) {
+    KS(bwo_sum_job) *S = arg;
+    KS(bwo_job) *J = S->J;
+    int blocks = ks_cdiv(J->cout_g, 16), g = index / blocks, co0 = index % blocks * 16;
+    int nco = ks_min(16, J->cout_g - co0);
+    int accs = S->tasks;
+    float tile[16][16]; /* [k][co] */
+    for (int k0 = 0; k0 < J->k; k0 += 16) {
+        int nk = ks_min(16, J->k - k0);
+        memset(tile, 0, sizeof tile);
+        for (int t = 0; t < accs; t++) {
+            const float *acc = J->scratch + (size_t)t * J->task_floats + J->acc_off;
+            const float *a = acc + ((size_t)g * J->k + k0) * J->cout_pad + co0;
+            for (int h = 0; h < 16; h += VL) /* one or two vectors of channels */
+                for (int i = 0; i < nk && h < nco; i++)
+                    vf_storeu(&tile[i][h],
+                              vf_add(vf_loadu(&tile[i][h]),
+                                     vf_maskz_loadu(a + (size_t)i * J->cout_pad + h,
+                                                    vmask_range(0, ks_min(VL, nco - h)))));
+        }
+        for (int c = 0; c < nco; c++) {
+            float *d = J->dw + ((size_t)g * J->cout_g + co0 + c) * J->k + k0;
+            for (int i = 0; i < nk; i++) d[i] += tile[i][c];
+        }
+    }
+}
+
+/* Returns false (nothing written) when the shape does not suit this path or
+ * memory is short. */
+static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x, const float *dy,
+                                       float *dw, float *db) {
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups, taps = s->kh * s->kw;
+    /* Worth it when the NR lanes of a panel are at least half used; the
+     * gathers index whole planes with ints. */
+    if (cout_g * 2 < NR) return false;
+    if ((double)s->cout * s->hout * s->wout >= INT_MAX || (double)s->cin * s->h * s->w >= INT_MAX)
+        return false;
+    KS(bwo_job) J = {.s = s, .x = x, .dy = dy, .dw = dw, .db = db, .cin_g = cin_g,
+                     .cout_g = cout_g, .k = cin_g * taps, .taps = taps};
+    J.co_panels = ks_cdiv(cout_g, NR);
+    J.cout_pad = J.co_panels * NR;
+    /* A block of about 512 pixels, its dY panels within 512 KB (L2). */
+    int rows = ks_max(1, ks_min(s->hout, ks_cdiv(512, s->wout)));
+    while (rows > 1 && (size_t)J.cout_pad * rows * s->wout * sizeof(float) > 512 * 1024) rows--;
+    J.rows_per_block = rows;
+    J.blocks = ks_cdiv(s->hout, rows);
+    J.rows_in = (rows - 1) * s->stride_h + (s->kh - 1) * s->dil_h + 1;
+    J.wp = ks_max(s->w + 2 * s->pad_w, (s->wout - 1) * s->stride_w + (s->kw - 1) * s->dil_w + 1);
+    /* offsets into a block and an accumulator are ints */
+    if ((double)J.rows_in * J.wp * cin_g * s->stride_h >= INT_MAX ||
+        (double)J.k * J.cout_pad >= INT_MAX)
+        return false;
+    int threads = nn_threads_get();
+    size_t whole = (size_t)s->groups * J.k * J.cout_pad;
+    /* accumulators up to 1 MB (half of L2) per task */
+    size_t slice_floats = 256 * 1024;
+    J.sliced = whole > slice_floats;
+    J.slice_c = cin_g;
+    J.slices = 1;
+    J.acc_floats = whole;
+    if (J.sliced) {
+        int by_size = (int)((whole + slice_floats - 1) / slice_floats);
+        int want = ks_max(by_size, ks_cdiv(threads > 1 ? 3 * threads : 1, s->groups));
+        J.slice_c = ks_cdiv(cin_g, ks_min(cin_g, want));
+        J.slices = ks_cdiv(cin_g, J.slice_c);
+        J.items = s->groups * J.slices;
+        J.acc_floats = (size_t)J.slice_c * taps * J.cout_pad;
+    } else {
+        J.items = s->n * s->groups * J.blocks;
+    }
+    /* per task: HWC block | dY panels | db sums | accumulator */
+    J.bt_off = ((size_t)J.rows_in * J.wp * J.slice_c + 15) / 16 * 16;
+    J.db_off = J.bt_off + (size_t)J.co_panels * rows * s->wout * NR;
+    J.acc_off = J.db_off + (size_t)s->groups * J.cout_pad;
+    J.task_floats = (J.acc_off + J.acc_floats + 15) / 16 * 16;
+    int tasks = ks_min(threads, J.items);
+    J.scratch = nn_aligned_alloc(sizeof(float) * J.task_floats * tasks);
+    if (!J.scratch) return false;
+    for (int t = 0; t < tasks; t++) /* db sums and accumulators start at zero */
+        memset(J.scratch + (size_t)t * J.task_floats + J.db_off, 0,
+               sizeof(float) * (J.task_floats - J.db_off));
+    atomic_store(&J.next, 0);
+    nn_parallel_for(tasks, KS(bwo_task), &J);
+
+    if (!J.sliced) {
+        KS(bwo_sum_job) S = {&J, tasks};
+        nn_parallel_for(s->groups * ks_cdiv(cout_g, 16), KS(bwo_sum), &S);
+    }
+    if (db)
+        for (int t = 0; t < tasks; t++) {
+            const float *dbsum = J.scratch + (size_t)t * J.task_floats + J.db_off;
+            for (int g = 0; g < s->groups; g++)
+                for (int co = 0; co < cout_g; co++)
+                    db[g * cout_g + co] += dbsum[(size_t)g * J.cout_pad + co];
+        }
+    nn_aligned_free(J.scratch);
+    return true;
+}
+
 static void KS(conv2d_backward_weights)(const nn_conv2d_shape *s, const float *x,
                                         const float *dy, float *dw, float *db) {
+    if (KS(backward_weights_outer)(s, x, dy, dw, db)) return;
     int cin_g = s->cin / s->groups, taps = s->kh * s->kw;
     KS(bw_job) J = {.s = s, .x = x, .dy = dy, .dw = dw, .db = db, .k = cin_g * taps};
     /* k chunks: a few per thread, at most 64 rows so a packed block stays in L2 */

@@ -29,12 +29,17 @@
  * median step, the median process CPU time per step (the machine is shared:
  * CPU time shows the cost of a step even when other work delays it), median
  * milliseconds per layer and pass, the time outside the convolutions, and the
- * process's peak RSS. Unless --no-peers is given, runs
+ * process's peak RSS. With --passes, each conv layer's three kernels (forward,
+ * backward data, backward weights) are then also timed alone on the layer's
+ * real input, min wall and min process-CPU milliseconds of 5 calls, with
+ * GFLOP/s by each (2*Cout*Ho*Wo*Cin*Kh*Kw per image); the first layer's
+ * backward data is not part of a step (its input needs no gradient). Unless
+ * --no-peers is given, runs
  * benchmarks/train/torch_train_step.py with /usr/bin/python3 (when torch is
  * installed) on the same network, batch and thread count and prints the ratio.
  *
  *   build/bench_train [--json] [--no-peers] [--fuse-relu] [--net small|seed|all]
- *                     [--threads 1,2] [--steps N] [--seconds S] [--batch N]
+ *                     [--threads 1,2] [--steps N] [--seconds S] [--batch N] [--passes]
  */
 #include <math.h>
 #include <stdio.h>
@@ -46,7 +51,7 @@
 #include "nn.h"
 #include "nn_internal.h" /* nn_node, to run and time each layer's backward */
 
-enum { MAX_LAYERS = 16, MAX_STEPS = 1000, MAX_THREAD_COUNTS = 8 };
+enum { MAX_LAYERS = 16, MAX_STEPS = 1000, MAX_THREAD_COUNTS = 8, PASS_REPEATS = 5 };
 
 typedef enum { L_CONV, L_RELU, L_MAXPOOL, L_GAP, L_FLATTEN, L_LINEAR, L_DROPOUT } layer_kind;
 
@@ -70,6 +75,8 @@ typedef struct {
 typedef struct {
     double forward_ms, backward_ms;
     double forward_cpu_ms, backward_cpu_ms; /* process CPU time, all threads */
+    /* --passes, conv layers: min ms of each kernel alone (fwd, bwd data, bwd weights) */
+    double pass_ms[3], pass_cpu_ms[3], gflop;
 } layer_time;
 
 typedef struct {
@@ -87,7 +94,7 @@ typedef struct {
 } run_result;
 
 typedef struct {
-    bool json, peers, fuse_relu;
+    bool json, peers, fuse_relu, passes;
     const char *net; /* "small", "seed" or "all" */
     int thread_counts[MAX_THREAD_COUNTS], n_thread_counts;
     int steps;
@@ -277,6 +284,56 @@ static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *lab
     return now_ms() - t_start;
 }
 
+/* ------------------------------------------------------- kernel passes */
+
+/* Times each conv layer's forward, backward-data and backward-weights
+ * kernels alone on the layer's input from one forward pass of x. */
+static void time_passes(network *net, nn_ctx *ctx, nn_tensor *x, layer_time *lt) {
+    const nn_kernels *k = nn_kernels_get();
+    nn_ctx_reset(ctx);
+    nn_tensor *h = x;
+    for (int i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        nn_tensor *in = h;
+        h = layer_forward(ctx, l, h);
+        if (!h) exit(1);
+        if (l->kind != L_CONV) continue;
+        const nn_conv2d_params *p = &l->conv;
+        nn_conv2d_shape s = {
+            .n = in->shape[0], .cin = in->shape[1], .h = in->shape[2], .w = in->shape[3],
+            .cout = l->w->shape[0], .kh = l->w->shape[2], .kw = l->w->shape[3],
+            .stride_h = p->stride_h, .stride_w = p->stride_w, .pad_h = p->pad_h, .pad_w = p->pad_w,
+            .dil_h = p->dilation_h, .dil_w = p->dilation_w, .groups = p->groups, .relu = p->relu,
+            .hout = h->shape[2], .wout = h->shape[3]};
+        size_t ny = (size_t)s.n * s.cout * s.hout * s.wout;
+        float *y = nn_aligned_alloc(ny * sizeof(float)), *dy = nn_aligned_alloc(ny * sizeof(float));
+        float *dx = nn_aligned_alloc(in->numel * sizeof(float));
+        float *dw = nn_aligned_alloc(l->w->numel * sizeof(float));
+        float *db = nn_aligned_alloc((size_t)s.cout * sizeof(float));
+        if (!y || !dy || !dx || !dw || !db) exit(1);
+        for (size_t j = 0; j < ny; j++) dy[j] = h->data[j] * 1e-3f; /* a gradient-sized signal */
+        memset(dx, 0, in->numel * sizeof(float));
+        memset(dw, 0, l->w->numel * sizeof(float));
+        memset(db, 0, (size_t)s.cout * sizeof(float));
+        lt[i].gflop = 2.0 * s.n * s.cout * s.hout * s.wout * (s.cin / s.groups) * s.kh * s.kw / 1e9;
+        for (int pass = 0; pass < 3; pass++) {
+            lt[i].pass_ms[pass] = lt[i].pass_cpu_ms[pass] = 1e30;
+            for (int r = 0; r < PASS_REPEATS; r++) {
+                double t0 = now_ms(), c0 = cpu_ms();
+                if (pass == 0) k->conv2d_forward(&s, in->data, l->w->data, l->b->data, y);
+                else if (pass == 1) k->conv2d_backward_data(&s, dy, l->w->data, dx);
+                else k->conv2d_backward_weights(&s, in->data, dy, dw, db);
+                double t = now_ms() - t0, c = cpu_ms() - c0;
+                if (t < lt[i].pass_ms[pass]) lt[i].pass_ms[pass] = t;
+                if (c < lt[i].pass_cpu_ms[pass]) lt[i].pass_cpu_ms[pass] = c;
+            }
+        }
+        nn_aligned_free(y), nn_aligned_free(dy), nn_aligned_free(dx);
+        nn_aligned_free(dw), nn_aligned_free(db);
+    }
+    nn_ctx_reset(ctx);
+}
+
 /* --------------------------------------------------------------- peer */
 
 /* Runs the PyTorch script for one configuration; returns its median images/s
@@ -376,6 +433,7 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
         rr->step_ms_max = step_ms[n - 1];
         rr->images_per_s_median = o->batch * 1e3 / rr->step_ms_median;
         rr->images_per_s_min = o->batch * 1e3 / rr->step_ms_max;
+        if (o->passes) time_passes(net, ctx, x, rr->layers);
         if (o->peers)
             rr->torch_images_per_s = run_torch_peer(o, net->name, rr->threads, &rr->torch_cpu_ms);
     }
@@ -410,6 +468,18 @@ static void print_text(const options *o, const network *net, const run_result *r
                rr->loss_ms, "sgd", rr->sgd_ms);
         printf("  conv layers %.1f ms (CPU %.1f), everything else %.1f ms (CPU %.1f) per step\n",
                rr->conv_ms, rr->conv_cpu_ms, rr->nonconv_ms, rr->nonconv_cpu_ms);
+        if (!o->passes) continue;
+        static const char *pass_names[3] = {"fwd", "bwd_data", "bwd_weights"};
+        printf("  conv kernels alone (min of %d calls)\n  %-10s %-11s %9s %9s %9s %12s\n",
+               PASS_REPEATS, "layer", "pass", "ms", "CPU ms", "GFLOP/s", "GFLOP/s CPU");
+        for (int i = 0; i < net->n_layers; i++) {
+            if (net->layers[i].kind != L_CONV) continue;
+            const layer_time *lt = &rr->layers[i];
+            for (int p = 0; p < 3; p++)
+                printf("  %-10s %-11s %9.2f %9.2f %9.1f %12.1f\n", net->layers[i].name,
+                       pass_names[p], lt->pass_ms[p], lt->pass_cpu_ms[p],
+                       lt->gflop / lt->pass_ms[p] * 1e3, lt->gflop / lt->pass_cpu_ms[p] * 1e3);
+        }
     }
 }
 
@@ -437,12 +507,18 @@ static void print_json_network(const options *o, const network *net, const run_r
                    rr->images_per_s_median / rr->torch_images_per_s,
                    rr->torch_cpu_ms / rr->step_cpu_ms_median);
         printf("\"layers\":[");
-        for (int i = 0; i < net->n_layers; i++)
+        for (int i = 0; i < net->n_layers; i++) {
+            const layer_time *lt = &rr->layers[i];
             printf("%s{\"name\":\"%s\",\"forward_ms\":%.3f,\"backward_ms\":%.3f,"
-                   "\"forward_cpu_ms\":%.3f,\"backward_cpu_ms\":%.3f}",
-                   i ? "," : "", net->layers[i].name, rr->layers[i].forward_ms,
-                   rr->layers[i].backward_ms, rr->layers[i].forward_cpu_ms,
-                   rr->layers[i].backward_cpu_ms);
+                   "\"forward_cpu_ms\":%.3f,\"backward_cpu_ms\":%.3f",
+                   i ? "," : "", net->layers[i].name, lt->forward_ms, lt->backward_ms,
+                   lt->forward_cpu_ms, lt->backward_cpu_ms);
+            if (o->passes && net->layers[i].kind == L_CONV)
+                printf(",\"gflop\":%.4f,\"pass_ms\":[%.3f,%.3f,%.3f],\"pass_cpu_ms\":[%.3f,%.3f,%.3f]",
+                       lt->gflop, lt->pass_ms[0], lt->pass_ms[1], lt->pass_ms[2],
+                       lt->pass_cpu_ms[0], lt->pass_cpu_ms[1], lt->pass_cpu_ms[2]);
+            printf("}");
+        }
         printf("]}");
     }
     printf("]}%s", last ? "" : ",");
@@ -450,7 +526,7 @@ static void print_json_network(const options *o, const network *net, const run_r
 
 static int usage(void) {
     fprintf(stderr, "usage: bench_train [--json] [--no-peers] [--fuse-relu] [--net small|seed|all] "
-                    "[--threads 1,2] [--steps N] [--seconds S] [--batch N]\n");
+                    "[--threads 1,2] [--steps N] [--seconds S] [--batch N] [--passes]\n");
     return 2;
 }
 
@@ -471,6 +547,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--json")) o.json = true;
         else if (!strcmp(a, "--no-peers")) o.peers = false;
         else if (!strcmp(a, "--fuse-relu")) o.fuse_relu = true;
+        else if (!strcmp(a, "--passes")) o.passes = true;
         else if (!strcmp(a, "--net") && v) o.net = argv[++i];
         else if (!strcmp(a, "--steps") && v) o.steps = atoi(argv[++i]);
         else if (!strcmp(a, "--seconds") && v) o.seconds = atof(argv[++i]);
