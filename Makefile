@@ -221,3 +221,16 @@ fuzz-seeds: $(BUILD)/make_seeds
 
 fuzz-clean:
 	rm -rf $(FUZZ_BUILD)
+
+# ---- valgrind (tests/valgrind.sh; minutes, not part of test or CI): maskdet
+# built without sanitizers at -O1 -g into build-vg/, its detect, classify,
+# train, eval and import paths run under memcheck on the data in ../shared.
+.PHONY: valgrind clean-valgrind
+valgrind:
+	$(MAKE) --no-print-directory BUILD=build-vg OPT='-O1 -g' SANITIZE=0 build-vg/maskdet
+	tests/valgrind.sh build-vg/maskdet $(or $(SHARED),../shared)
+clean: clean-valgrind
+clean-valgrind:
+	rm -rf build-vg
+# make_seeds writes protobuf seeds with the test protobuf writer.
+$(BUILD)/make_seeds: $(BUILD)/obj/tests/pbwriter.o
