@@ -1,59 +1,94 @@
 /*
- * cmd_detect.c - `maskdet detect`: run a detector model file on images and
- * print the detections (text, or one JSON object per image with --json), and
- * optionally write annotated copies of the images.
+ * cmd_detect.c - `maskdet detect`: find faces and say who wears a mask, in
+ * images, folders of images, or a raw rgb24 video stream on stdin.
  *
- * The work per image is a detect_pipeline: the detector finds faces, then,
- * for a face-only detector, the classifier labels each face crop (cropped
- * with the margin it was trained with) as mask / no_mask. A detector that
- * labels masks itself (AIZOO) or --detector-only skips the classifier.
+ * The work is done by the embedding API (apps/lib/maskdet.h), so the command
+ * prints exactly what a program using the library gets. This file only reads
+ * inputs, prints results (text, or one JSON object per image or frame), draws
+ * the annotated copies and reports progress:
+ *   images and folders  -> detect_inputs (folders walked in sorted order)
+ *   `--raw WxH -`       -> detect_raw_video (frames in, annotated frames out)
  */
-#include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "bundled.h"
-#include "classifier_run.h"
-#include "detector.h"
 #include "draw.h"
+#include "maskdet.h"
+#include "rawvideo.h"
 
-#define MAX_DETECTIONS 1000
-
-typedef struct {
-    detector *det;
-    detector_params params;
-    classifier_runner *cls; /* NULL: report the detector's labels */
-} detect_pipeline;
-
-typedef struct {
-    int n;
-    ssd_detection found[MAX_DETECTIONS];
-    const char *label[MAX_DETECTIONS]; /* final label: mask / no_mask, or the detector's */
-    float label_score[MAX_DETECTIONS]; /* classifier probability (or the detector's score) */
-    double total_ms, classify_ms;
-    detector_timing timing;
-} detect_result;
+#define MAX_FACES 1000     /* faces reported per image (the rest are counted) */
+#define MAX_FOLDER_DEPTH 64 /* deeper folders are reported and not entered     */
 
 static int usage(FILE *out, int code) {
     fprintf(
         out,
-        "usage: maskdet detect [--detector MODEL] [options] IMAGE...\n\n"
-        "Finds faces (and masks, with a face-mask detector) in images.\n\n"
-        "options:\n"
-        "  --detector MODEL     a detector model file (.nnw; see maskdet import-caffe);\n"
-        "                       default: the bundled models/face_detector.nnw\n"
-        "  --classifier MODEL   mask / no-mask classifier run on each face found by a\n"
-        "                       face-only detector; default: the bundled models/classifier.nnw\n"
-        "  --detector-only      report faces without classifying them\n"
-        "  --threshold T        keep detections scoring above T (default: the model's, else 0.5)\n"
-        "  --input-size WxH     run the network at this size (larger finds smaller faces)\n"
-        "  --json               one JSON object per image on stdout\n"
-        "  -o DIR               write annotated images into DIR\n"
-        "  --threads N          worker threads\n");
+        "usage: maskdet detect [options] INPUT...\n"
+        "       maskdet detect --raw WxH [options] -\n\n"
+        "Finds faces and tells whether each wears a mask. INPUT is an image (jpg, png,\n"
+        "bmp), a folder (walked recursively in sorted order; files are picked by their\n"
+        "extension .jpg .jpeg .png .bmp in any case), or - with --raw for video.\n\n"
+        "models:\n"
+        "  --detector MODEL       a detector model file (.nnw; see maskdet import-caffe);\n"
+        "                         default: the bundled models/face_detector.nnw\n"
+        "  --classifier MODEL     mask / no-mask classifier run on each face found by a\n"
+        "                         face-only detector; default: the bundled models/classifier.nnw\n"
+        "                         (a detector with mask / no_mask classes labels faces itself)\n"
+        "  --detector-only        report faces without classifying them\n"
+        "thresholds and scale:\n"
+        "  --face-threshold T     keep faces scoring above T (default: the model's, else 0.5)\n"
+        "  --threshold T          the same as --face-threshold\n"
+        "  --mask-threshold T     label \"mask\" when P(mask) >= T, else \"no_mask\" (default 0.5;\n"
+        "                         the classifier's probability, not used by one-stage detectors)\n"
+        "  --min-face PX          the smallest face, in image pixels, you care about: the input\n"
+        "                         is scaled so such a face becomes the smallest face the detector\n"
+        "                         finds reliably (16 input px for the bundled model, twice its\n"
+        "                         smallest prior box; so the scale is 16 / PX). Smaller PX finds\n"
+        "                         smaller faces and is slower (time ~ 1 / PX^2), larger is faster.\n"
+        "                         The scale is capped at %dx and the network input's longer\n"
+        "                         side at %d px (so on a 4000 px photo faces below ~32 px are\n"
+        "                         out of reach). Default: the model's own input size (the bundled\n"
+        "                         model: longer side 640 px). Detectors whose priors are fractions\n"
+        "                         of the image (AIZOO) refuse it.\n"
+        "  --input-size WxH       run the detector network at this size instead\n"
+        "output:\n"
+        "  --json                 one JSON object per image on stdout: image, width, height,\n"
+        "                         detections [{box [x1,y1,x2,y2] px, label, score, face_score}],\n"
+        "                         time_ms {preprocess, forward, postprocess, classify, total}\n"
+        "  -o DIR                 write annotated images into DIR (green: mask, red: no mask);\n"
+        "                         images from a folder keep their path relative to that folder\n"
+        "  --threads N            worker threads (default: all cores)\n"
+        "video:\n"
+        "  --raw WxH              read raw rgb24 frames of WxH pixels from stdin (INPUT is -)\n"
+        "                         and write the annotated frames to stdout, e.g.\n"
+        "                           ffmpeg -i in.mp4 -f rawvideo -pix_fmt rgb24 - |\n"
+        "                           maskdet detect --raw 640x480 - |\n"
+        "                           ffmpeg -f rawvideo -pix_fmt rgb24 -s 640x480 -i - out.mp4\n"
+        "                         (scale the video to that size first: ffmpeg -vf scale=640:480)\n"
+        "  --json-out FILE        with --raw: one JSON line per frame (frame index, then the\n"
+        "                         fields of --json) written to FILE\n\n"
+        "Progress goes to stderr: a bar on a terminal, otherwise a line every few seconds\n"
+        "(for video: frames per second every second). A summary (images, faces, masked,\n"
+        "unmasked, skipped, mean ms per image) ends runs over folders or several images;\n"
+        "video ends with frames, mean FPS and mean ms per stage.\n\n"
+        "exit status: 0 when every image named on the command line was processed and\n"
+        "at least one image was; files inside folders that cannot be read as images are\n"
+        "reported on stderr, skipped and counted, and do not fail the run (so 0 unless a\n"
+        "folder had no readable image at all). 1 for a model that does not load, an\n"
+        "image named on the command line that cannot be read, a folder with no readable\n"
+        "image, or an output that cannot be written. 2 for a usage error.\n"
+        "With --raw: 0 when the input ends at a frame boundary, and also when it ends\n"
+        "inside a frame (the partial frame is reported and dropped) or when the reader\n"
+        "of stdout goes away; 1 for read or write errors or a failing detector.\n",
+        MASKDET_MAX_UPSCALE, MASKDET_MAX_INPUT_SIDE);
     return code;
 }
 
@@ -63,238 +98,623 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-/* Detector, then the classifier on each face crop. */
-static nn_status detect_pipeline_run(detect_pipeline *pl, const image *img, detect_result *r,
-                                     nn_error *err) {
-    double t0 = now_ms();
-    nn_status st = detector_detect(pl->det, img, &pl->params, r->found, MAX_DETECTIONS, &r->n, err);
-    r->timing = detector_last_timing(pl->det);
-    double t1 = now_ms();
-    for (int i = 0; !st && i < r->n; i++) {
-        const ssd_detection *d = &r->found[i];
-        r->label[i] = detector_class_name(pl->det, d->label);
-        r->label_score[i] = d->score;
-        if (!pl->cls) continue;
-        image face = {0};
-        float probs[CLASSIFIER_MAX_CLASSES];
-        st = classifier_crop_face(pl->cls, img, d->x1, d->y1, d->x2, d->y2, &face, err);
-        if (!st) st = classifier_run_image(pl->cls, &face, probs, err);
-        image_free(&face);
-        if (st) break;
-        const classifier_info *info = classifier_run_info(pl->cls);
-        int best = classifier_argmax(probs, info->n_classes);
-        r->label[i] = info->classes[best];
-        r->label_score[i] = probs[best];
+/* ---------------------------------------------------------------- options */
+
+typedef struct {
+    maskdet_options model;
+    bool json;
+    const char *out_dir;  /* -o                                   */
+    const char *json_out; /* --json-out (raw video)               */
+    int raw_w, raw_h;     /* --raw; 0: images and folders          */
+    char **inputs;
+    int n_inputs;
+} detect_args;
+
+static bool parse_fraction(const char *text, float *value) {
+    char tail;
+    return sscanf(text, "%f%c", value, &tail) == 1 && *value >= 0 && *value <= 1;
+}
+
+static bool parse_int(const char *text, int lo, int hi, int *value) {
+    char tail;
+    return sscanf(text, "%d%c", value, &tail) == 1 && *value >= lo && *value <= hi;
+}
+
+/* Fills args from argv; 0 on success, else the exit code (usage printed). */
+static int parse_args(int argc, char **argv, detect_args *a) {
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes_value = true;
+        if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
+            return usage(stdout, 0) - 1; /* -1: "exit 0" told apart from "go on" */
+        } else if (!strcmp(opt, "--detector-only")) {
+            a->model.detector_only = 1, takes_value = false;
+        } else if (!strcmp(opt, "--json")) {
+            a->json = true, takes_value = false;
+        } else if ((!strcmp(opt, "-") || opt[0] != '-')) {
+            a->inputs[a->n_inputs++] = argv[i];
+            continue;
+        } else if (!value) {
+            fprintf(stderr, "maskdet detect: unknown option or missing value: %s\n", opt);
+            return usage(stderr, 2);
+        } else if (!strcmp(opt, "--detector")) {
+            a->model.detector_path = value;
+        } else if (!strcmp(opt, "--classifier")) {
+            a->model.classifier_path = value;
+        } else if (!strcmp(opt, "--threshold") || !strcmp(opt, "--face-threshold")) {
+            if (!parse_fraction(value, &a->model.face_threshold)) {
+                fprintf(stderr, "maskdet detect: %s wants a number in [0, 1], got '%s'\n", opt,
+                        value);
+                return 2;
+            }
+        } else if (!strcmp(opt, "--mask-threshold")) {
+            if (!parse_fraction(value, &a->model.mask_threshold)) {
+                fprintf(stderr, "maskdet detect: --mask-threshold wants a number in [0, 1]\n");
+                return 2;
+            }
+        } else if (!strcmp(opt, "--min-face")) {
+            if (!parse_int(value, 1, 4096, &a->model.min_face_px)) {
+                fprintf(stderr, "maskdet detect: --min-face wants pixels in [1, 4096], got '%s'\n",
+                        value);
+                return 2;
+            }
+        } else if (!strcmp(opt, "--input-size")) {
+            int w, h;
+            char tail;
+            if (sscanf(value, "%dx%d%c", &w, &h, &tail) != 2 || w < 1 || h < 1 || w > 4096 ||
+                h > 4096) {
+                fprintf(stderr, "maskdet detect: --input-size wants WxH, got '%s'\n", value);
+                return 2;
+            }
+            a->model.input_width = w, a->model.input_height = h;
+        } else if (!strcmp(opt, "-o")) {
+            a->out_dir = value;
+        } else if (!strcmp(opt, "--json-out")) {
+            a->json_out = value;
+        } else if (!strcmp(opt, "--raw")) {
+            nn_error err;
+            if (rawvideo_parse_size(value, &a->raw_w, &a->raw_h, &err)) {
+                fprintf(stderr, "maskdet detect: --raw: %s\n", err.msg);
+                return 2;
+            }
+        } else if (!strcmp(opt, "--threads")) {
+            if (!parse_int(value, 1, 256, &a->model.threads)) {
+                fprintf(stderr, "maskdet detect: --threads wants a count in [1, 256]\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "maskdet detect: unknown option: %s\n", opt);
+            return usage(stderr, 2);
+        }
+        if (takes_value) i++;
     }
-    r->classify_ms = now_ms() - t1;
-    r->total_ms = now_ms() - t0;
-    return st;
+    if (a->model.min_face_px > 0 && a->model.input_width > 0) {
+        fprintf(stderr, "maskdet detect: give --min-face or --input-size, not both\n");
+        return 2;
+    }
+    if (a->raw_w > 0) {
+        if (a->n_inputs != 1 || strcmp(a->inputs[0], "-")) {
+            fprintf(stderr, "maskdet detect: --raw reads frames from stdin: give - as the input\n");
+            return 2;
+        }
+        if (a->json || a->out_dir) {
+            fprintf(stderr, "maskdet detect: with --raw the frames go to stdout; use --json-out "
+                            "FILE for detections (-o and --json do not apply)\n");
+            return 2;
+        }
+        return 0;
+    }
+    if (a->json_out) {
+        fprintf(stderr, "maskdet detect: --json-out is for --raw video; use --json for images\n");
+        return 2;
+    }
+    for (int k = 0; k < a->n_inputs; k++)
+        if (!strcmp(a->inputs[k], "-")) {
+            fprintf(stderr, "maskdet detect: - (stdin) needs --raw WxH\n");
+            return 2;
+        }
+    if (a->n_inputs == 0) return usage(stderr, 2);
+    return 0;
 }
 
-/* Green for faces and masks, red for no mask, the palette otherwise. */
-static draw_color label_color(const char *name, int label) {
-    if (!strcmp(name, "no_mask")) return (draw_color){220, 30, 30};
-    if (!strcmp(name, "mask") || !strcmp(name, "face")) return (draw_color){30, 200, 30};
-    return draw_class_color(label);
+/* ---------------------------------------------------------------- output */
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
 }
 
-static nn_status write_annotated(const detect_pipeline *pl, const image *img,
-                                 const detect_result *r, const char *dir, const char *path,
-                                 nn_error *err) {
+/* The fields after "image" / "frame": size, detections and timings. Written
+ * with fprintf rather than a JSON tree so the video loop allocates nothing. */
+static void json_result(FILE *out, int width, int height, const maskdet_face *faces, int n,
+                        const maskdet_timing *t) {
+    fprintf(out, ",\"width\":%d,\"height\":%d,\"detections\":[", width, height);
+    for (int i = 0; i < n; i++) {
+        const maskdet_face *f = &faces[i];
+        fprintf(out,
+                "%s{\"box\":[%.9g,%.9g,%.9g,%.9g],\"label\":\"%s\",\"score\":%.9g,"
+                "\"face_score\":%.9g}",
+                i ? "," : "", f->x1, f->y1, f->x2, f->y2, f->label_name, f->score, f->face_score);
+    }
+    fprintf(out,
+            "],\"time_ms\":{\"preprocess\":%.3f,\"forward\":%.3f,\"postprocess\":%.3f,"
+            "\"classify\":%.3f,\"total\":%.3f}}\n",
+            t->preprocess_ms, t->detect_ms, t->postprocess_ms, t->classify_ms, t->total_ms);
+}
+
+static void print_text(const char *path, int width, int height, const maskdet_face *faces, int n,
+                       const maskdet_timing *t) {
+    printf("%s: %d detection%s (%dx%d, %.1f ms)\n", path, n, n == 1 ? "" : "s", width, height,
+           t->total_ms);
+    for (int i = 0; i < n; i++)
+        printf("  %-10s %.3f  face %.3f  [%.1f, %.1f, %.1f, %.1f]\n", faces[i].label_name,
+               faces[i].score, faces[i].face_score, faces[i].x1, faces[i].y1, faces[i].x2,
+               faces[i].y2);
+}
+
+/* Boxes, labels and the summary line (faces, masked, unmasked) drawn in place. */
+static void annotate(image *img, const maskdet_face *faces, int n) {
+    int side = img->width < img->height ? img->width : img->height;
+    int thick = side / 300 > 2 ? side / 300 : 2, scale = side / 400 > 1 ? side / 400 : 1;
+    int masked = 0, unmasked = 0;
+    for (int i = 0; i < n; i++) {
+        const maskdet_face *f = &faces[i];
+        draw_color c = f->label == MASKDET_NO_MASK ? (draw_color){220, 30, 30}
+                                                   : (draw_color){30, 200, 30};
+        masked += f->label == MASKDET_MASK;
+        unmasked += f->label == MASKDET_NO_MASK;
+        int x = (int)(f->x1 + 0.5f), y = (int)(f->y1 + 0.5f);
+        draw_rect(img, x, y, (int)(f->x2 - f->x1 + 0.5f), (int)(f->y2 - f->y1 + 0.5f), thick, c);
+        char text[64];
+        snprintf(text, sizeof text, "%s %.2f", f->label_name, f->score);
+        draw_label(img, x, y, text, scale, c, DRAW_WHITE);
+    }
+    char summary[96];
+    snprintf(summary, sizeof summary, "faces %d  mask %d  no mask %d", n, masked, unmasked);
+    draw_label(img, 0, 0, summary, scale, (draw_color){40, 40, 40}, DRAW_WHITE);
+}
+
+/* ---------------------------------------------------------------- progress */
+
+/* A bar on a terminal (redrawn at most 10 times a second), else a plain line
+ * every 5 seconds; messages in between clear the bar first. */
+typedef struct {
+    bool tty, bar_shown;
+    long total;
+    double start_ms, last_ms;
+} progress;
+
+static void progress_note(progress *p, const char *fmt, ...) {
+    if (p->bar_shown) fputs("\r\033[K", stderr), p->bar_shown = false;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+static void progress_show(progress *p, long done) {
+    double now = now_ms();
+    if (p->total < 2 || now - p->last_ms < (p->tty ? 100 : 5000) || done >= p->total) return;
+    p->last_ms = now;
+    double rate = done / ((now - p->start_ms) / 1e3 + 1e-9);
+    if (!p->tty) {
+        fprintf(stderr, "maskdet detect: %ld/%ld images (%.1f images/s)\n", done, p->total, rate);
+        return;
+    }
+    enum { BAR = 30 };
+    char bar[BAR + 1];
+    int filled = (int)(BAR * done / p->total);
+    for (int k = 0; k < BAR; k++) bar[k] = k < filled ? '#' : '.';
+    bar[BAR] = '\0';
+    long eta_s = rate > 0 ? (long)((p->total - done) / rate) : 0;
+    fprintf(stderr, "\r[%s] %ld/%ld images  %.1f/s  %ldm%02lds left ", bar, done, p->total, rate,
+            eta_s / 60, eta_s % 60);
+    p->bar_shown = true;
+}
+
+static void progress_end(progress *p) {
+    if (p->bar_shown) fputs("\r\033[K", stderr), p->bar_shown = false;
+}
+
+/* ---------------------------------------------------------------- folders */
+
+/* An image to process: its path, and where its annotated copy goes under -o
+ * (its path relative to the folder it was found in, or its file name). */
+typedef struct {
+    char *path;
+    const char *out_name; /* points into path */
+    bool in_folder;
+} input_image;
+
+typedef struct {
+    input_image *items;
+    size_t n, cap;
+    long ignored; /* files in folders that are not images by extension */
+    long failed;  /* folders that could not be read */
+} image_list;
+
+static bool has_image_extension(const char *name) {
+    const char *ext = strrchr(name, '.');
+    return ext && (!strcasecmp(ext, ".jpg") || !strcasecmp(ext, ".jpeg") ||
+                   !strcasecmp(ext, ".png") || !strcasecmp(ext, ".bmp"));
+}
+
+static bool list_add(image_list *l, const char *path, size_t out_name_at, bool in_folder) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        input_image *grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown) return false;
+        l->items = grown, l->cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy) return false;
+    l->items[l->n++] = (input_image){copy, copy + out_name_at, in_folder};
+    return true;
+}
+
+static void list_free(image_list *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->items[i].path);
+    free(l->items);
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds the images under dir (sorted by name at every level, so runs are
+ * repeatable). root_len: where the path relative to the walked folder
+ * starts. Unreadable folders are reported and counted; false: out of memory. */
+static bool walk_folder(const char *dir, size_t root_len, int depth, image_list *l) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "maskdet detect: skipping folder %s: %s\n", dir, strerror(errno));
+        l->failed++;
+        return true;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    bool ok = true;
+    for (struct dirent *e; ok && (e = readdir(d));) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 32;
+            char **grown = realloc(names, cap * sizeof *grown);
+            if (!grown) {
+                ok = false;
+                break;
+            }
+            names = grown;
+        }
+        if (!(names[n] = strdup(e->d_name))) ok = false;
+        else n++;
+    }
+    closedir(d);
+    if (names) qsort(names, n, sizeof *names, compare_names);
+    for (size_t i = 0; ok && i < n; i++) {
+        size_t len = strlen(dir) + strlen(names[i]) + 2;
+        char *path = malloc(len);
+        if (!path) {
+            ok = false;
+            break;
+        }
+        snprintf(path, len, "%s/%s", dir, names[i]);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && stat(path, &st) == 0 &&
+            S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "maskdet detect: not following the folder link %s\n", path);
+        } else if (stat(path, &st) != 0) {
+            if (has_image_extension(names[i])) ok = list_add(l, path, root_len, true); /* reported when read */
+        } else if (S_ISDIR(st.st_mode)) {
+            if (depth >= MAX_FOLDER_DEPTH) {
+                fprintf(stderr, "maskdet detect: skipping %s: more than %d folders deep\n", path,
+                        MAX_FOLDER_DEPTH);
+                l->failed++;
+            } else {
+                ok = walk_folder(path, root_len, depth + 1, l);
+            }
+        } else if (S_ISREG(st.st_mode) && has_image_extension(names[i])) {
+            ok = list_add(l, path, root_len, true);
+        } else {
+            l->ignored++;
+        }
+        free(path);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return ok;
+}
+
+/* Creates every folder of path's directory part (mkdir -p of dirname). */
+static int make_parent_dirs(const char *path) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) && errno != EEXIST) return errno;
+        *p = '/';
+    }
+    return 0;
+}
+
+static nn_status save_annotated(const image *img, const maskdet_face *faces, int n,
+                                const char *out_dir, const char *out_name, nn_error *err) {
+    char dst[4096];
+    const char *ext = strrchr(out_name, '.');
+    bool keep_ext =
+        ext && (!strcasecmp(ext, ".png") || !strcasecmp(ext, ".jpg") || !strcasecmp(ext, ".jpeg"));
+    int len = snprintf(dst, sizeof dst, keep_ext ? "%s/%s" : "%s/%s.png", out_dir, out_name);
+    if (len < 0 || len >= (int)sizeof dst)
+        return nn_error_set(err, NN_ERR_ARG, "output path too long: %s/%s", out_dir, out_name);
+    int code = make_parent_dirs(dst);
+    if (code) return nn_error_set(err, NN_ERR_IO, "cannot create the folders of %s: %s", dst,
+                                  strerror(code));
     image out;
     nn_status st = image_copy(img, &out, err);
     if (st) return st;
-    int side = img->width < img->height ? img->width : img->height;
-    int thick = side / 300 > 2 ? side / 300 : 2, scale = side / 400 > 1 ? side / 400 : 1;
-    for (int i = 0; i < r->n; i++) {
-        const ssd_detection *d = &r->found[i];
-        const char *name = r->label[i];
-        draw_color c = label_color(name, d->label);
-        int x = (int)(d->x1 + 0.5f), y = (int)(d->y1 + 0.5f);
-        draw_rect(&out, x, y, (int)(d->x2 - d->x1 + 0.5f), (int)(d->y2 - d->y1 + 0.5f), thick, c);
-        char text[96];
-        snprintf(text, sizeof text, "%s %.2f", name, r->label_score[i]);
-        draw_label(&out, x, y, text, scale, c, DRAW_WHITE);
-    }
-    /* the summary in the corner: faces, masked, unmasked */
-    int masked = 0, unmasked = 0;
-    for (int i = 0; i < r->n; i++) {
-        masked += !strcmp(r->label[i], "mask");
-        unmasked += !strcmp(r->label[i], "no_mask");
-    }
-    char summary[96];
-    snprintf(summary, sizeof summary, "faces %d  mask %d  no mask %d", r->n, masked, unmasked);
-    draw_label(&out, 0, 0, summary, scale, (draw_color){40, 40, 40}, DRAW_WHITE);
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    char dst[4096];
-    const char *ext = strrchr(base, '.');
-    bool keep_ext =
-        ext && (!strcasecmp(ext, ".png") || !strcasecmp(ext, ".jpg") || !strcasecmp(ext, ".jpeg"));
-    if (keep_ext)
-        snprintf(dst, sizeof dst, "%s/%s", dir, base);
-    else
-        snprintf(dst, sizeof dst, "%s/%s.png", dir, base);
+    annotate(&out, faces, n);
     st = image_save(&out, dst, 92, err);
     image_free(&out);
     return st;
 }
 
-static void print_json(const detect_pipeline *pl, const char *path, const image *img,
-                       const detect_result *r) {
-    cJSON *o = cJSON_CreateObject(), *dets = cJSON_CreateArray(), *t = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "image", path);
-    cJSON_AddNumberToObject(o, "width", img->width);
-    cJSON_AddNumberToObject(o, "height", img->height);
-    for (int i = 0; i < r->n; i++) {
-        const ssd_detection *d = &r->found[i];
-        cJSON *e = cJSON_CreateObject();
-        double box[4] = {d->x1, d->y1, d->x2, d->y2};
-        cJSON_AddItemToObject(e, "box", cJSON_CreateDoubleArray(box, 4));
-        cJSON_AddStringToObject(e, "label", r->label[i]);
-        cJSON_AddNumberToObject(e, "score", r->label_score[i]);
-        cJSON_AddNumberToObject(e, "face_score", d->score);
-        cJSON_AddItemToArray(dets, e);
+/* ---------------------------------------------------------------- images */
+
+typedef struct {
+    long images, faces, masked, unmasked, skipped;
+    double total_ms;
+} detect_totals;
+
+/* One image: detect, print, annotate. 0 done, 1 skipped (a file in a
+ * folder), -1 failed. */
+static int detect_image(maskdet *md, const input_image *in, const detect_args *a,
+                        maskdet_face *faces, detect_totals *totals, progress *prog) {
+    image img = {0};
+    nn_error err;
+    if (image_load(in->path, 3, &img, &err)) {
+        progress_note(prog, "maskdet detect: %s%s\n", in->in_folder ? "skipping: " : "", err.msg);
+        if (in->in_folder) totals->skipped++;
+        return in->in_folder ? 1 : -1;
     }
-    cJSON_AddItemToObject(o, "detections", dets);
-    cJSON_AddNumberToObject(t, "preprocess", r->timing.preprocess_ms);
-    cJSON_AddNumberToObject(t, "forward", r->timing.forward_ms);
-    cJSON_AddNumberToObject(t, "postprocess", r->timing.postprocess_ms);
-    cJSON_AddNumberToObject(t, "classify", r->classify_ms);
-    cJSON_AddNumberToObject(t, "total", r->total_ms);
-    cJSON_AddItemToObject(o, "time_ms", t);
-    char *s = cJSON_PrintUnformatted(o);
-    if (s) printf("%s\n", s);
-    free(s);
-    cJSON_Delete(o);
+    maskdet_error merr;
+    int found = maskdet_detect(md, img.pixels, img.width, img.height, 3 * img.width, faces,
+                               MAX_FACES, &merr);
+    if (found < 0) {
+        progress_note(prog, "maskdet detect: %s: %s\n", in->path, merr.msg);
+        image_free(&img);
+        return -1;
+    }
+    int n = found < MAX_FACES ? found : MAX_FACES;
+    maskdet_timing t = maskdet_last_timing(md);
+    if (a->json) {
+        fputs("{\"image\":", stdout);
+        json_string(stdout, in->path);
+        json_result(stdout, img.width, img.height, faces, n, &t);
+    } else {
+        print_text(in->path, img.width, img.height, faces, n, &t);
+    }
+    fflush(stdout);
+    totals->images++;
+    totals->faces += found;
+    totals->total_ms += t.total_ms;
+    for (int i = 0; i < n; i++) {
+        totals->masked += faces[i].label == MASKDET_MASK;
+        totals->unmasked += faces[i].label == MASKDET_NO_MASK;
+    }
+    int rc = 0;
+    if (a->out_dir && save_annotated(&img, faces, n, a->out_dir, in->out_name, &err)) {
+        progress_note(prog, "maskdet detect: %s\n", err.msg);
+        rc = -1;
+    }
+    image_free(&img);
+    return rc;
 }
 
-static void print_text(const detect_pipeline *pl, const char *path, const image *img,
-                       const detect_result *r) {
-    printf("%s: %d detection%s (%dx%d, %.1f ms)\n", path, r->n, r->n == 1 ? "" : "s", img->width,
-           img->height, r->total_ms);
-    for (int i = 0; i < r->n; i++) {
-        const ssd_detection *d = &r->found[i];
-        printf("  %-10s %.3f  face %.3f  [%.1f, %.1f, %.1f, %.1f]\n", r->label[i],
-               r->label_score[i], d->score, d->x1, d->y1, d->x2, d->y2);
+/* Images and folders: every input expanded, then processed in order. */
+static int detect_inputs(maskdet *md, const detect_args *a) {
+    image_list list = {0};
+    int failures = 0, folders = 0;
+    for (int k = 0; k < a->n_inputs; k++) {
+        const char *in = a->inputs[k];
+        struct stat st;
+        if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
+            folders++;
+            size_t before = list.n, root_len = strlen(in);
+            while (root_len > 1 && in[root_len - 1] == '/') root_len--;
+            char *root = strndup(in, root_len);
+            bool ok = root && walk_folder(root, root_len + (root_len > 1 || root[0] != '/'), 0,
+                                          &list);
+            free(root);
+            if (!ok) {
+                fprintf(stderr, "maskdet detect: out of memory listing %s\n", in);
+                list_free(&list);
+                return 1;
+            }
+            if (list.n == before) {
+                fprintf(stderr, "maskdet detect: no images (.jpg .jpeg .png .bmp) in %s\n", in);
+                failures++;
+            }
+        } else {
+            const char *slash = strrchr(in, '/');
+            if (!list_add(&list, in, slash ? (size_t)(slash - in + 1) : 0, false)) {
+                list_free(&list);
+                return 1;
+            }
+        }
     }
+    failures += (int)list.failed;
+    maskdet_face *faces = malloc(MAX_FACES * sizeof *faces);
+    if (!faces) {
+        list_free(&list);
+        return 1;
+    }
+    detect_totals totals = {0};
+    progress prog = {.tty = isatty(STDERR_FILENO), .total = (long)list.n, .start_ms = now_ms()};
+    prog.last_ms = prog.start_ms;
+    for (size_t i = 0; i < list.n; i++) {
+        if (detect_image(md, &list.items[i], a, faces, &totals, &prog) < 0) failures++;
+        progress_show(&prog, (long)i + 1);
+    }
+    progress_end(&prog);
+    if (folders > 0 || list.n > 1) {
+        fprintf(stderr,
+                "maskdet detect: %ld images, %ld faces (%ld mask, %ld no_mask), %ld skipped, "
+                "%.1f ms per image",
+                totals.images, totals.faces, totals.masked, totals.unmasked, totals.skipped,
+                totals.images ? totals.total_ms / (double)totals.images : 0.0);
+        if (list.ignored) fprintf(stderr, " (%ld other files ignored)", list.ignored);
+        fputc('\n', stderr);
+    }
+    free(faces);
+    list_free(&list);
+    return failures || totals.images == 0 ? 1 : 0;
 }
+
+/* ---------------------------------------------------------------- video */
+
+typedef struct {
+    long frames;
+    double preprocess_ms, forward_ms, postprocess_ms, classify_ms, total_ms;
+} video_totals;
+
+static void video_report(const video_totals *v, double elapsed_ms, bool final, bool tty) {
+    double fps = v->frames / (elapsed_ms / 1e3 + 1e-9);
+    if (!final) {
+        fprintf(stderr, tty ? "\rmaskdet detect: frame %ld, %.1f fps " : "maskdet detect: frame %ld, %.1f fps\n",
+                v->frames, fps);
+        return;
+    }
+    double n = v->frames > 0 ? (double)v->frames : 1.0;
+    fprintf(stderr,
+            "%smaskdet detect: %ld frames, %.1f fps; mean ms per frame: preprocess %.2f, forward "
+            "%.2f, postprocess %.2f, classify %.2f, total %.2f\n",
+            tty ? "\r\033[K" : "", v->frames, fps, v->preprocess_ms / n, v->forward_ms / n,
+            v->postprocess_ms / n, v->classify_ms / n, v->total_ms / n);
+}
+
+/* Frames from stdin, annotated frames to stdout. Buffers are allocated once,
+ * before the first frame. */
+static int detect_raw_video(maskdet *md, const detect_args *a) {
+    if (isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "maskdet detect: --raw reads frames from a pipe and writes frames to "
+                        "one; see --help for an ffmpeg example\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN); /* a reader that goes away is a write error we handle */
+    size_t frame_bytes = rawvideo_frame_bytes(a->raw_w, a->raw_h);
+    uint8_t *frame = malloc(frame_bytes);
+    maskdet_face *faces = malloc(MAX_FACES * sizeof *faces);
+    FILE *json = a->json_out ? fopen(a->json_out, "w") : NULL;
+    if (!frame || !faces || (a->json_out && !json)) {
+        if (!frame || !faces) fprintf(stderr, "maskdet detect: out of memory for the frames\n");
+        else fprintf(stderr, "maskdet detect: cannot write %s: %s\n", a->json_out, strerror(errno));
+        free(frame), free(faces);
+        return 1;
+    }
+    image view = {a->raw_w, a->raw_h, 3, frame}; /* the frame buffer as an image to draw on */
+    video_totals v = {0};
+    bool tty = isatty(STDERR_FILENO);
+    double start = now_ms(), last_report = start;
+    int rc = 0;
+    for (;;) {
+        nn_error err;
+        size_t got;
+        rawvideo_result r = rawvideo_read_frame(stdin, frame, frame_bytes, &got, &err);
+        if (r == RAWVIDEO_END) break;
+        if (r == RAWVIDEO_TRUNCATED) {
+            fprintf(stderr, "%smaskdet detect: the input ends inside frame %ld (%zu of %zu "
+                            "bytes); that partial frame is dropped\n",
+                    tty ? "\r\033[K" : "", v.frames, got, frame_bytes);
+            break;
+        }
+        if (r != RAWVIDEO_OK) {
+            fprintf(stderr, "maskdet detect: stdin: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        maskdet_error merr;
+        int found = maskdet_detect(md, frame, a->raw_w, a->raw_h, 3 * a->raw_w, faces, MAX_FACES,
+                                   &merr);
+        if (found < 0) {
+            fprintf(stderr, "maskdet detect: frame %ld: %s\n", v.frames, merr.msg);
+            rc = 1;
+            break;
+        }
+        int n = found < MAX_FACES ? found : MAX_FACES;
+        maskdet_timing t = maskdet_last_timing(md);
+        if (json) {
+            fprintf(json, "{\"frame\":%ld", v.frames);
+            json_result(json, a->raw_w, a->raw_h, faces, n, &t);
+        }
+        annotate(&view, faces, n);
+        r = rawvideo_write_frame(stdout, frame, frame_bytes, &err);
+        if (r == RAWVIDEO_CLOSED) {
+            fprintf(stderr, "%smaskdet detect: stdout was closed after %ld frames; stopping\n",
+                    tty ? "\r\033[K" : "", v.frames);
+            break;
+        }
+        if (r != RAWVIDEO_OK) {
+            fprintf(stderr, "maskdet detect: stdout: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        v.frames++;
+        v.preprocess_ms += t.preprocess_ms, v.forward_ms += t.detect_ms;
+        v.postprocess_ms += t.postprocess_ms, v.classify_ms += t.classify_ms;
+        v.total_ms += t.total_ms;
+        double now = now_ms();
+        if (now - last_report >= 1000) {
+            video_report(&v, now - start, false, tty);
+            last_report = now;
+        }
+    }
+    video_report(&v, now_ms() - start, true, tty);
+    if (json && (fclose(json) != 0)) {
+        fprintf(stderr, "maskdet detect: error writing %s\n", a->json_out);
+        rc = 1;
+    }
+    free(frame);
+    free(faces);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- main */
 
 int cmd_detect(int argc, char **argv) {
-    const char *model = NULL, *out_dir = NULL, *cls_model = NULL;
-    bool json = false, detector_only = false;
-    detect_pipeline pl = {.params = detector_params_default()};
-    char **images = calloc((size_t)argc + 1, sizeof *images);
-    int n_images = 0;
-    if (!images) return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_value = i + 1 < argc;
-        char tail;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            free(images);
-            return usage(stdout, 0);
-        } else if (!strcmp(a, "--detector") && has_value) {
-            model = argv[++i];
-        } else if (!strcmp(a, "--classifier") && has_value) {
-            cls_model = argv[++i];
-        } else if (!strcmp(a, "--detector-only")) {
-            detector_only = true;
-        } else if (!strcmp(a, "--threshold") && has_value) {
-            if (sscanf(argv[++i], "%f%c", &pl.params.threshold, &tail) != 1 ||
-                !(pl.params.threshold >= 0) || pl.params.threshold > 1) {
-                fprintf(stderr, "maskdet detect: --threshold wants a number in [0, 1]\n");
-                free(images);
-                return 2;
-            }
-        } else if (!strcmp(a, "--input-size") && has_value) {
-            int w, h;
-            if (sscanf(argv[++i], "%dx%d%c", &w, &h, &tail) != 2 || w < 1 || h < 1 || w > 4096 ||
-                h > 4096) {
-                fprintf(stderr, "maskdet detect: --input-size wants WxH, got '%s'\n", argv[i]);
-                free(images);
-                return 2;
-            }
-            pl.params.input_w = w, pl.params.input_h = h;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "-o") && has_value) {
-            out_dir = argv[++i];
-        } else if (!strcmp(a, "--threads") && has_value) {
-            int t;
-            if (sscanf(argv[++i], "%d%c", &t, &tail) != 1 || t < 1 || t > 256) {
-                fprintf(stderr, "maskdet detect: --threads wants a count in [1, 256]\n");
-                free(images);
-                return 2;
-            }
-            nn_threads_set(t);
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "maskdet detect: unknown option or missing value: %s\n", a);
-            free(images);
-            return usage(stderr, 2);
-        } else {
-            images[n_images++] = argv[i];
-        }
+    detect_args a = {.model = maskdet_options_default()};
+    a.inputs = calloc((size_t)argc + 1, sizeof *a.inputs);
+    if (!a.inputs) return 1;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) {
+        free(a.inputs);
+        return rc < 0 ? 0 : rc;
     }
-    char bundled[4096];
-    if (!model) {
-        bundled_model_path(BUNDLED_DETECTOR, bundled, sizeof bundled);
-        model = bundled;
-    }
-    if (n_images == 0) {
-        free(images);
-        return usage(stderr, 2);
-    }
-    nn_error err;
-    if (detector_load(model, &pl.det, &err)) {
+    maskdet *md;
+    maskdet_error err;
+    if (maskdet_open(&a.model, &md, &err)) {
         fprintf(stderr, "maskdet detect: %s\n", err.msg);
-        free(images);
+        free(a.inputs);
         return 1;
     }
-    /* A face-only detector gets the classifier; a mask detector labels itself. */
-    bool face_only = detector_num_classes(pl.det) == 2 &&
-                     !strcmp(detector_class_name(pl.det, 1), "face");
-    char bundled_cls[4096];
-    if (!cls_model && face_only && !detector_only) {
-        bundled_model_path(BUNDLED_CLASSIFIER, bundled_cls, sizeof bundled_cls);
-        cls_model = bundled_cls;
+    if (a.out_dir && mkdir(a.out_dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "maskdet detect: cannot create %s: %s\n", a.out_dir, strerror(errno));
+        rc = 1;
+    } else {
+        rc = a.raw_w > 0 ? detect_raw_video(md, &a) : detect_inputs(md, &a);
     }
-    if (cls_model && !detector_only && classifier_run_load(cls_model, &pl.cls, &err)) {
-        fprintf(stderr, "maskdet detect: %s\n", err.msg);
-        detector_free(pl.det);
-        free(images);
-        return 1;
-    }
-    if (out_dir && mkdir(out_dir, 0777) && errno != EEXIST) {
-        fprintf(stderr, "maskdet detect: cannot create %s: %s\n", out_dir, strerror(errno));
-        detector_free(pl.det);
-        free(images);
-        return 1;
-    }
-    detect_result *r = malloc(sizeof *r);
-    int failures = 0;
-    for (int k = 0; r && k < n_images; k++) {
-        image img = {0};
-        nn_status st = image_load(images[k], 3, &img, &err);
-        if (!st) st = detect_pipeline_run(&pl, &img, r, &err);
-        if (!st) {
-            if (json)
-                print_json(&pl, images[k], &img, r);
-            else
-                print_text(&pl, images[k], &img, r);
-            if (out_dir) st = write_annotated(&pl, &img, r, out_dir, images[k], &err);
-        }
-        image_free(&img);
-        if (st) {
-            fprintf(stderr, "maskdet detect: %s\n", err.msg);
-            failures++;
-        }
-        fflush(stdout);
-    }
-    if (!r) failures++;
-    free(r);
-    classifier_run_free(pl.cls);
-    detector_free(pl.det);
-    free(images);
-    return failures ? 1 : 0;
+    maskdet_close(md);
+    free(a.inputs);
+    return rc;
 }

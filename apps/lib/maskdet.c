@@ -6,6 +6,7 @@
  */
 #include "maskdet.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "classifier_run.h"
 #include "detector.h"
+#include "face_ssd.h"
 
 #define MAX_FOUND 1000 /* detections kept per frame before classification */
 
@@ -24,6 +26,10 @@ struct maskdet {
     int cls_mask, cls_no_mask; /* classifier outputs of "mask" and "no_mask"      */
     maskdet_label det_label[8]; /* the detector's classes as labels            */
     float mask_threshold;
+    int min_face_px;         /* 0: the model's input size (or the caller's)      */
+    float target_face_px;    /* input pixels a min_face_px face is scaled to     */
+    bool fixed_size;         /* a Caffe net with its own input size (not face_ssd) */
+    int sized_for_w, sized_for_h; /* frame size params.input_w/h were chosen for  */
     image frame;             /* the caller's rows, packed (reused)               */
     image face;              /* one face crop (reused)                           */
     ssd_detection found[MAX_FOUND];
@@ -88,6 +94,82 @@ static maskdet_label label_of_class(const char *name) {
     return MASKDET_FACE;
 }
 
+/* The smallest value of `key: number` in a Caffe prototxt (0 when none). */
+static float prototxt_min_value(const char *text, const char *key) {
+    float best = 0;
+    size_t key_len = strlen(key);
+    for (const char *p = text ? strstr(text, key) : NULL; p; p = strstr(p + key_len, key)) {
+        const char *q = p + key_len;
+        while (*q == ' ' || *q == '\t') q++;
+        if (*q != ':') continue;
+        float v = strtof(q + 1, NULL);
+        if (v > 0 && (best == 0 || v < best)) best = v;
+    }
+    return best;
+}
+
+/* The smallest number of a list like "10,16,24;32,48" (0 when none). */
+static float list_min_value(const char *text) {
+    float best = 0;
+    for (const char *p = text; p && *p;) {
+        char *end;
+        float v = strtof(p, &end);
+        if (end == p) {
+            p++;
+            continue;
+        }
+        if (v > 0 && (best == 0 || v < best)) best = v;
+        p = end;
+    }
+    return best;
+}
+
+/* How min_face_px can steer this detector: the face size in input pixels
+ * it finds reliably, or 0 when its priors are fractions of the image (see
+ * maskdet.h: twice the smallest prior for face_ssd, the smallest prior else). */
+static float target_face_px(const detector *det, bool *fixed_size) {
+    const char *arch = detector_meta(det, "arch");
+    const char *priors = detector_meta(det, "ssd.priors");
+    *fixed_size = true;
+    if (arch && !strcmp(arch, "face_ssd")) {
+        *fixed_size = false;
+        face_ssd_spec spec = face_ssd_default_spec();
+        const char *sizes = detector_meta(det, "face_ssd.sizes");
+        nn_error e;
+        if (sizes && face_ssd_parse_sizes(sizes, &spec, &e)) return 0;
+        float best = 0;
+        for (int m = 0; m < spec.n_maps; m++)
+            for (int k = 0; k < spec.n_sizes[m]; k++)
+                if (spec.sizes[m][k] > 0 && (best == 0 || spec.sizes[m][k] < best))
+                    best = spec.sizes[m][k];
+        return 2 * best;
+    }
+    if (!arch || strcmp(arch, "caffe") || !priors) return 0;
+    if (!strcmp(priors, "caffe"))
+        return prototxt_min_value(detector_meta(det, "caffe.prototxt"), "min_size");
+    if (!strcmp(priors, "ultraface")) return list_min_value(detector_meta(det, "ssd.min_boxes"));
+    return 0;
+}
+
+/* Chooses the network input for a width x height frame from min_face_px. */
+static void size_input_for(maskdet *md, int width, int height) {
+    md->sized_for_w = width, md->sized_for_h = height;
+    float scale = md->target_face_px / (float)md->min_face_px;
+    if (scale > MASKDET_MAX_UPSCALE) scale = MASKDET_MAX_UPSCALE;
+    float long_side = (float)(width > height ? width : height);
+    if (long_side * scale > MASKDET_MAX_INPUT_SIDE) scale = MASKDET_MAX_INPUT_SIDE / long_side;
+    float floor_side = 64;
+    if (md->fixed_size) { /* a Caffe net is never run smaller than its own size */
+        int model_w, model_h;
+        detector_input_size(md->det, &model_w, &model_h);
+        floor_side = (float)(model_w > model_h ? model_w : model_h);
+    }
+    if (long_side * scale < floor_side) scale = floor_side / long_side;
+    int in_w = (int)lroundf(width * scale), in_h = (int)lroundf(height * scale);
+    md->params.input_w = in_w < 1 ? 1 : in_w;
+    md->params.input_h = in_h < 1 ? 1 : in_h;
+}
+
 static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
     nn_error e;
     if (classifier_run_load(path, &md->cls, &e)) return fail_nn(err, &e);
@@ -112,11 +194,19 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
         return fail(err, "maskdet_open: face_threshold must be at most 1%s", "");
     if (opt->min_face_px < 0 || opt->threads < 0 || opt->threads > 256)
         return fail(err, "maskdet_open: min_face_px and threads must be >= 0%s", "");
+    if (opt->input_width < 0 || opt->input_height < 0 || opt->input_width > 4096 ||
+        opt->input_height > 4096 || (opt->input_width > 0) != (opt->input_height > 0))
+        return fail(err, "maskdet_open: input_width and input_height must both be in 1..4096%s",
+                    "");
+    if (opt->min_face_px > 0 && opt->input_width > 0)
+        return fail(err, "maskdet_open: give min_face_px or an input size, not both%s", "");
     maskdet *md = calloc(1, sizeof *md);
     if (!md) return fail(err, "maskdet_open: out of memory%s", "");
     if (opt->threads > 0) nn_threads_set(opt->threads);
     md->params = detector_params_default();
     md->params.threshold = opt->face_threshold;
+    md->params.input_w = opt->input_width, md->params.input_h = opt->input_height;
+    md->min_face_px = opt->min_face_px;
     md->mask_threshold = opt->mask_threshold;
 
     char path[4200];
@@ -149,7 +239,15 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     }
     if (opt->detector_only)
         for (int c = 0; c < 8; c++) md->det_label[c] = MASKDET_FACE;
-    (void)opt->min_face_px; /* TODO(detect): input scale from min_face_px */
+    if (md->min_face_px > 0) {
+        md->target_face_px = target_face_px(md->det, &md->fixed_size);
+        if (md->target_face_px <= 0) {
+            fail(err, "%.400s: min_face_px needs a detector whose prior boxes are in input "
+                      "pixels (face_ssd, Caffe PriorBox, UltraFace)", det_path);
+            maskdet_close(md);
+            return -1;
+        }
+    }
     *out = md;
     return 0;
 }
@@ -193,6 +291,8 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
     for (int y = 0; y < height; y++)
         memcpy(md->frame.pixels + (size_t)y * width * 3, rgb + (size_t)y * stride_bytes,
                (size_t)width * 3);
+    if (md->min_face_px > 0 && (md->sized_for_w != width || md->sized_for_h != height))
+        size_input_for(md, width, height);
     int n = 0;
     if (detector_detect(md->det, &md->frame, &md->params, md->found, MAX_FOUND, &n, &e))
         return fail_nn(err, &e);

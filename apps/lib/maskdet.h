@@ -56,11 +56,34 @@ typedef struct {
     int detector_only;           /* 1: report faces, do not classify them               */
     float face_threshold;        /* keep faces scoring above this; < 0: the model's     */
     float mask_threshold;        /* "mask" when P(mask) >= this, else "no_mask" (0.5)  */
-    int min_face_px;             /* smallest face (shorter side, in frame pixels) to
-                                    find; the input scale is chosen for it. 0: the
-                                    model's default scale                             */
+    int min_face_px;             /* smallest face (in frame pixels) to find; the input
+                                    scale is chosen for it (see below). 0: the model's
+                                    own input size                                    */
+    int input_width, input_height; /* run the detector network at this size instead
+                                    (0: the model's; not with min_face_px)           */
     int threads;                 /* worker threads for the pool; 0: leave as it is      */
 } maskdet_options;
+
+/*
+ * min_face_px: an SSD finds faces down to about its smallest prior box, p
+ * pixels of the network input: our face_ssd its face_ssd.sizes[0][0] (8 px
+ * for the bundled model), a Caffe SSD its smallest PriorBox min_size (30 px
+ * for res10 300x300), UltraFace its smallest min_box. Our face_ssd finds
+ * faces reliably only from about 2 p (measured: 12-16 input px), so the
+ * target is t = 2 p for face_ssd and t = p for the others. The frame is
+ * scaled by s = t / min_face_px, which makes a face of min_face_px frame
+ * pixels t input pixels: face_ssd runs with its longer side max(W, H) * s,
+ * a Caffe net at W * s x H * s. A smaller min_face_px means a larger input
+ * and a slower detector (time grows with s squared); larger means faster.
+ * Limits: s <= MASKDET_MAX_UPSCALE, the input's longer side at most
+ * MASKDET_MAX_INPUT_SIDE (so on big frames the smallest face found is about
+ * t * max(W, H) / 2048 pixels) and at least 64 (Caffe nets: at least the
+ * longer side of their own input size). Detectors whose priors are fractions
+ * of the image (AIZOO anchors, ssd_vgg16) cannot be steered this way:
+ * maskdet_open refuses min_face_px for them.
+ */
+#define MASKDET_MAX_UPSCALE 4
+#define MASKDET_MAX_INPUT_SIDE 2048
 
 maskdet_options maskdet_options_default(void);
 
