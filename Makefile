@@ -182,7 +182,7 @@ clean:
 # address,undefined into build-fuzz/ by a sub-make of the rules above.
 FUZZ_CC      ?= clang
 FUZZ_BUILD    = build-fuzz
-FUZZ_TARGETS  = weights prototxt caffemodel protobuf xml voc json image
+FUZZ_TARGETS  = weights prototxt caffemodel protobuf xml voc json image rawvideo
 FUZZ_OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 SECONDS      ?= 60
 FUZZ_JOBS    ?= 1

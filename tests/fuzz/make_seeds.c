@@ -415,6 +415,29 @@ static void image_seeds(void) {
     save_bmp("grey8.bmp", 6, 2, 8, false);
 }
 
+/* ------------------------------------------------------------ raw video */
+
+/* "WxH\n" then n_frames whole frames of a gradient (fuzz_rawvideo's format). */
+static void save_rawvideo(const char *name, const char *size_text, int w, int h, int n_frames) {
+    size_t head = strlen(size_text) + 1, frame = (size_t)3 * w * h;
+    size_t total = head + frame * (size_t)n_frames;
+    uint8_t *buf = malloc(total);
+    if (!buf) die(name, "out of memory");
+    memcpy(buf, size_text, head - 1);
+    buf[head - 1] = '\n';
+    for (size_t i = head; i < total; i++) buf[i] = (uint8_t)(i * 7);
+    write_seed("rawvideo", name, buf, total);
+    free(buf);
+}
+
+static void rawvideo_seeds(void) {
+    save_rawvideo("1x1_three_frames.raw", "1x1", 1, 1, 3);
+    save_rawvideo("4x3_two_frames.raw", "4x3", 4, 3, 2);
+    save_rawvideo("16X2_one_frame.raw", "16X2", 16, 2, 1);
+    save_rawvideo("2x5_empty_stream.raw", "2x5", 2, 5, 0);
+    write_text("rawvideo", "8192x4608_size_only.raw", "8192x4608"); /* the largest size, no stream */
+}
+
 int main(int argc, char **argv) {
     if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
         fprintf(stderr, "usage: make_seeds [DIR]   (default %s)\n", out_dir);
@@ -427,6 +450,7 @@ int main(int argc, char **argv) {
     protobuf_seeds();
     text_seeds();
     image_seeds();
+    rawvideo_seeds();
     printf("make_seeds: wrote %d files under %s\n", n_written, out_dir);
     return 0;
 }
