@@ -415,6 +415,11 @@ static void kill_and_resume(const trainer *tr, const char *tmp, const char *data
         fprintf(stderr, "resume %s: warning: no kill landed inside a checkpoint write\n",
                 tr->name);
     ck_assert_msg(finished, "the last run did not finish");
+    /* the temp files of checkpoints cut short are gone (removed on resume) */
+    int checkpoint_temps;
+    check_folder(cut_dir, tr->checkpoint, false, &rs, &checkpoint_temps);
+    ck_assert_msg(checkpoint_temps == 0, "%d stale temporary checkpoint file(s) in %s",
+                  checkpoint_temps, cut_dir);
     fprintf(stderr,
             "resume %s: reference %.2f s, %d files written; %d kills (%d inside a file write, "
             "%d inside a checkpoint write), %d resumes; %ld looks at the run folder, %ld "
