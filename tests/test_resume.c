@@ -166,22 +166,37 @@ static char *read_text(const char *path, size_t *len) {
     return buf;
 }
 
+/* Temporary files found by check_folder. */
+typedef struct {
+    int all, checkpoint;
+} temp_count;
+
+/* Whether a temporary file's name ("NAME.tmp.<pid>[.<salt>]") says process pid
+ * wrote it (any pid when pid is 0). */
+static bool temp_written_by(const char *name, pid_t pid) {
+    if (pid == 0) return true;
+    const char *p = strstr(name, ".tmp.");
+    char *end;
+    long owner = strtol(p + 5, &end, 10);
+    return owner == (long)pid && (*end == '.' || *end == '\0');
+}
+
 /* Every file of dir is absent or complete (temporary files excepted); with
- * decode_images, PNGs are decoded too. Returns the number of temp files;
- * *checkpoint_temps (if not NULL) gets those of the checkpoint. */
-static int check_folder(const char *dir, const char *checkpoint, bool decode_images,
-                        run_stats *rs, int *checkpoint_temps) {
+ * decode_images, PNGs are decoded too. Returns the temporary files written by
+ * process `owner` (0: by anyone), all and those of the checkpoint. */
+static temp_count check_folder(const char *dir, const char *checkpoint, bool decode_images,
+                               pid_t owner, run_stats *rs) {
     DIR *d = opendir(dir);
     ck_assert_msg(d != NULL, "cannot list %s", dir);
-    int temps = 0;
-    if (checkpoint_temps) *checkpoint_temps = 0;
+    temp_count temps = {0, 0};
     rs->looks++;
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
         if (is_temp_name(e->d_name)) {
-            temps++;
-            if (checkpoint_temps && !strncmp(e->d_name, checkpoint, strlen(checkpoint)))
-                ++*checkpoint_temps;
+            if (temp_written_by(e->d_name, owner)) {
+                temps.all++;
+                temps.checkpoint += !strncmp(e->d_name, checkpoint, strlen(checkpoint));
+            }
             continue;
         }
         char path[PATH_MAX];
@@ -236,8 +251,7 @@ static bool run_once(const cmdline *c, const char *dir, const char *checkpoint,
     int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     ck_assert_int_ge(ino, 0);
     ck_assert_int_ge(inotify_add_watch(ino, dir, IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO), 0);
-    int ckpt_temps_before, ckpt_temps_after;
-    int temps_before = check_folder(dir, checkpoint, true, rs, &ckpt_temps_before);
+    check_folder(dir, checkpoint, true, 0, rs);
     double start = now_s();
     pid_t pid = spawn(c, log_path);
     int writes_seen = 0, checkpoint_writes_seen = 0, status = 0;
@@ -280,19 +294,20 @@ static bool run_once(const cmdline *c, const char *dir, const char *checkpoint,
         pid_t w = waitpid(pid, &status, WNOHANG);
         ck_assert_int_ge(w, 0);
         exited = w == pid;
-        check_folder(dir, checkpoint, false, rs, NULL); /* a reader while the trainer writes */
+        check_folder(dir, checkpoint, false, 0, rs); /* a reader while the trainer writes */
     }
     close(ino);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
         rs->kills++;
-        int temps_after = check_folder(dir, checkpoint, true, rs, &ckpt_temps_after);
-        rs->kills_in_write += temps_after > temps_before;
-        rs->kills_in_checkpoint_write += ckpt_temps_after > ckpt_temps_before;
+        /* a temporary file of the killed process: it died inside that write */
+        temp_count left = check_folder(dir, checkpoint, true, pid, rs);
+        rs->kills_in_write += left.all > 0;
+        rs->kills_in_checkpoint_write += left.checkpoint > 0;
         return true;
     }
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "maskdet ended with status 0x%x (log: %s)", status, log_path);
-    check_folder(dir, checkpoint, true, rs, NULL);
+    check_folder(dir, checkpoint, true, 0, rs);
     return false;
 }
 
@@ -416,10 +431,9 @@ static void kill_and_resume(const trainer *tr, const char *tmp, const char *data
                 tr->name);
     ck_assert_msg(finished, "the last run did not finish");
     /* the temp files of checkpoints cut short are gone (removed on resume) */
-    int checkpoint_temps;
-    check_folder(cut_dir, tr->checkpoint, false, &rs, &checkpoint_temps);
-    ck_assert_msg(checkpoint_temps == 0, "%d stale temporary checkpoint file(s) in %s",
-                  checkpoint_temps, cut_dir);
+    temp_count left = check_folder(cut_dir, tr->checkpoint, false, 0, &rs);
+    ck_assert_msg(left.checkpoint == 0, "%d stale temporary checkpoint file(s) in %s",
+                  left.checkpoint, cut_dir);
     fprintf(stderr,
             "resume %s: reference %.2f s, %d files written; %d kills (%d inside a file write, "
             "%d inside a checkpoint write), %d resumes; %ld looks at the run folder, %ld "
