@@ -577,7 +577,7 @@ END_TEST
 Suite *resume_suite(void) {
     Suite *s = suite_create("resume");
     TCase *tc = tcase_create("kill -9");
-    tcase_set_timeout(tc, 300);
+    tcase_set_timeout(tc, 600); /* a loaded machine under ASan: a run can take 30 s */
     tcase_add_test(tc, train_classifier_survives_kill);
     tcase_add_test(tc, train_detector_survives_kill);
     suite_add_tcase(s, tc);
