@@ -47,6 +47,8 @@ APP_SRC      := $(wildcard apps/*.c)
 APILIB_SRC   := $(wildcard apps/lib/*.c)
 TEST_SRC     := $(wildcard tests/*.c)
 TEST_SRC     += apps/train_common.c  # tested directly by tests/test_train_common.c
+TEST_SRC     += apps/lib/maskdet.c   # the embedding API, tests/test_maskdet_api.c
+TEST_SRC     += apps/det_data.c      # tested directly by tests/test_eval.c
 TEST_SUITES  := $(patsubst tests/test_%.c,%,$(wildcard tests/test_*.c))
 BENCH_SRC    := $(wildcard benchmarks/*.c)
 
@@ -143,8 +145,8 @@ $(BUILD)/bench: $(call obj,$(BENCH_SRC)) $(LIBS_ALL)
 
 # Each benchmarks/NAME/ folder is one more program, build/bench_NAME.
 define bench_program
-$(BUILD)/bench_$(1): $(call obj,$(wildcard benchmarks/$(1)/*.c)) $(LIBS_ALL)
-	$$(CC) $$(LDSAN) -o $$@ $(call obj,$(wildcard benchmarks/$(1)/*.c)) $(LIBS_ALL) $$(LDLIBS)
+$(BUILD)/bench_$(1): $(call obj,$(wildcard benchmarks/$(1)/*.c)) $(LIBMASKDET) $(LIBS_ALL)
+	$$(CC) $$(LDSAN) -o $$@ $(call obj,$(wildcard benchmarks/$(1)/*.c)) $(LIBMASKDET) $(LIBS_ALL) $$(LDLIBS)
 endef
 BENCH_DIRS  := $(sort $(patsubst benchmarks/%/,%,$(dir $(wildcard benchmarks/*/*.c))))
 BENCH_PROGS := $(foreach d,$(BENCH_DIRS),$(BUILD)/bench_$(d))
@@ -221,6 +223,17 @@ fuzz-seeds: $(BUILD)/make_seeds
 
 fuzz-clean:
 	rm -rf $(FUZZ_BUILD)
+
+# ---- apps/examples/*.c: programs that use only apps/lib/maskdet.h, linked
+# against libmaskdet.a as an embedder would; `make test` runs each (no argument).
+# The test program counts the heap allocations of maskdet_detect (--wrap).
+API_EXAMPLES := $(patsubst apps/examples/%.c,$(BUILD)/examples/%,$(wildcard apps/examples/*.c))
+$(API_EXAMPLES): $(BUILD)/examples/%: $(BUILD)/obj/apps/examples/%.o $(LIBMASKDET)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $< $(LIBMASKDET) $(LDLIBS)
+EXAMPLES += $(API_EXAMPLES)
+run-tests examples: $(API_EXAMPLES)
+$(BUILD)/run_tests: LDSAN += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign
 
 # ---- valgrind (tests/valgrind.sh; minutes, not part of test or CI): maskdet
 # built without sanitizers at -O1 -g into build-vg/, its detect, classify,

@@ -32,62 +32,71 @@ static int usage(FILE *out, int code) {
     fprintf(
         out,
         "usage: maskdet detect [options] INPUT...\n"
-        "       maskdet detect --raw WxH [options] -\n\n"
+        "       maskdet detect --raw WxH [options] -\n"
+        "\n"
         "Finds faces and tells whether each wears a mask. INPUT is an image (jpg, png,\n"
-        "bmp), a folder (walked recursively in sorted order; files are picked by their\n"
-        "extension .jpg .jpeg .png .bmp in any case), or - with --raw for video.\n\n"
+        "bmp), a folder (walked recursively in sorted order; files are picked by\n"
+        "their extension .jpg .jpeg .png .bmp in any case), or - with --raw (video).\n"
+        "\n"
         "models:\n"
-        "  --detector MODEL       a detector model file (.nnw; see maskdet import-caffe);\n"
-        "                         default: the bundled models/face_detector.nnw\n"
-        "  --classifier MODEL     mask / no-mask classifier run on each face found by a\n"
-        "                         face-only detector; default: the bundled models/classifier.nnw\n"
-        "                         (a detector with mask / no_mask classes labels faces itself)\n"
-        "  --detector-only        report faces without classifying them\n"
+        "  --detector MODEL    a detector model file (.nnw; see maskdet import-caffe);\n"
+        "                      default: the bundled models/face_detector.nnw\n"
+        "  --classifier MODEL  the mask / no-mask classifier run on each face found\n"
+        "                      by a face-only detector; default: the bundled\n"
+        "                      models/classifier.nnw (a detector with mask / no_mask\n"
+        "                      classes labels the faces itself)\n"
+        "  --detector-only     report faces without classifying them\n"
         "thresholds and scale:\n"
-        "  --face-threshold T     keep faces scoring above T (default: the model's, else 0.5)\n"
-        "  --threshold T          the same as --face-threshold\n"
-        "  --mask-threshold T     label \"mask\" when P(mask) >= T, else \"no_mask\" (default 0.5;\n"
-        "                         the classifier's probability, not used by one-stage detectors)\n"
-        "  --min-face PX          the smallest face, in image pixels, you care about: the input\n"
-        "                         is scaled so such a face becomes the smallest face the detector\n"
-        "                         finds reliably (16 input px for the bundled model, twice its\n"
-        "                         smallest prior box; so the scale is 16 / PX). Smaller PX finds\n"
-        "                         smaller faces and is slower (time ~ 1 / PX^2), larger is faster.\n"
-        "                         The scale is capped at %dx and the network input's longer\n"
-        "                         side at %d px (so on a 4000 px photo faces below ~32 px are\n"
-        "                         out of reach). Default: the model's own input size (the bundled\n"
-        "                         model: longer side 640 px). Detectors whose priors are fractions\n"
-        "                         of the image (AIZOO) refuse it.\n"
-        "  --input-size WxH       run the detector network at this size instead\n"
+        "  --face-threshold T  keep faces scoring above T (default: the model's own,\n"
+        "                      else 0.5)\n"
+        "  --threshold T       the same as --face-threshold\n"
+        "  --mask-threshold T  \"mask\" when the classifier's P(mask) >= T, else\n"
+        "                      \"no_mask\" (default 0.5; one-stage detectors: unused)\n"
+        "  --min-face PX       the smallest face, in image pixels, you care about. The\n"
+        "                      input is scaled so such a face becomes the smallest\n"
+        "                      face the detector finds reliably: 16 input px for the\n"
+        "                      bundled model (twice its smallest prior box), so the\n"
+        "                      scale is 16 / PX. A smaller PX finds smaller faces and\n"
+        "                      is slower (time ~ 1 / PX^2); a larger one is faster.\n"
+        "                      The scale is capped at %dx and the network input's\n"
+        "                      longer side at %d px (so in a 4000 px photo faces\n"
+        "                      under ~32 px are out of reach). Default: the model's\n"
+        "                      own input size (bundled model: longer side 640 px).\n"
+        "                      Detectors whose priors are fractions of the image\n"
+        "                      (AIZOO) refuse it.\n"
+        "  --input-size WxH    run the detector network at this size instead\n"
         "output:\n"
-        "  --json                 one JSON object per image on stdout: image, width, height,\n"
-        "                         detections [{box [x1,y1,x2,y2] px, label, score, face_score}],\n"
-        "                         time_ms {preprocess, forward, postprocess, classify, total}\n"
-        "  -o DIR                 write annotated images into DIR (green: mask, red: no mask);\n"
-        "                         images from a folder keep their path relative to that folder\n"
-        "  --threads N            worker threads (default: all cores)\n"
+        "  --json              one JSON object per image on stdout: image, width,\n"
+        "                      height, detections [{box [x1,y1,x2,y2] px, label,\n"
+        "                      score, face_score}], time_ms {preprocess, forward,\n"
+        "                      postprocess, classify, total}\n"
+        "  -o DIR              write annotated images into DIR (green: mask, red: no\n"
+        "                      mask); images found in a folder keep their path\n"
+        "                      relative to that folder\n"
+        "  --threads N         worker threads (default: all cores)\n"
         "video:\n"
-        "  --raw WxH              read raw rgb24 frames of WxH pixels from stdin (INPUT is -)\n"
-        "                         and write the annotated frames to stdout, e.g.\n"
-        "                           ffmpeg -i in.mp4 -f rawvideo -pix_fmt rgb24 - |\n"
-        "                           maskdet detect --raw 640x480 - |\n"
-        "                           ffmpeg -f rawvideo -pix_fmt rgb24 -s 640x480 -i - out.mp4\n"
-        "                         (scale the video to that size first: ffmpeg -vf scale=640:480)\n"
-        "  --json-out FILE        with --raw: one JSON line per frame (frame index, then the\n"
-        "                         fields of --json) written to FILE\n\n"
-        "Progress goes to stderr: a bar on a terminal, otherwise a line every few seconds\n"
-        "(for video: frames per second every second). A summary (images, faces, masked,\n"
-        "unmasked, skipped, mean ms per image) ends runs over folders or several images;\n"
-        "video ends with frames, mean FPS and mean ms per stage.\n\n"
-        "exit status: 0 when every image named on the command line was processed and\n"
-        "at least one image was; files inside folders that cannot be read as images are\n"
-        "reported on stderr, skipped and counted, and do not fail the run (so 0 unless a\n"
-        "folder had no readable image at all). 1 for a model that does not load, an\n"
-        "image named on the command line that cannot be read, a folder with no readable\n"
-        "image, or an output that cannot be written. 2 for a usage error.\n"
+        "  --raw WxH           read raw rgb24 frames of WxH pixels from stdin (INPUT\n"
+        "                      is -) and write the annotated frames to stdout:\n"
+        "    ffmpeg -i in.mp4 -vf scale=640:480 -f rawvideo -pix_fmt rgb24 - |\n"
+        "      maskdet detect --raw 640x480 - |\n"
+        "      ffmpeg -f rawvideo -pix_fmt rgb24 -s 640x480 -i - out.mp4\n"
+        "  --json-out FILE     with --raw: one JSON line per frame in FILE (frame\n"
+        "                      index, then the fields of --json)\n"
+        "\n"
+        "Progress goes to stderr: a bar on a terminal, else a line every 5 seconds\n"
+        "(video: frames per second every second). A summary (images, faces, masked,\n"
+        "unmasked, skipped, mean ms per image) ends runs over folders or several\n"
+        "images; video ends with frames, mean FPS and mean ms per stage.\n"
+        "\n"
+        "Exit status: 0 when every image named on the command line was processed and\n"
+        "at least one image was. Files inside folders that cannot be read as images\n"
+        "are reported on stderr, skipped and counted, and do not fail the run (so 0\n"
+        "unless no image in the folders could be read). 1 for a model that does not\n"
+        "load, an image named on the command line that cannot be read, a folder with\n"
+        "no readable image, or an output that cannot be written. 2 for usage errors.\n"
         "With --raw: 0 when the input ends at a frame boundary, and also when it ends\n"
-        "inside a frame (the partial frame is reported and dropped) or when the reader\n"
-        "of stdout goes away; 1 for read or write errors or a failing detector.\n",
+        "inside a frame (that partial frame is reported and dropped) or when the\n"
+        "reader of stdout goes away; 1 for read or write errors or a failing detector.\n",
         MASKDET_MAX_UPSCALE, MASKDET_MAX_INPUT_SIDE);
     return code;
 }
@@ -120,14 +129,16 @@ static bool parse_int(const char *text, int lo, int hi, int *value) {
     return sscanf(text, "%d%c", value, &tail) == 1 && *value >= lo && *value <= hi;
 }
 
-/* Fills args from argv; 0 on success, else the exit code (usage printed). */
+/* Fills args from argv. 0: go on; -1: --help was printed (exit 0); else the
+ * exit code of a usage error (the message printed). */
 static int parse_args(int argc, char **argv, detect_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes_value = true;
         if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
-            return usage(stdout, 0) - 1; /* -1: "exit 0" told apart from "go on" */
+            usage(stdout, 0);
+            return -1;
         } else if (!strcmp(opt, "--detector-only")) {
             a->model.detector_only = 1, takes_value = false;
         } else if (!strcmp(opt, "--json")) {
@@ -414,8 +425,8 @@ static bool walk_folder(const char *dir, size_t root_len, int depth, image_list 
         if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && stat(path, &st) == 0 &&
             S_ISDIR(st.st_mode)) {
             fprintf(stderr, "maskdet detect: not following the folder link %s\n", path);
-        } else if (stat(path, &st) != 0) {
-            if (has_image_extension(names[i])) ok = list_add(l, path, root_len, true); /* reported when read */
+        } else if (stat(path, &st) != 0) { /* e.g. a dangling link: reported when read */
+            if (has_image_extension(names[i])) ok = list_add(l, path, root_len, true);
         } else if (S_ISDIR(st.st_mode)) {
             if (depth >= MAX_FOLDER_DEPTH) {
                 fprintf(stderr, "maskdet detect: skipping %s: more than %d folders deep\n", path,
@@ -592,8 +603,8 @@ typedef struct {
 static void video_report(const video_totals *v, double elapsed_ms, bool final, bool tty) {
     double fps = v->frames / (elapsed_ms / 1e3 + 1e-9);
     if (!final) {
-        fprintf(stderr, tty ? "\rmaskdet detect: frame %ld, %.1f fps " : "maskdet detect: frame %ld, %.1f fps\n",
-                v->frames, fps);
+        fprintf(stderr, "%smaskdet detect: frame %ld, %.1f fps%s", tty ? "\r" : "", v->frames, fps,
+                tty ? " " : "\n");
         return;
     }
     double n = v->frames > 0 ? (double)v->frames : 1.0;

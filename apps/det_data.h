@@ -17,6 +17,7 @@
 
 typedef struct {
     char *name;  /* file stem, the split key */
+    char *image_path;
     image img;   /* RGB */
     ssd_aug_box *boxes; /* label = project class id + 1 (1 = mask, 2 = no_mask, ...) */
     int n_boxes;
@@ -50,17 +51,44 @@ typedef struct {
     int n_labels;                             /* per-class results when > 0 */
     det_ap_result per_class[DET_MAX_LABELS];  /* label i + 1 */
     double map;                               /* mean of per-class APs with ground truth */
+    double class_precision[DET_MAX_LABELS];   /* of the reported faces (det_data_score) */
+    double class_recall[DET_MAX_LABELS];
     int n_images, n_faces;
     double detect_ms;                         /* mean detector time per image */
 } det_eval_summary;
 
 /* Runs the detector over every photo and evaluates. n_labels > 0 also gives
- * per-class AP for labels 1..n_labels. progress: NULL or a stream for a line
- * every 100 images. */
+ * per-class AP for labels 1..n_labels, each detection counting for its own
+ * label with its score. */
 nn_status det_data_evaluate(const det_photos *d, det_detect_fn detect, void *user,
                             float score_threshold, int n_labels, det_eval_summary *out,
                             nn_error *err);
 void det_eval_summary_free(det_eval_summary *s);
+
+/* One face found by a whole pipeline (a face detector and a classifier, or a
+ * one-stage mask detector), in photo label numbering (1 = mask, 2 = no_mask). */
+typedef struct {
+    float x1, y1, x2, y2;              /* pixels */
+    float face_score;                  /* the detector's confidence that it is a face */
+    int label;                         /* the class the pipeline reports (0: none) */
+    float class_score[DET_MAX_LABELS]; /* its score as class i + 1; <= 0: no entry */
+} det_face_pred;
+
+typedef struct {
+    float face_threshold; /* a face is reported when face_score >= this */
+    int n_labels;         /* per-class AP for labels 1..n_labels (0: faces only) */
+    bool argmax_only;     /* per-class AP: a face counts for its reported label
+                             only; false: for every class it has a score for */
+} det_score_params;
+
+/* Scores the faces found in each photo (faces[i][0..n_found[i]) for photo i):
+ * face AP (class-agnostic, by face_score) overall and by size, face precision
+ * and recall at face_threshold, per-class AP and mAP, and per-class precision
+ * and recall of what the pipeline reports (face_score >= face_threshold, its
+ * label). detect_ms is left 0 for the caller. */
+nn_status det_data_score(const det_photos *d, const det_face_pred *const *faces,
+                         const int *n_found, const det_score_params *p, det_eval_summary *out,
+                         nn_error *err);
 
 /* Monotonic clock in milliseconds. */
 double det_now_ms(void);

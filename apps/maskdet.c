@@ -29,7 +29,7 @@ static const maskdet_command commands[] = {
     {"data", "data-set statistics and face crops (data stats|crop PATH)", cmd_data},
     {"caffe-info", "list a Caffe model's layers, shapes, weights and priors", cmd_caffe_info},
     {"train-detector", "train the face SSD detector on a VOC/JSON folder", cmd_train_detector},
-    {"eval", "score a detector: face AP@0.5 overall and by size (--detector-only)", cmd_eval},
+    {"eval", "score the pipeline: mask / no_mask AP and mAP, face AP by size", cmd_eval},
     {"import-caffe", "convert a Caffe SSD detector into a .nnw model file", cmd_import_caffe},
     {"detect", "find faces (and masks) in images with a detector model", cmd_detect},
     {"train-classifier", "train the mask / no-mask face classifier", cmd_train_classifier},

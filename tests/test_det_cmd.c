@@ -135,7 +135,7 @@ START_TEST(usage_errors) {
     ck_assert_int_eq(run("train-detector --data x --epochs 0", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --help", tmp, NULL), 0);
     ck_assert_int_eq(run("eval --detector-only", tmp, NULL), 2);
-    ck_assert_int_eq(run("eval --data x", tmp, NULL), 2); /* full pipeline not yet */
+    ck_assert_int_eq(run("eval --data x", tmp, NULL), 1); /* the full pipeline: no such folder */
     ck_assert_int_eq(run("eval --help", tmp, NULL), 0);
     char args[2048];
     snprintf(args, sizeof args, "eval --detector-only --detector '%s/none.nnw' --data '%s'", tmp,

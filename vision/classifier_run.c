@@ -3,8 +3,11 @@
  * (see classifier_run.h).
  *
  * The runner keeps one ctx (its arena grows to the largest batch seen and is
- * reused) and one input tensor whose capacity grows the same way; a smaller
- * batch uses the front of it with a smaller leading dimension.
+ * reused), one input tensor whose capacity grows the same way (a smaller
+ * batch uses the front of it with a smaller leading dimension), and the
+ * buffers a crop and its resized copy are made in, so a video loop that
+ * classifies the faces of every frame allocates nothing once warmed up
+ * (classifier_run_reserve warms it up for a batch size).
  */
 #include "classifier_run.h"
 
@@ -22,6 +25,7 @@ struct classifier_runner {
     nn_ctx *ctx;
     nn_tensor *input; /* [capacity, 3, h, w]; shape[0] set per call */
     int capacity;
+    image_buffer crop, sized; /* one face crop and its copy at the input size */
 };
 
 const classifier_info *classifier_run_info(const classifier_runner *r) { return &r->info; }
@@ -127,6 +131,7 @@ nn_status classifier_run_from_weights(const nn_weights *w, classifier_runner **o
     if (!st) st = classifier_build(r->info.arch, r->info.input_w, r->info.n_classes, &r->model, err);
     if (!st) st = nn_model_load_weights(r->model, w, err);
     if (!st) st = nn_model_fold_batch_norm(r->model, err);
+    if (!st) nn_model_freeze(r->model); /* inference only: conv weights stay packed */
     if (!st && !(r->ctx = nn_ctx_create())) st = nn_error_set(err, NN_ERR_NOMEM, "out of memory");
     if (st) {
         classifier_run_free(r);
@@ -159,6 +164,8 @@ void classifier_run_free(classifier_runner *r) {
     nn_model_free(r->model);
     nn_ctx_destroy(r->ctx);
     nn_tensor_free(r->input);
+    image_buffer_free(&r->crop);
+    image_buffer_free(&r->sized);
     free(r);
 }
 
@@ -188,8 +195,26 @@ static nn_status run_input(classifier_runner *r, int n, float *probs, nn_error *
         return nn_error_set(err, NN_ERR_SHAPE, "classifier: output is not [%d, %d]", n,
                             r->info.n_classes);
     memcpy(probs, p->data, (size_t)n * (size_t)r->info.n_classes * sizeof *probs);
+    /* A pass that outgrew the arena left it in several blocks; resetting now
+     * merges them, so the next call of this size allocates nothing. */
+    nn_ctx_reset(r->ctx);
     return NN_OK;
 }
+
+/* Resizes one RGB or grey crop to the input size into row i of the input tensor. */
+static nn_status put_crop(classifier_runner *r, const image *face, int i, nn_error *err) {
+    if (!face->pixels || (face->channels != 3 && face->channels != 1))
+        return nn_error_set(err, NN_ERR_ARG, "classifier: crop %d is not an RGB or grey image", i);
+    size_t per = 3 * (size_t)r->info.input_h * (size_t)r->info.input_w;
+    image sized;
+    nn_status st = image_resize_into(face, r->info.input_w, r->info.input_h, &r->sized, &sized, err);
+    if (st) return st;
+    image_to_chw(&sized, r->info.mean, r->info.scale, r->info.bgr, r->input->data + (size_t)i * per);
+    return NN_OK;
+}
+
+static nn_status crop_rect(const classifier_runner *r, const image *img, float x1, float y1,
+                           float x2, float y2, image_buffer *buf, image *out, nn_error *err);
 
 nn_status classifier_run_tensor(classifier_runner *r, int n, const float *chw, float *probs,
                                 nn_error *err) {
@@ -205,19 +230,51 @@ nn_status classifier_run_batch(classifier_runner *r, int n, const image *faces, 
     if (!r || !faces || !probs) return nn_error_set(err, NN_ERR_ARG, "classifier: NULL argument");
     nn_status st = input_for(r, n, err);
     if (st) return st;
-    size_t per = 3 * (size_t)r->info.input_h * (size_t)r->info.input_w;
+    for (int i = 0; i < n; i++)
+        if ((st = put_crop(r, &faces[i], i, err))) return st;
+    return run_input(r, n, probs, err);
+}
+
+nn_status classifier_run_faces(classifier_runner *r, const image *img, int n, const float *boxes,
+                               float *probs, nn_error *err) {
+    if (!r || !img || !boxes || !probs)
+        return nn_error_set(err, NN_ERR_ARG, "classifier: NULL argument");
+    nn_status st = input_for(r, n, err);
+    if (st) return st;
     for (int i = 0; i < n; i++) {
-        const image *face = &faces[i];
-        if (!face->pixels || (face->channels != 3 && face->channels != 1))
-            return nn_error_set(err, NN_ERR_ARG, "classifier: crop %d is not an RGB or grey image",
-                                i);
-        image sized = {0};
-        if ((st = image_resize(face, r->info.input_w, r->info.input_h, &sized, err))) return st;
-        image_to_chw(&sized, r->info.mean, r->info.scale, r->info.bgr,
-                     r->input->data + (size_t)i * per);
-        image_free(&sized);
+        const float *b = boxes + (size_t)i * 4;
+        image face;
+        if ((st = crop_rect(r, img, b[0], b[1], b[2], b[3], &r->crop, &face, err)) ||
+            (st = put_crop(r, &face, i, err)))
+            return st;
     }
     return run_input(r, n, probs, err);
+}
+
+nn_status classifier_run_reserve(classifier_runner *r, int n, int frame_w, int frame_h,
+                                 nn_error *err) {
+    if (!r) return nn_error_set(err, NN_ERR_ARG, "classifier: NULL argument");
+    nn_status st = input_for(r, n, err);
+    if (st) return st;
+    /* the crop of a face as large as the frame, margins included (best effort:
+     * not past the image limits): cut from a 1 x 1 image, it is all fill, and
+     * it leaves the buffer that large */
+    float grow = 1 + 2 * r->info.crop_margin;
+    double crop_w = ceil(frame_w * grow) + 2, crop_h = ceil(frame_h * grow) + 2;
+    if (frame_w > 0 && frame_h > 0 && crop_w <= IMAGE_MAX_SIDE && crop_h <= IMAGE_MAX_SIDE &&
+        crop_w * crop_h <= (double)IMAGE_MAX_PIXELS) {
+        uint8_t px[3] = {0};
+        image dot = {1, 1, 3, px}, crop;
+        if ((st = image_crop_into(&dot, 0, 0, (int)crop_w, (int)crop_h, 0, &r->crop, &crop, err)))
+            return st;
+    }
+    /* one pass over a blank batch sizes the arena */
+    memset(r->input->data, 0, r->input->numel * sizeof(float));
+    float *probs = malloc((size_t)n * r->info.n_classes * sizeof *probs);
+    if (!probs) return nn_error_set(err, NN_ERR_NOMEM, "out of memory for %d crops", n);
+    st = run_input(r, n, probs, err);
+    free(probs);
+    return st;
 }
 
 nn_status classifier_run_image(classifier_runner *r, const image *face, float *probs,
@@ -225,8 +282,9 @@ nn_status classifier_run_image(classifier_runner *r, const image *face, float *p
     return classifier_run_batch(r, 1, face, probs, err);
 }
 
-nn_status classifier_crop_face(const classifier_runner *r, const image *img, float x1, float y1,
-                               float x2, float y2, image *out, nn_error *err) {
+/* The crop rectangle of a face box (see classifier_crop_face), cut into buf. */
+static nn_status crop_rect(const classifier_runner *r, const image *img, float x1, float y1,
+                           float x2, float y2, image_buffer *buf, image *out, nn_error *err) {
     if (!(x2 > x1 && y2 > y1) || !isfinite(x1) || !isfinite(y1) || !isfinite(x2) ||
         !isfinite(y2) || fabsf(x1) > 1e6f || fabsf(y1) > 1e6f || fabsf(x2) > 1e6f ||
         fabsf(y2) > 1e6f)
@@ -239,5 +297,14 @@ nn_status classifier_crop_face(const classifier_runner *r, const image *img, flo
     int rw = (int)ceilf(cx + half_w) - rx, rh = (int)ceilf(cy + half_h) - ry;
     if (rw < 1) rw = 1;
     if (rh < 1) rh = 1;
-    return image_crop(img, rx, ry, rw, rh, 0, out, err);
+    return image_crop_into(img, rx, ry, rw, rh, 0, buf, out, err);
+}
+
+nn_status classifier_crop_face(const classifier_runner *r, const image *img, float x1, float y1,
+                               float x2, float y2, image *out, nn_error *err) {
+    if (!out) return nn_error_set(err, NN_ERR_ARG, "classifier: NULL output");
+    image_buffer buf = {0}; /* a crop uses only buf.pixels, which out then owns */
+    nn_status st = crop_rect(r, img, x1, y1, x2, y2, &buf, out, err);
+    if (st) free(buf.pixels);
+    return st;
 }

@@ -51,6 +51,18 @@ nn_status classifier_run_image(classifier_runner *r, const image *face, float *p
 /* n crops at once; probs is n x n_classes. */
 nn_status classifier_run_batch(classifier_runner *r, int n, const image *faces, float *probs,
                                nn_error *err);
+/* The faces of one image at once: boxes holds n boxes (x1, y1, x2, y2 in
+ * image pixels), each cropped as classifier_crop_face does, without keeping
+ * the crops; probs is n x n_classes. Allocates nothing once the runner has
+ * seen a batch of n (or classifier_run_reserve(n)) and crops as large. */
+nn_status classifier_run_faces(classifier_runner *r, const image *img, int n, const float *boxes,
+                               float *probs, nn_error *err);
+/* Grows the input and the network's memory for batches of up to n crops (one
+ * pass over a blank batch) and, when frame_w, frame_h > 0, the crop buffer
+ * for faces as large as such a frame, so that later classifier_run_faces
+ * calls of at most n faces of such frames allocate nothing. */
+nn_status classifier_run_reserve(classifier_runner *r, int n, int frame_w, int frame_h,
+                                 nn_error *err);
 /* Already preprocessed input: chw is n x 3 x input_h x input_w floats. */
 nn_status classifier_run_tensor(classifier_runner *r, int n, const float *chw, float *probs,
                                 nn_error *err);

@@ -73,7 +73,7 @@ struct detector {
 
     nn_ctx *ctx;
     nn_tensor *input;
-    image resized;
+    image_buffer resized; /* the image at the network's input size, reused */
     float *boxes, *best; /* AIZOO path scratch: priors x 4, priors */
     int *best_label;
     candidate *order;
@@ -532,7 +532,7 @@ void detector_free(detector *d) {
     ssd_priors_free(&d->priors);
     nn_ctx_destroy(d->ctx);
     nn_tensor_free(d->input);
-    image_free(&d->resized);
+    image_buffer_free(&d->resized);
     free(d->boxes);
     free(d->best);
     free(d->best_label);
@@ -978,11 +978,11 @@ static nn_status face_ssd_run(detector *d, const image *img, const detector_para
     int saved_long_side = d->fssd.input_long_side;
     if (prm->input_w > 0 || prm->input_h > 0)
         d->fssd.input_long_side = prm->input_w > prm->input_h ? prm->input_w : prm->input_h;
-    double t0 = now_ms();
     nn_status st = face_ssd_detect(&d->fssd, img, prm->threshold, prm->nms_iou, out, max_out,
                                    n_out, err);
     d->fssd.input_long_side = saved_long_side;
-    d->timing = (detector_timing){.forward_ms = now_ms() - t0};
+    d->timing = (detector_timing){d->fssd.preprocess_ms, d->fssd.forward_ms,
+                                  d->fssd.postprocess_ms};
     return st;
 }
 
@@ -1002,9 +1002,9 @@ nn_status detector_detect(detector *d, const image *img, const detector_params *
     double t0 = now_ms();
     nn_status st = prepare(d, w, h, err);
     if (st) return st;
-    image_free(&d->resized);
-    if ((st = image_resize(img, w, h, &d->resized, err))) return st;
-    image_to_chw(&d->resized, d->mean, d->scale, d->bgr, d->input->data);
+    image sized;
+    if ((st = image_resize_into(img, w, h, &d->resized, &sized, err))) return st;
+    image_to_chw(&sized, d->mean, d->scale, d->bgr, d->input->data);
     double pre = now_ms() - t0;
     st = detector_detect_tensor(d, d->input, (float)img->width, (float)img->height, prm, out,
                                 max_out, n_out, err);

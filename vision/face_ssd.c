@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "face_ssd.h"
 
@@ -160,6 +161,9 @@ void face_ssd_free(face_ssd *f) {
     nn_model_free(f->model);
     nn_ctx_destroy(f->ctx);
     ssd_priors_free(&f->priors);
+    image_buffer_free(&f->resized);
+    nn_aligned_free(f->input);
+    ssd_scratch_free(&f->post);
     memset(f, 0, sizeof *f);
 }
 
@@ -443,80 +447,119 @@ static void scaled_size(const face_ssd *f, const image *img, int *w, int *h) {
 /* Smallest input side for which every pooling still sees 2 x 2 cells. */
 static int min_input_side(const face_ssd *f) { return 4 << (f->spec.n_maps - 1); }
 
-nn_status face_ssd_preprocess(const face_ssd *f, const image *img, float **chw, int *in_w,
-                              int *in_h, nn_error *err) {
-    *chw = NULL;
+/* Grows *buf (64-byte aligned, for the kernels) to at least n floats. */
+static bool reserve_floats(float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return true;
+    float *grown = nn_aligned_alloc(n * sizeof(float));
+    if (!grown) return false;
+    nn_aligned_free(*buf);
+    *buf = grown;
+    *cap = n;
+    return true;
+}
+
+/* (px - 127.5) / 127.5 as CHW planes nw x nh, the image in the top-left corner
+ * and zeros (the mean) right and below it; a grey image fills all three planes. */
+static void to_padded_chw(const image *src, int nw, int nh, float *out) {
+    const float mean[3] = {127.5f, 127.5f, 127.5f}, scale[3] = {1 / 127.5f, 1 / 127.5f, 1 / 127.5f};
+    if (nw == src->width && nh == src->height) {
+        image_to_chw(src, mean, scale, false, out);
+        return;
+    }
+    memset(out, 0, (size_t)3 * nw * nh * sizeof(float));
+    int c = src->channels;
+    for (int oc = 0; oc < 3; oc++)
+        for (int y = 0; y < src->height; y++) {
+            const uint8_t *p = src->pixels + (size_t)y * src->width * c + (c == 1 ? 0 : oc);
+            float *o = out + ((size_t)oc * nh + y) * nw;
+            for (int x = 0; x < src->width; x++) o[x] = ((float)p[x * c] - mean[oc]) * scale[oc];
+        }
+}
+
+/* The network input of img into *input (grown as needed), the resized image in `resized`. */
+static nn_status preprocess_into(const face_ssd *f, const image *img, image_buffer *resized,
+                                 float **input, size_t *input_cap, int *in_w, int *in_h,
+                                 nn_error *err) {
     if (!img || !img->pixels || (img->channels != 1 && img->channels != 3))
         return nn_error_set(err, NN_ERR_ARG, "face_ssd: need a grey or RGB image");
     int w, h;
     scaled_size(f, img, &w, &h);
-    image scaled = {0};
+    image scaled;
     const image *src = img;
     if (w != img->width || h != img->height) {
-        if (image_resize(img, w, h, &scaled, err) != NN_OK) return err->code;
+        if (image_resize_into(img, w, h, resized, &scaled, err) != NN_OK) return err->code;
         src = &scaled;
     }
     /* tiny images are padded right and bottom with the mean (0 after scaling) */
     int nw = w < min_input_side(f) ? min_input_side(f) : w;
     int nh = h < min_input_side(f) ? min_input_side(f) : h;
-    *chw = nn_aligned_alloc((size_t)3 * nw * nh * sizeof(float));
-    float *plain = nw != w || nh != h ? malloc((size_t)3 * w * h * sizeof(float)) : *chw;
-    if (!*chw || !plain) {
-        image_free(&scaled);
-        nn_aligned_free(*chw);
-        if (plain != *chw) free(plain);
-        *chw = NULL;
+    if (!reserve_floats(input, input_cap, (size_t)3 * nw * nh))
         return nn_error_set(err, NN_ERR_NOMEM, "face_ssd: out of memory for a %dx%d input", nw, nh);
-    }
-    const float mean[3] = {127.5f, 127.5f, 127.5f}, scale[3] = {1 / 127.5f, 1 / 127.5f, 1 / 127.5f};
-    image_to_chw(src, mean, scale, false, plain);
-    image_free(&scaled);
-    if (plain != *chw) {
-        memset(*chw, 0, (size_t)3 * nw * nh * sizeof(float));
-        for (int c = 0; c < 3; c++)
-            for (int y = 0; y < h; y++)
-                memcpy(*chw + ((size_t)c * nh + y) * nw, plain + ((size_t)c * h + y) * w,
-                       (size_t)w * sizeof(float));
-        free(plain);
-    }
+    to_padded_chw(src, nw, nh, *input);
     *in_w = nw, *in_h = nh;
     return NN_OK;
+}
+
+nn_status face_ssd_preprocess(const face_ssd *f, const image *img, float **chw, int *in_w,
+                              int *in_h, nn_error *err) {
+    *chw = NULL;
+    image_buffer resized = {0};
+    size_t cap = 0;
+    nn_status st = preprocess_into(f, img, &resized, chw, &cap, in_w, in_h, err);
+    image_buffer_free(&resized);
+    if (st != NN_OK) {
+        nn_aligned_free(*chw);
+        *chw = NULL;
+    }
+    return st;
+}
+
+nn_status face_ssd_preprocess_reuse(face_ssd *f, const image *img, const float **chw, int *in_w,
+                                    int *in_h, nn_error *err) {
+    nn_status st = preprocess_into(f, img, &f->resized, &f->input, &f->input_cap, in_w, in_h, err);
+    *chw = st == NN_OK ? f->input : NULL;
+    return st;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
 nn_status face_ssd_detect(face_ssd *f, const image *img, float conf_threshold,
                           float nms_threshold, ssd_detection *out, int max_out, int *n_out,
                           nn_error *err) {
     *n_out = 0;
-    float *chw;
+    f->preprocess_ms = f->forward_ms = f->postprocess_ms = 0;
+    double t0 = now_ms();
+    const float *chw;
     int w, h;
-    if (face_ssd_preprocess(f, img, &chw, &w, &h, err) != NN_OK) return err->code;
+    if (face_ssd_preprocess_reuse(f, img, &chw, &w, &h, err) != NN_OK) return err->code;
     if (!f->ctx) {
         f->ctx = nn_ctx_create();
-        if (!f->ctx) {
-            nn_aligned_free(chw);
-            return nn_error_set(err, NN_ERR_NOMEM, "face_ssd: out of memory");
-        }
+        if (!f->ctx) return nn_error_set(err, NN_ERR_NOMEM, "face_ssd: out of memory");
         nn_ctx_set_grad_enabled(f->ctx, false);
         nn_ctx_set_training(f->ctx, false);
     }
     if (f->priors_w != w || f->priors_h != h) {
         ssd_priors_free(&f->priors);
         f->priors_w = f->priors_h = 0;
-        if (face_ssd_priors(&f->spec, w, h, &f->priors, err) != NN_OK) {
-            nn_aligned_free(chw);
-            return err->code;
-        }
+        if (face_ssd_priors(&f->spec, w, h, &f->priors, err) != NN_OK) return err->code;
         f->priors_w = w, f->priors_h = h;
     }
-    nn_tensor x = {.data = chw, .ndim = 4, .shape = {1, 3, h, w}, .numel = (size_t)3 * w * h};
+    double t1 = now_ms();
+    /* the forward pass only reads its input */
+    nn_tensor x = {.data = (float *)chw, .ndim = 4, .shape = {1, 3, h, w},
+                   .numel = (size_t)3 * w * h};
     nn_ctx_reset(f->ctx);
     nn_model_forward(f->model, f->ctx, &x);
     nn_tensor *loc = nn_model_output(f->model, f->loc_id);
     nn_tensor *conf = nn_model_output(f->model, f->conf_id);
-    nn_aligned_free(chw);
     if (nn_ctx_status(f->ctx) != NN_OK || !loc || !conf)
         return nn_error_set(err, nn_ctx_status(f->ctx) ? nn_ctx_status(f->ctx) : NN_ERR_STATE,
                             "face_ssd: %s", nn_ctx_error(f->ctx));
+    double t2 = now_ms();
     int np = f->priors.count, nc = f->num_classes;
     if (loc->numel != (size_t)np * 4 || conf->numel != (size_t)np * nc)
         return nn_error_set(err, NN_ERR_SHAPE, "face_ssd: heads do not match %d priors", np);
@@ -538,5 +581,11 @@ nn_status face_ssd_detect(face_ssd *f, const image *img, float conf_threshold,
     scaled_size(f, img, &sw, &sh);
     dp.image_w = (float)img->width * w / sw, dp.image_h = (float)img->height * h / sh;
     dp.clip = false;
-    return ssd_detect(&f->priors, loc->data, conf->data, &dp, out, max_out, n_out, err);
+    nn_status st =
+        ssd_detect_reuse(&f->priors, loc->data, conf->data, &dp, out, max_out, n_out, &f->post, err);
+    /* A pass that outgrew the arena left it in several blocks; resetting now
+     * merges them, so the next frame of this size allocates nothing. */
+    nn_ctx_reset(f->ctx);
+    f->preprocess_ms = t1 - t0, f->forward_ms = t2 - t1, f->postprocess_ms = now_ms() - t2;
+    return st;
 }

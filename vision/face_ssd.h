@@ -68,10 +68,16 @@ typedef struct {
     int input_long_side;      /* ... or, when > 0, with the longer side this long */
     float conf_threshold;     /* defaults for face_ssd_detect */
     float nms_threshold;
-    /* inference state */
+    /* inference state, reused by every face_ssd_detect: after the first call
+     * at a given image size nothing is allocated */
     nn_ctx *ctx;
     ssd_priors priors;
     int priors_w, priors_h; /* input size the cached priors are for */
+    image_buffer resized;   /* the image at the network's scale */
+    float *input;           /* the network input, CHW */
+    size_t input_cap;       /* floats */
+    ssd_scratch post;       /* decoding and NMS */
+    double preprocess_ms, forward_ms, postprocess_ms; /* of the last face_ssd_detect */
 } face_ssd;
 
 /* Builds the network (weights uninitialised; nn_model_init them). class_names
@@ -107,6 +113,10 @@ bool face_ssd_is_model(const nn_weights *w);
  * input. in_w, in_h receive the size; the caller frees *chw (nn_aligned_free). */
 nn_status face_ssd_preprocess(const face_ssd *f, const image *img, float **chw, int *in_w,
                               int *in_h, nn_error *err);
+/* The same into f's reused buffers: *chw stays owned by f (valid until the
+ * next call). */
+nn_status face_ssd_preprocess_reuse(face_ssd *f, const image *img, const float **chw, int *in_w,
+                                    int *in_h, nn_error *err);
 
 /* Detects faces: boxes in image pixels, label = class index (1 = face for a
  * face-only model), score = softmax probability; at most max_out kept (best

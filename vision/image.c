@@ -489,11 +489,51 @@ static void resize_row(const uint8_t *row, int channels, const resize_tap *xt, i
     }
 }
 
-nn_status image_resize(const image *src, int width, int height, image *dst, nn_error *err) {
-    if (!dst) return nn_error_set(err, NN_ERR_ARG, "image_resize: NULL output");
+void image_buffer_free(image_buffer *buf) {
+    if (!buf) return;
+    free(buf->pixels);
+    free(buf->taps);
+    free(buf->rows);
+    memset(buf, 0, sizeof *buf);
+}
+
+/* Makes *mem hold at least `bytes` (old contents are not kept). */
+static bool reserve(void **mem, size_t *cap, size_t bytes) {
+    if (bytes <= *cap) return true;
+    void *grown = malloc(bytes);
+    if (!grown) return false;
+    free(*mem);
+    *mem = grown;
+    *cap = bytes;
+    return true;
+}
+
+/* dst becomes a width x height x channels view of buf's pixels (image_alloc's checks). */
+static nn_status buffer_image(image_buffer *buf, int width, int height, int channels, image *dst,
+                              const char *who, nn_error *err) {
+    memset(dst, 0, sizeof *dst);
+    if (channels != 1 && channels != 3 && channels != 4)
+        return nn_error_set(err, NN_ERR_ARG, "%s: channels must be 1, 3 or 4, got %d", who,
+                            channels);
+    if (width <= 0 || height <= 0)
+        return nn_error_set(err, NN_ERR_ARG, "%s: bad size %dx%d", who, width, height);
+    if (!dims_ok(width, height))
+        return nn_error_set(err, NN_ERR_LIMIT, "%s: %dx%d exceeds the limit (side %d, %zu pixels)",
+                            who, width, height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+    size_t bytes = (size_t)width * height * channels;
+    if (!reserve((void **)&buf->pixels, &buf->pixels_cap, bytes))
+        return nn_error_set(err, NN_ERR_NOMEM, "%s: out of memory for %dx%dx%d", who, width,
+                            height, channels);
+    *dst = (image){width, height, channels, buf->pixels};
+    return NN_OK;
+}
+
+nn_status image_resize_into(const image *src, int width, int height, image_buffer *buf,
+                            image *dst, nn_error *err) {
+    if (!dst || !buf) return nn_error_set(err, NN_ERR_ARG, "image_resize: NULL output");
     memset(dst, 0, sizeof *dst);
     if (!image_valid(src)) return nn_error_set(err, NN_ERR_ARG, "image_resize: invalid source");
-    nn_status st = image_alloc(dst, width, height, src->channels, err);
+    nn_status st = buffer_image(buf, width, height, src->channels, dst, "image_resize", err);
     if (st != NN_OK) return st;
 
     if (src->width == 2 * width && src->height == 2 * height) {
@@ -501,13 +541,13 @@ nn_status image_resize(const image *src, int width, int height, image *dst, nn_e
         return NN_OK;
     }
     int c = src->channels, row_len = width * c;
-    resize_tap *xt = malloc(sizeof *xt * width), *yt = malloc(sizeof *yt * height);
-    int32_t *h0 = malloc(sizeof *h0 * row_len), *h1 = malloc(sizeof *h1 * row_len);
-    if (!xt || !yt || !h0 || !h1) {
-        free(xt), free(yt), free(h0), free(h1);
-        image_free(dst);
+    if (!reserve(&buf->taps, &buf->taps_cap, sizeof(resize_tap) * ((size_t)width + height)) ||
+        !reserve((void **)&buf->rows, &buf->rows_cap, sizeof(int32_t) * 2 * (size_t)row_len)) {
+        memset(dst, 0, sizeof *dst);
         return nn_error_set(err, NN_ERR_NOMEM, "image_resize: out of memory");
     }
+    resize_tap *xt = buf->taps, *yt = xt + width;
+    int32_t *h0 = buf->rows, *h1 = buf->rows + row_len;
     resize_taps(src->width, width, true, xt);
     resize_taps(src->height, height, false, yt);
 
@@ -537,18 +577,28 @@ nn_status image_resize(const image *src, int width, int height, image *dst, nn_e
             o[i] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
         }
     }
-    free(xt), free(yt), free(h0), free(h1);
     return NN_OK;
+}
+
+/* The allocating form: a fresh buffer whose pixels dst then owns. */
+nn_status image_resize(const image *src, int width, int height, image *dst, nn_error *err) {
+    if (!dst) return nn_error_set(err, NN_ERR_ARG, "image_resize: NULL output");
+    image_buffer buf = {0};
+    nn_status st = image_resize_into(src, width, height, &buf, dst, err);
+    free(buf.taps);
+    free(buf.rows);
+    if (st != NN_OK) free(buf.pixels);
+    return st;
 }
 
 /* ---- crop, flip, gamma, to_chw ------------------------------------------ */
 
-nn_status image_crop(const image *src, int x, int y, int w, int h, uint8_t fill, image *dst,
-                     nn_error *err) {
-    if (!dst) return nn_error_set(err, NN_ERR_ARG, "image_crop: NULL output");
+nn_status image_crop_into(const image *src, int x, int y, int w, int h, uint8_t fill,
+                          image_buffer *buf, image *dst, nn_error *err) {
+    if (!dst || !buf) return nn_error_set(err, NN_ERR_ARG, "image_crop: NULL output");
     memset(dst, 0, sizeof *dst);
     if (!image_valid(src)) return nn_error_set(err, NN_ERR_ARG, "image_crop: invalid source");
-    nn_status st = image_alloc(dst, w, h, src->channels, err);
+    nn_status st = buffer_image(buf, w, h, src->channels, dst, "image_crop", err);
     if (st != NN_OK) return st;
     int c = src->channels;
     memset(dst->pixels, fill, (size_t)w * h * c);
@@ -561,6 +611,15 @@ nn_status image_crop(const image *src, int x, int y, int w, int h, uint8_t fill,
         memcpy(dst->pixels + ((size_t)(sy - y) * w + (size_t)(x0 - x)) * c,
                src->pixels + ((size_t)sy * src->width + (size_t)x0) * c, (size_t)(x1 - x0) * c);
     return NN_OK;
+}
+
+nn_status image_crop(const image *src, int x, int y, int w, int h, uint8_t fill, image *dst,
+                     nn_error *err) {
+    if (!dst) return nn_error_set(err, NN_ERR_ARG, "image_crop: NULL output");
+    image_buffer buf = {0};
+    nn_status st = image_crop_into(src, x, y, w, h, fill, &buf, dst, err);
+    if (st != NN_OK) free(buf.pixels);
+    return st;
 }
 
 void image_flip_horizontal(image *img) {

@@ -47,6 +47,26 @@ nn_status image_resize(const image *src, int width, int height, image *dst, nn_e
 /* Copies the rectangle [x, x+w) x [y, y+h); parts outside src are filled with `fill`. */
 nn_status image_crop(const image *src, int x, int y, int w, int h, uint8_t fill, image *dst,
                      nn_error *err);
+
+/* Memory that image_resize_into / image_crop_into reuse from call to call, so
+ * a video loop allocates only when a frame needs more than any frame before.
+ * Start zeroed ({0}); release with image_buffer_free. */
+typedef struct {
+    uint8_t *pixels; /* the output image's pixels */
+    size_t pixels_cap;
+    void *taps; /* resize: per output column and row, which source pixels and weights */
+    size_t taps_cap;
+    int32_t *rows; /* resize: two rows of the horizontal pass */
+    size_t rows_cap;
+} image_buffer;
+void image_buffer_free(image_buffer *buf);
+/* image_resize / image_crop into buf: *dst is a view of buf->pixels, valid
+ * until buf is used again or freed (do not image_free it). Same pixels as the
+ * allocating versions. */
+nn_status image_resize_into(const image *src, int width, int height, image_buffer *buf,
+                            image *dst, nn_error *err);
+nn_status image_crop_into(const image *src, int x, int y, int w, int h, uint8_t fill,
+                          image_buffer *buf, image *dst, nn_error *err);
 void image_flip_horizontal(image *img);
 /* The original's adjust_gamma: out = 255 * (in/255)^(1/gamma), via a lookup table. */
 void image_adjust_gamma(image *img, float gamma);

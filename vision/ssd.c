@@ -365,6 +365,31 @@ static int cmp_order_asc(const void *pa, const void *pb) {
     return (a->order > b->order) - (a->order < b->order);
 }
 
+/* Heap sort by cmp: glibc's qsort may malloc a merge buffer, and the frame
+ * loop must not allocate. cmp is a total order here (ties broken by order),
+ * so the result is the same as qsort's. */
+static void sift_down(scored *a, size_t root, size_t n, int (*cmp)(const void *, const void *)) {
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n) return;
+        if (child + 1 < n && cmp(&a[child], &a[child + 1]) < 0) child++;
+        if (cmp(&a[root], &a[child]) >= 0) return;
+        scored t = a[root];
+        a[root] = a[child], a[child] = t;
+        root = child;
+    }
+}
+
+static void sort_scored(scored *a, size_t n, int (*cmp)(const void *, const void *)) {
+    if (n < 2) return;
+    for (size_t i = n / 2; i-- > 0;) sift_down(a, i, n, cmp);
+    for (size_t end = n - 1; end > 0; end--) {
+        scored t = a[0];
+        a[0] = a[end], a[end] = t;
+        sift_down(a, 0, end, cmp);
+    }
+}
+
 /* NMS using caller scratch `cand` (n entries). */
 static int nms_core(const float *boxes, const float *scores, size_t stride, int n, float thr,
                     float iou_thr, int top_k, scored *cand, int *keep) {
@@ -376,7 +401,7 @@ static int nms_core(const float *boxes, const float *scores, size_t stride, int 
             m++;
         }
     }
-    qsort(cand, (size_t)m, sizeof *cand, cmp_scored_desc);
+    sort_scored(cand, (size_t)m, cmp_scored_desc);
     if (top_k >= 0 && top_k < m) m = top_k;
     int kept = 0;
     for (int c = 0; c < m; c++) {
@@ -420,9 +445,40 @@ ssd_detect_params ssd_detect_default(int num_classes) {
     return p;
 }
 
-nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *conf,
-                     const ssd_detect_params *p, ssd_detection *out, int max_out, int *n_out,
-                     nn_error *err) {
+void ssd_scratch_free(ssd_scratch *s) {
+    if (!s) return;
+    free(s->boxes), free(s->best), free(s->best_label), free(s->keep), free(s->cand), free(s->all);
+    memset(s, 0, sizeof *s);
+}
+
+/* Grows s to n priors and n_all merged candidates (all or nothing). */
+static bool scratch_reserve(ssd_scratch *s, size_t n, size_t n_all) {
+    if (n > s->priors_cap) {
+        float *boxes = malloc(n * 4 * sizeof(float)), *best = malloc(n * sizeof(float));
+        int *best_label = malloc(n * sizeof(int)), *keep = malloc(n * sizeof(int));
+        scored *cand = malloc(n * sizeof(scored));
+        if (!boxes || !best || !best_label || !keep || !cand) {
+            free(boxes), free(best), free(best_label), free(keep), free(cand);
+            return false;
+        }
+        free(s->boxes), free(s->best), free(s->best_label), free(s->keep), free(s->cand);
+        s->boxes = boxes, s->best = best, s->best_label = best_label, s->keep = keep;
+        s->cand = cand;
+        s->priors_cap = n;
+    }
+    if (n_all > s->all_cap) {
+        scored *merged = malloc(n_all * sizeof(scored));
+        if (!merged) return false;
+        free(s->all);
+        s->all = merged;
+        s->all_cap = n_all;
+    }
+    return true;
+}
+
+nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const float *conf,
+                           const ssd_detect_params *p, ssd_detection *out, int max_out,
+                           int *n_out, ssd_scratch *s, nn_error *err) {
     *n_out = 0;
     int n = priors->count, nc = p->num_classes;
     if (nc < 1 || nc > 100000 || n < 0 || max_out < 0 || (n > 0 && (!loc || !conf)))
@@ -437,17 +493,11 @@ nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *co
         return nn_error_set(err, NN_ERR_LIMIT, "ssd: %d priors x %d classes is too many", n, nc);
     size_t n_cand_max = (size_t)n * (size_t)classes_searched;
 
-    nn_status st = NN_OK;
-    float *boxes = malloc((size_t)n * 4 * sizeof(float));
-    float *best = p->class_agnostic ? malloc((size_t)n * sizeof(float)) : NULL;
-    int *best_label = p->class_agnostic ? malloc((size_t)n * sizeof(int)) : NULL;
-    scored *cand = malloc((size_t)n * sizeof *cand);
-    int *keep = malloc((size_t)n * sizeof(int));
-    scored *all = malloc(n_cand_max * sizeof *all);
-    if (!boxes || !cand || !keep || !all || (p->class_agnostic && (!best || !best_label))) {
-        st = nn_error_set(err, NN_ERR_NOMEM, "ssd: out of memory for %d priors", n);
-        goto done;
-    }
+    if (!scratch_reserve(s, (size_t)n, n_cand_max))
+        return nn_error_set(err, NN_ERR_NOMEM, "ssd: out of memory for %d priors", n);
+    float *boxes = s->boxes, *best = s->best;
+    int *best_label = s->best_label, *keep = s->keep;
+    scored *cand = s->cand, *all = s->all;
     for (int i = 0; i < n; i++) {
         float *b = boxes + (size_t)i * 4;
         ssd_decode_box(priors->boxes + (size_t)i * 4, priors->variances + (size_t)i * 4,
@@ -463,8 +513,8 @@ nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *co
             best[i] = -INFINITY, best_label[i] = -1;
             for (int c = 0; c < nc; c++) {
                 if (c == p->background_label) continue;
-                float s = conf[(size_t)i * nc + c];
-                if (s > best[i]) best[i] = s, best_label[i] = c;
+                float score = conf[(size_t)i * nc + c];
+                if (score > best[i]) best[i] = score, best_label[i] = c;
             }
         }
         int kept = nms_core(boxes, best, 1, n, p->confidence_threshold, p->nms_threshold,
@@ -487,15 +537,13 @@ nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *co
     /* Too many: keep the best keep_top_k over all classes, then restore the
      * label-major order (Caffe emits by label, then score). */
     if (p->keep_top_k >= 0 && n_all > p->keep_top_k) {
-        qsort(all, (size_t)n_all, sizeof *all, cmp_scored_desc);
+        sort_scored(all, (size_t)n_all, cmp_scored_desc);
         n_all = p->keep_top_k;
-        qsort(all, (size_t)n_all, sizeof *all, cmp_order_asc);
+        sort_scored(all, (size_t)n_all, cmp_order_asc);
     }
-    if (n_all > max_out) {
-        st = nn_error_set(err, NN_ERR_LIMIT, "ssd: %d detections but room for %d", n_all,
-                          max_out);
-        goto done;
-    }
+    if (n_all > max_out)
+        return nn_error_set(err, NN_ERR_LIMIT, "ssd: %d detections but room for %d", n_all,
+                            max_out);
     for (int k = 0; k < n_all; k++) {
         const float *b = boxes + (size_t)all[k].index * 4;
         out[k].x1 = b[0] * p->image_w, out[k].y1 = b[1] * p->image_h;
@@ -503,12 +551,14 @@ nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *co
         out[k].label = all[k].label, out[k].score = all[k].score;
     }
     *n_out = n_all;
-done:
-    free(boxes);
-    free(best);
-    free(best_label);
-    free(cand);
-    free(keep);
-    free(all);
+    return NN_OK;
+}
+
+nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *conf,
+                     const ssd_detect_params *p, ssd_detection *out, int max_out, int *n_out,
+                     nn_error *err) {
+    ssd_scratch s = {0};
+    nn_status st = ssd_detect_reuse(priors, loc, conf, p, out, max_out, n_out, &s, err);
+    ssd_scratch_free(&s);
     return st;
 }

@@ -151,4 +151,19 @@ nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *co
                      const ssd_detect_params *p, ssd_detection *out, int max_out, int *n_out,
                      nn_error *err);
 
+/* Scratch memory ssd_detect_reuse keeps between calls (start zeroed, release
+ * with ssd_scratch_free): after the first call at a given prior count and
+ * class count it allocates nothing, not even inside qsort. */
+typedef struct {
+    float *boxes, *best;
+    int *best_label, *keep;
+    void *cand, *all; /* (score, index) pairs */
+    size_t priors_cap, all_cap;
+} ssd_scratch;
+void ssd_scratch_free(ssd_scratch *s);
+/* ssd_detect with its buffers in s: the same detections. */
+nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const float *conf,
+                           const ssd_detect_params *p, ssd_detection *out, int max_out,
+                           int *n_out, ssd_scratch *s, nn_error *err);
+
 #endif

@@ -18,6 +18,7 @@
 #include "face_ssd.h"
 
 #define MAX_FOUND 1000 /* detections kept per frame before classification */
+#define CLASSIFY_BATCH 16 /* faces classified per network pass */
 
 struct maskdet {
     detector *det;
@@ -30,8 +31,9 @@ struct maskdet {
     float target_face_px;    /* input pixels a min_face_px face is scaled to     */
     bool fixed_size;         /* a Caffe net with its own input size (not face_ssd) */
     int sized_for_w, sized_for_h; /* frame size params.input_w/h were chosen for  */
-    image frame;             /* the caller's rows, packed (reused)               */
-    image face;              /* one face crop (reused)                           */
+    image frame;             /* the caller's rows, packed, when they are not (reused) */
+    int reserved_w, reserved_h; /* the frame size the classifier's memory is sized for */
+    float input_scale;       /* > 0: the detector's input size follows each frame */
     ssd_detection found[MAX_FOUND];
     maskdet_timing timing;
 };
@@ -198,7 +200,15 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
         opt->input_height > 4096 || (opt->input_width > 0) != (opt->input_height > 0))
         return fail(err, "maskdet_open: input_width and input_height must both be in 1..4096%s",
                     "");
-    if (opt->min_face_px > 0 && opt->input_width > 0)
+    if (opt->input_long_side < 0 || opt->input_long_side > 8192 ||
+        !(opt->input_scale >= 0 && opt->input_scale <= 8))
+        return fail(err, "maskdet_open: input_long_side must be in [0, 8192], input_scale "
+                    "in [0, 8]%s", "");
+    if (opt->input_width > 0 && (opt->input_long_side > 0 || opt->input_scale > 0))
+        return fail(err, "maskdet_open: give input_width/height or input_long_side / "
+                    "input_scale, not both%s", "");
+    if (opt->min_face_px > 0 &&
+        (opt->input_width > 0 || opt->input_long_side > 0 || opt->input_scale > 0))
         return fail(err, "maskdet_open: give min_face_px or an input size, not both%s", "");
     maskdet *md = calloc(1, sizeof *md);
     if (!md) return fail(err, "maskdet_open: out of memory%s", "");
@@ -248,6 +258,16 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
             return -1;
         }
     }
+    if (opt->input_long_side > 0 || opt->input_scale > 0) {
+        const char *arch = detector_meta(md->det, "arch");
+        if (!arch || strcmp(arch, "face_ssd")) {
+            maskdet_close(md);
+            return fail(err, "maskdet_open: input_long_side / input_scale: face_ssd detectors "
+                        "only (%.100s has its own input size)", arch ? arch : "this detector");
+        }
+        md->params.input_w = md->params.input_h = opt->input_long_side;
+        md->input_scale = opt->input_scale;
+    }
     *out = md;
     return 0;
 }
@@ -257,58 +277,106 @@ void maskdet_close(maskdet *md) {
     classifier_run_free(md->cls);
     detector_free(md->det);
     image_free(&md->frame);
-    image_free(&md->face);
     free(md);
 }
 
-/* The classifier's verdict on one face. */
-static int classify_face(maskdet *md, const ssd_detection *d, maskdet_face *f,
-                         maskdet_error *err) {
+/* The classifier's verdict on faces[0..n): the faces go through the network
+ * CLASSIFY_BATCH at a time, cropped straight from the frame into the
+ * classifier's reused buffers, so no crop is kept and nothing is allocated. */
+static int classify_faces(maskdet *md, const image *frame, int n, maskdet_face *faces,
+                          maskdet_error *err) {
     nn_error e;
-    float probs[CLASSIFIER_MAX_CLASSES];
-    image_free(&md->face);
-    if (classifier_crop_face(md->cls, &md->frame, d->x1, d->y1, d->x2, d->y2, &md->face, &e) ||
-        classifier_run_image(md->cls, &md->face, probs, &e))
-        return fail_nn(err, &e);
-    float p_mask = probs[md->cls_mask];
-    f->label = p_mask >= md->mask_threshold ? MASKDET_MASK : MASKDET_NO_MASK;
-    f->score = f->label == MASKDET_MASK ? p_mask : probs[md->cls_no_mask];
+    if (md->reserved_w != frame->width || md->reserved_h != frame->height) {
+        if (classifier_run_reserve(md->cls, CLASSIFY_BATCH, frame->width, frame->height, &e))
+            return fail_nn(err, &e);
+        md->reserved_w = frame->width, md->reserved_h = frame->height;
+    }
+    int n_classes = classifier_run_info(md->cls)->n_classes;
+    for (int first = 0; first < n; first += CLASSIFY_BATCH) {
+        int batch = n - first < CLASSIFY_BATCH ? n - first : CLASSIFY_BATCH;
+        float boxes[CLASSIFY_BATCH * 4], probs[CLASSIFY_BATCH * CLASSIFIER_MAX_CLASSES];
+        for (int i = 0; i < batch; i++) {
+            const maskdet_face *f = &faces[first + i];
+            float *b = boxes + 4 * i;
+            b[0] = f->x1, b[1] = f->y1, b[2] = f->x2, b[3] = f->y2;
+        }
+        if (classifier_run_faces(md->cls, frame, batch, boxes, probs, &e)) return fail_nn(err, &e);
+        for (int i = 0; i < batch; i++) {
+            maskdet_face *f = &faces[first + i];
+            const float *p = probs + (size_t)i * n_classes;
+            float p_mask = p[md->cls_mask];
+            f->label = p_mask >= md->mask_threshold ? MASKDET_MASK : MASKDET_NO_MASK;
+            f->score = f->label == MASKDET_MASK ? p_mask : p[md->cls_no_mask];
+            f->label_name = label_names[f->label];
+        }
+    }
     return 0;
 }
 
 int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int stride_bytes,
                    maskdet_face *faces, int max_faces, maskdet_error *err) {
     double t0 = now_ms();
+    if (!md) return fail(err, "maskdet_detect: NULL handle%s", "");
     md->timing = (maskdet_timing){0};
-    if (!rgb || width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE ||
-        stride_bytes < 3 * width || max_faces < 0 || (max_faces > 0 && !faces))
-        return fail(err, "maskdet_detect: bad frame (size, stride or buffer)%s", "");
-    nn_error e;
-    if (md->frame.width != width || md->frame.height != height) {
-        image_free(&md->frame);
-        if (image_alloc(&md->frame, width, height, 3, &e)) return fail_nn(err, &e);
+    if (!rgb) return fail(err, "maskdet_detect: NULL frame buffer%s", "");
+    if (width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE) {
+        if (err)
+            snprintf(err->msg, sizeof err->msg,
+                     "maskdet_detect: frame size %dx%d out of range (1..%d a side)", width, height,
+                     IMAGE_MAX_SIDE);
+        return -1;
     }
-    for (int y = 0; y < height; y++)
-        memcpy(md->frame.pixels + (size_t)y * width * 3, rgb + (size_t)y * stride_bytes,
-               (size_t)width * 3);
+    if (stride_bytes < 3 * width) {
+        if (err)
+            snprintf(err->msg, sizeof err->msg,
+                     "maskdet_detect: stride %d bytes is less than a row (3 x %d)", stride_bytes,
+                     width);
+        return -1;
+    }
+    if (max_faces < 0 || (max_faces > 0 && !faces))
+        return fail(err, "maskdet_detect: no room for results (faces NULL or max_faces < 0)%s", "");
+    nn_error e;
+    /* Packed rows are used in place (nothing writes to the frame); padded
+     * ones are packed into a reused copy. */
+    image frame = {width, height, 3, (uint8_t *)rgb};
+    if (stride_bytes != 3 * width) {
+        if (md->frame.width != width || md->frame.height != height) {
+            image_free(&md->frame);
+            if (image_alloc(&md->frame, width, height, 3, &e)) return fail_nn(err, &e);
+        }
+        for (int y = 0; y < height; y++)
+            memcpy(md->frame.pixels + (size_t)y * width * 3, rgb + (size_t)y * stride_bytes,
+                   (size_t)width * 3);
+        frame = md->frame;
+    }
     if (md->min_face_px > 0 && (md->sized_for_w != width || md->sized_for_h != height))
         size_input_for(md, width, height);
+    if (md->input_scale > 0) {
+        int side = (int)lroundf(md->input_scale * (float)(width > height ? width : height));
+        md->params.input_w = md->params.input_h = side < 16 ? 16 : side;
+    }
     int n = 0;
-    if (detector_detect(md->det, &md->frame, &md->params, md->found, MAX_FOUND, &n, &e))
+    if (detector_detect(md->det, &frame, &md->params, md->found, MAX_FOUND, &n, &e))
         return fail_nn(err, &e);
     detector_timing dt = detector_last_timing(md->det);
+    /* A box clipped to the frame's edge can be empty (res10 at low thresholds):
+     * not a face, and nothing to classify. */
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (md->found[i].x2 > md->found[i].x1 && md->found[i].y2 > md->found[i].y1)
+            md->found[kept++] = md->found[i];
+    n = kept;
     double t1 = now_ms();
-    for (int i = 0; i < n && i < max_faces; i++) {
+    int n_written = n < max_faces ? n : max_faces;
+    for (int i = 0; i < n_written; i++) {
         const ssd_detection *d = &md->found[i];
         maskdet_face *f = &faces[i];
         *f = (maskdet_face){d->x1, d->y1, d->x2, d->y2, MASKDET_FACE, NULL, d->score, d->score};
-        if (md->cls) {
-            if (classify_face(md, d, f, err)) return -1;
-        } else {
+        if (!md->cls)
             f->label = d->label >= 0 && d->label < 8 ? md->det_label[d->label] : MASKDET_FACE;
-        }
         f->label_name = label_names[f->label];
     }
+    if (md->cls && n_written > 0 && classify_faces(md, &frame, n_written, faces, err)) return -1;
     double t2 = now_ms();
     md->timing.preprocess_ms = dt.preprocess_ms;
     md->timing.detect_ms = dt.forward_ms;

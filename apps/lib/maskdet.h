@@ -61,6 +61,11 @@ typedef struct {
                                     own input size                                    */
     int input_width, input_height; /* run the detector network at this size instead
                                     (0: the model's; not with min_face_px)           */
+    int input_long_side;         /* face_ssd detectors: run with the frame's longer side
+                                    resized to this many pixels; 0: as min_face_px or
+                                    the model file says                               */
+    float input_scale;           /* face_ssd detectors: run at the frame's size x this
+                                    (wins over input_long_side); 0: not used          */
     int threads;                 /* worker threads for the pool; 0: leave as it is      */
 } maskdet_options;
 
