@@ -77,7 +77,7 @@ step detect 0 detect --json -o "$WORK/annotated" "$SHARED/samples/sample1.jpg"
 step detect-folder-corrupt 0 detect "$WORK/photos"   # a folder: bad files skipped
 step detect-files-corrupt 1 detect "$WORK"/photos/*   # named files: a bad one fails the run
 STDIN="$WORK/frames.rgb"
-step detect-raw 0 detect --raw 64x48 --json-out "$WORK/frames.json" -
+step detect-raw 0 detect --raw 64x48 --input-size 128x96 --json-out "$WORK/frames.json" -
 STDIN=
 step classify 0 classify --json "$FACE1" "$FACE2"
 step train-classifier 0 train-classifier "$WORK/faces" -o "$WORK/cls.nnw" --epochs 2 --stop-after 1 \
