@@ -401,12 +401,12 @@ static void kill_and_resume(const trainer *tr, const char *tmp, const char *data
      * trainer may get to its rename before the signal: up to 8 tries), then
      * the plans in order, then a run to the end. */
     int checkpoint_tries = 0;
+    uint64_t early_checkpoints = (uint64_t)(ref_stats.checkpoint_writes + 2) / 3;
     for (int i = 0; !finished;) {
         kill_plan plan = {NO_KILL, 0, 0};
         if (!rs.kills_in_checkpoint_write && checkpoint_tries < 8) {
             checkpoint_tries++;
-            plan = (kill_plan){KILL_IN_CHECKPOINT, 0,
-                               1 + (int)(next_random(&rng) % (uint64_t)((ref_stats.checkpoint_writes + 2) / 3))};
+            plan = (kill_plan){KILL_IN_CHECKPOINT, 0, 1 + (int)(next_random(&rng) % early_checkpoints)};
         } else if (i < n_plans) {
             plan = plans[i++];
         }
@@ -429,7 +429,6 @@ static void kill_and_resume(const trainer *tr, const char *tmp, const char *data
     if (!rs.kills_in_checkpoint_write)
         fprintf(stderr, "resume %s: warning: no kill landed inside a checkpoint write\n",
                 tr->name);
-    ck_assert_msg(finished, "the last run did not finish");
     /* the temp files of checkpoints cut short are gone (removed on resume) */
     temp_count left = check_folder(cut_dir, tr->checkpoint, false, 0, &rs);
     ck_assert_msg(left.checkpoint == 0, "%d stale temporary checkpoint file(s) in %s",
