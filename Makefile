@@ -184,7 +184,7 @@ clean:
 # address,undefined into build-fuzz/ by a sub-make of the rules above.
 FUZZ_CC      ?= clang
 FUZZ_BUILD    = build-fuzz
-FUZZ_TARGETS  = weights prototxt caffemodel protobuf xml voc json image
+FUZZ_TARGETS  = weights prototxt caffemodel protobuf xml voc json image rawvideo
 FUZZ_OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 SECONDS      ?= 60
 FUZZ_JOBS    ?= 1
@@ -234,3 +234,16 @@ $(API_EXAMPLES): $(BUILD)/examples/%: $(BUILD)/obj/apps/examples/%.o $(LIBMASKDE
 EXAMPLES += $(API_EXAMPLES)
 run-tests examples: $(API_EXAMPLES)
 $(BUILD)/run_tests: LDSAN += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign
+
+# ---- valgrind (tests/valgrind.sh; minutes, not part of test or CI): maskdet
+# built without sanitizers at -O1 -g into build-vg/, its detect, classify,
+# train, eval and import paths run under memcheck on the data in ../shared.
+.PHONY: valgrind clean-valgrind
+valgrind:
+	$(MAKE) --no-print-directory BUILD=build-vg OPT='-O1 -g' SANITIZE=0 build-vg/maskdet
+	tests/valgrind.sh build-vg/maskdet $(or $(SHARED),../shared)
+clean: clean-valgrind
+clean-valgrind:
+	rm -rf build-vg
+# make_seeds writes protobuf seeds with the test protobuf writer.
+$(BUILD)/make_seeds: $(BUILD)/obj/tests/pbwriter.o

@@ -138,6 +138,13 @@ static nn_status config_from_meta(const nn_weights *w, train_opts *o, nn_error *
     o->min_face_px = (float)meta_num(w, "config.min_face", o->min_face_px);
     o->spec.n_maps = (int)meta_num(w, "config.maps", o->spec.n_maps);
     o->per_class = meta_num(w, "config.per_class", o->per_class) != 0;
+    /* The seed decides the split, the photo order and every augmentation: a
+     * resume under another seed would silently train on other data. */
+    const char *seed = nn_weights_meta(w, "train.seed");
+    char *end;
+    if (seed) o->seed = strtoull(seed, &end, 10);
+    if (seed && (end == seed || *end))
+        return nn_error_set(err, NN_ERR_FORMAT, "checkpoint: bad train.seed \"%s\"", seed);
     const char *sizes = nn_weights_meta(w, "config.sizes");
     if (sizes && face_ssd_parse_sizes(sizes, &o->spec, err) != NN_OK) return err->code;
     const char *widths = nn_weights_meta(w, "config.widths");

@@ -6,9 +6,11 @@
 #include "train_common.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +422,34 @@ bool train_state_improved(train_state *st, double value, int epoch) {
     return true;
 }
 
+/* A run killed while writing its checkpoint leaves "<path>.tmp.<pid>.<salt>"
+ * behind (nn_write_file_atomic's temp file, never renamed). Such files of
+ * processes that no longer exist are removed, so repeated interruptions do
+ * not pile up checkpoint-sized litter; a live writer's file is left alone. */
+static void remove_stale_temps(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *base = slash ? slash + 1 : path;
+    size_t base_len = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, base, base_len) != 0 || strncmp(e->d_name + base_len, ".tmp.", 5))
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + base_len + 5, &end, 10);
+        if (end == e->d_name + base_len + 5 || (*end != '.' && *end != '\0') || pid <= 0) continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char stale[4096 + 256];
+        snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+        unlink(stale);
+    }
+    closedir(d);
+}
+
 static nn_status set_meta_fmt(nn_weights *w, const char *key, nn_error *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static nn_status set_meta_fmt(nn_weights *w, const char *key, nn_error *err, const char *fmt,
@@ -464,13 +494,17 @@ nn_status train_checkpoint_save(const char *path, const nn_model *m, const nn_op
         nn_tensor *t = nn_optim_state(opt, i, &name);
         s = nn_weights_add(w, name, t, NN_DTYPE_F32, err);
     }
-    if (!s) s = nn_weights_save(w, path, err);
+    if (!s) {
+        remove_stale_temps(path);
+        s = nn_weights_save(w, path, err);
+    }
     nn_weights_free(w);
     return s;
 }
 
 nn_status train_checkpoint_load(const char *path, nn_weights **out, nn_error *err) {
     *out = NULL;
+    remove_stale_temps(path);
     nn_weights *w;
     nn_status st = nn_weights_load(path, &w, err);
     if (st) return st;

@@ -130,7 +130,8 @@ train_state train_state_initial(uint64_t seed);
 bool train_state_improved(train_state *st, double value, int epoch);
 
 /* Writes one checkpoint atomically. opt and h may be NULL; config may be NULL
- * or a weights object whose metadata (only) is copied. */
+ * or a weights object whose metadata (only) is copied. Save and load remove
+ * the temp files "PATH.tmp.<pid>.*" that writers killed mid-write left. */
 nn_status train_checkpoint_save(const char *path, const nn_model *m, const nn_optim *opt,
                                 const train_state *st, const train_history *h,
                                 const nn_weights *config, nn_error *err);

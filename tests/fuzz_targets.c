@@ -29,6 +29,7 @@
 #include "image.h"
 #include "imgsize.h"
 #include "protobuf.h"
+#include "rawvideo.h"
 #include "ssd.h"
 #include "xml.h"
 
@@ -614,6 +615,81 @@ nn_status fuzz_image(const uint8_t *data, size_t size) {
 
 /* ---------------------------------------------------------------- table */
 
+/* ------------------------------------------------------------ raw video */
+
+/* Frames larger than this are not read (the size text is still parsed):
+ * an input of a few KB cannot fill them, and allocating up to 113 MB per
+ * input would only slow the fuzzer down. */
+#define FUZZ_RAWVIDEO_MAX_FRAME_BYTES ((size_t)1 << 20)
+
+/* The input is "WxH\n" (the size as `maskdet detect --raw WxH` takes it; at
+ * most 31 bytes before the newline) and then the byte stream, read frame by
+ * frame from a memory stream as detect --raw reads stdin, each frame written
+ * back to a second stream as detect --raw writes stdout. Checks: the bytes
+ * read add up to the stream, a stream ends on a frame boundary (END, nothing
+ * read) or inside a frame (TRUNCATED, with a message), never an I/O error,
+ * and what was written back is what was read. */
+nn_status fuzz_rawvideo(const uint8_t *data, size_t size) {
+    size_t text_len = 0;
+    while (text_len < size && text_len < 31 && data[text_len] != '\n') text_len++;
+    char text[32];
+    memcpy(text, data, text_len);
+    text[text_len] = '\0';
+    bool has_stream = text_len < size && data[text_len] == '\n';
+    int width, height;
+    nn_error err = {0};
+    nn_status st = rawvideo_parse_size(text, &width, &height, &err);
+    check_error("rawvideo", "rawvideo_parse_size", st, &err);
+    if (st != NN_OK) return st;
+    size_t frame_bytes = rawvideo_frame_bytes(width, height);
+    if (frame_bytes != (size_t)3 * width * height || frame_bytes > RAWVIDEO_MAX_FRAME_BYTES)
+        fuzz_fail("rawvideo", "'%s' parses as %dx%d, frame of %zu bytes", text, width, height,
+                  frame_bytes);
+    if (!has_stream || frame_bytes > FUZZ_RAWVIDEO_MAX_FRAME_BYTES) return NN_OK;
+
+    const uint8_t *stream = data + text_len + 1;
+    size_t stream_len = size - text_len - 1;
+    static const uint8_t nothing[1];
+    /* fmemopen may refuse a zero-size buffer: an empty stream is a 1-byte
+     * buffer opened and read to its end first. */
+    FILE *in = fmemopen((void *)(stream_len ? stream : nothing), stream_len ? stream_len : 1, "rb");
+    if (!in) fuzz_fail("rawvideo", "fmemopen: %s", strerror(errno));
+    if (!stream_len) fgetc(in);
+    char *echo = NULL;
+    size_t echo_len = 0;
+    FILE *out = open_memstream(&echo, &echo_len);
+    uint8_t *frame = malloc(frame_bytes);
+    if (!out || !frame) fuzz_fail("rawvideo", "out of memory for a %zu-byte frame", frame_bytes);
+
+    size_t frames = 0, got = 0;
+    rawvideo_result r;
+    while ((r = rawvideo_read_frame(in, frame, frame_bytes, &got, &err)) == RAWVIDEO_OK) {
+        if (got != frame_bytes) fuzz_fail("rawvideo", "OK after %zu of %zu bytes", got, frame_bytes);
+        if (rawvideo_write_frame(out, frame, frame_bytes, &err) != RAWVIDEO_OK)
+            fuzz_fail("rawvideo", "writing frame %zu to memory failed: %s", frames, err.msg);
+        frames++;
+    }
+    if (r == RAWVIDEO_END && got != 0) fuzz_fail("rawvideo", "END after %zu bytes", got);
+    if (r == RAWVIDEO_TRUNCATED) {
+        if (got == 0 || got >= frame_bytes)
+            fuzz_fail("rawvideo", "TRUNCATED after %zu of %zu bytes", got, frame_bytes);
+        check_error("rawvideo", "rawvideo_read_frame", err.code, &err);
+    }
+    if (r != RAWVIDEO_END && r != RAWVIDEO_TRUNCATED)
+        fuzz_fail("rawvideo", "reading from memory gave %d: %s", (int)r, err.msg);
+    if (frames * frame_bytes + got != stream_len)
+        fuzz_fail("rawvideo", "%zu frames of %zu bytes + %zu read of a %zu-byte stream", frames,
+                  frame_bytes, got, stream_len);
+    fclose(in);
+    fclose(out);
+    if (echo_len != frames * frame_bytes || (echo_len && memcmp(echo, stream, echo_len) != 0))
+        fuzz_fail("rawvideo", "wrote back %zu bytes that differ from the %zu read", echo_len,
+                  frames * frame_bytes);
+    free(echo);
+    free(frame);
+    return r == RAWVIDEO_END ? NN_OK : NN_ERR_TRUNCATED;
+}
+
 const fuzz_target fuzz_targets[] = {
     {"weights", fuzz_weights, ".nnw weights files (nn_weights_load_memory)"},
     {"prototxt", fuzz_prototxt, "Caffe prototxt (caffe_pt_parse, caffe_net_parse, shapes, priors)"},
@@ -623,6 +699,7 @@ const fuzz_target fuzz_targets[] = {
     {"voc", fuzz_voc, "Pascal VOC annotation (annot_load, format voc)"},
     {"json", fuzz_json, "Kaggle JSON annotation (annot_load, format json)"},
     {"image", fuzz_image, "JPEG/PNG/BMP (image_load_memory, imgsize_read)"},
+    {"rawvideo", fuzz_rawvideo, "raw rgb24 frames (rawvideo_parse_size, rawvideo_read_frame)"},
 };
 const int fuzz_target_count = (int)(sizeof fuzz_targets / sizeof fuzz_targets[0]);
 

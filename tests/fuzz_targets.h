@@ -38,6 +38,7 @@ nn_status fuzz_xml(const uint8_t *data, size_t size);        /* xml_parse       
 nn_status fuzz_voc(const uint8_t *data, size_t size);        /* annot_load of one VOC .xml      */
 nn_status fuzz_json(const uint8_t *data, size_t size);       /* annot_load of one Kaggle .json  */
 nn_status fuzz_image(const uint8_t *data, size_t size);      /* image_load_memory + imgsize     */
+nn_status fuzz_rawvideo(const uint8_t *data, size_t size);   /* "WxH\n" + frames from a stream */
 
 /* The net the caffemodel target attaches weights to; make_seeds writes a
  * caffemodel that fits it. */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "caffe.h"
+#include "pbwriter.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------ prototxt tree */
@@ -291,72 +292,28 @@ END_TEST
 
 /* --------------------------------------------------- hand-made caffemodels */
 
-/* A tiny protobuf writer, independent of the reader under test. */
-typedef struct {
-    uint8_t data[4096];
-    size_t len;
-} pbw;
-
-static void w_byte(pbw *w, uint8_t b) {
-    ck_assert_uint_lt(w->len, sizeof w->data);
-    w->data[w->len++] = b;
-}
-static void w_varint(pbw *w, uint64_t v) {
-    do {
-        w_byte(w, (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
-        v >>= 7;
-    } while (v);
-}
-static void w_key(pbw *w, int field, int wire) { w_varint(w, (uint64_t)field << 3 | (uint64_t)wire); }
-static void w_bytes(pbw *w, int field, const void *p, size_t n) {
-    w_key(w, field, 2);
-    w_varint(w, n);
-    for (size_t i = 0; i < n; i++) w_byte(w, ((const uint8_t *)p)[i]);
-}
-static void w_str(pbw *w, int field, const char *s) { w_bytes(w, field, s, strlen(s)); }
-static void w_msg(pbw *w, int field, const pbw *inner) { w_bytes(w, field, inner->data, inner->len); }
-static void w_float_le(pbw *w, float f) {
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    for (int i = 0; i < 4; i++) w_byte(w, (uint8_t)(b >> (8 * i)));
-}
-/* BlobProto with BlobShape and packed (or one-per-field) float data */
-static void w_blob(pbw *w, int field, int ndim, const int *dims, const float *v, int n, bool packed) {
-    pbw blob = {.len = 0}, shape = {.len = 0};
-    for (int i = 0; i < ndim; i++) w_key(&shape, 1, 0), w_varint(&shape, (uint64_t)dims[i]);
-    w_msg(&blob, 7, &shape);
-    if (packed) {
-        pbw data = {.len = 0};
-        for (int i = 0; i < n; i++) w_float_le(&data, v[i]);
-        w_msg(&blob, 5, &data);
-    } else {
-        for (int i = 0; i < n; i++) w_key(&blob, 5, 5), w_float_le(&blob, v[i]);
-    }
-    w_msg(w, field, &blob);
-}
-
 /* NetParameter: conv (2x1x3x3 weights packed, 2 biases unpacked), relu, and an
  * extra layer with blobs that the net does not have. */
 static void tiny_model(pbw *w, float *weights, float *bias) {
-    memset(w, 0, sizeof *w);
+    *w = (pbw){0};
     for (int i = 0; i < 18; i++) weights[i] = 0.25f * (float)i - 2.0f;
     bias[0] = 0.5f, bias[1] = -1.5f;
-    w_str(w, 1, "tiny");
-    pbw conv = {.len = 0}, relu = {.len = 0}, extra = {.len = 0};
-    w_str(&conv, 1, "conv");
-    w_str(&conv, 2, "Convolution");
-    w_str(&conv, 3, "data"); /* bottom: skipped by the reader */
+    pbw_str(w, 1, "tiny");
+    pbw conv = {0}, relu = {0}, extra = {0};
+    pbw_str(&conv, 1, "conv");
+    pbw_str(&conv, 2, "Convolution");
+    pbw_str(&conv, 3, "data"); /* bottom: skipped by the reader */
     int wd[4] = {2, 1, 3, 3}, bd[1] = {2};
-    w_blob(&conv, 7, 4, wd, weights, 18, true);
-    w_blob(&conv, 7, 1, bd, bias, 2, false);
-    w_msg(w, 100, &conv);
-    w_str(&relu, 1, "relu");
-    w_str(&relu, 2, "ReLU");
-    w_msg(w, 100, &relu);
-    w_str(&extra, 1, "unused");
-    w_str(&extra, 2, "Scale");
-    w_blob(&extra, 7, 1, bd, bias, 2, true);
-    w_msg(w, 100, &extra);
+    pbw_blob(&conv, 7, 4, wd, false, weights, 18, PBW_VALUES_PACKED);
+    pbw_blob(&conv, 7, 1, bd, false, bias, 2, PBW_VALUES_UNPACKED);
+    pbw_msg(w, 100, &conv);
+    pbw_str(&relu, 1, "relu");
+    pbw_str(&relu, 2, "ReLU");
+    pbw_msg(w, 100, &relu);
+    pbw_str(&extra, 1, "unused");
+    pbw_str(&extra, 2, "Scale");
+    pbw_blob(&extra, 7, 1, bd, false, bias, 2, PBW_VALUES_PACKED);
+    pbw_msg(w, 100, &extra);
 }
 
 static const char *TINY_NET =
@@ -379,6 +336,7 @@ START_TEST(tiny_caffemodel_roundtrip) {
     float weights[18], bias[2];
     tiny_model(&w, weights, bias);
     char *path = write_temp(w.data, w.len);
+    pbw_free(&w);
     nn_error err;
     caffe_model *m;
     ck_assert_msg(caffe_model_load(path, &m, &err) == NN_OK, "%s", err.msg);
@@ -417,6 +375,7 @@ START_TEST(blob_size_mismatch) {
     nn_error err;
     caffe_model *m;
     ck_assert_int_eq(caffe_model_parse(w.data, w.len, &m, &err), NN_OK);
+    pbw_free(&w);
     char text[512];
     snprintf(text, sizeof text, TINY_NET, 4); /* needs 4x1x3x3 = 36 weights */
     caffe_net *net = parse_ok(text);
@@ -443,44 +402,37 @@ START_TEST(blob_size_mismatch) {
 END_TEST
 
 START_TEST(v1_layers_legacy_shape_and_doubles) {
-    pbw w = {.len = 0}, layer = {.len = 0}, blob = {.len = 0}, dd = {.len = 0};
-    w_str(&layer, 4, "fc");           /* V1: name is field 4 */
-    w_key(&layer, 5, 0), w_varint(&layer, 14); /* type INNER_PRODUCT */
-    w_key(&blob, 1, 0), w_varint(&blob, 1);     /* num */
-    w_key(&blob, 2, 0), w_varint(&blob, 1);     /* channels */
-    w_key(&blob, 3, 0), w_varint(&blob, 2);     /* height */
-    w_key(&blob, 4, 0), w_varint(&blob, 3);     /* width */
-    double vals[6] = {1.5, -2, 0.125, 4, 5, -6.75};
-    for (int i = 0; i < 6; i++) {
-        uint64_t b;
-        memcpy(&b, &vals[i], 8);
-        for (int k = 0; k < 8; k++) w_byte(&dd, (uint8_t)(b >> (8 * k)));
-    }
-    w_msg(&blob, 8, &dd); /* packed double_data */
-    w_msg(&layer, 6, &blob);
-    w_msg(&w, 2, &layer);
+    pbw w = {0}, layer = {0};
+    pbw_str(&layer, 4, "fc");                                     /* V1: name is field 4 */
+    pbw_key(&layer, 5, PBW_VARINT), pbw_varint(&layer, 14);       /* type INNER_PRODUCT */
+    int dims[4] = {1, 1, 2, 3};                                   /* num, channels, height, width */
+    float vals[6] = {1.5f, -2, 0.125f, 4, 5, -6.75f};
+    pbw_blob(&layer, 6, 4, dims, true, vals, 6, PBW_VALUES_DOUBLE); /* packed double_data */
+    pbw_msg(&w, 2, &layer);
     nn_error err;
     caffe_model *m;
     ck_assert_msg(caffe_model_parse(w.data, w.len, &m, &err) == NN_OK, "%s", err.msg);
+    pbw_free(&w);
     ck_assert_int_eq(m->n_layers, 1);
     ck_assert_str_eq(m->layers[0].type, "InnerProduct");
     assert_shape(&m->layers[0].blobs[0].shape, 4, 1, 1, 2, 3);
-    for (int i = 0; i < 6; i++) ck_assert(m->layers[0].blobs[0].data[i] == (float)vals[i]);
+    for (int i = 0; i < 6; i++) ck_assert(m->layers[0].blobs[0].data[i] == vals[i]);
     caffe_model_free(m);
 }
 END_TEST
 
 START_TEST(blob_shape_and_data_disagree) {
-    pbw w = {.len = 0}, layer = {.len = 0};
+    pbw w = {0}, layer = {0};
     int dims[2] = {3, 3};
     float v[8] = {0};
-    w_str(&layer, 1, "conv");
-    w_str(&layer, 2, "Convolution");
-    w_blob(&layer, 7, 2, dims, v, 8, true); /* shape says 9, data has 8 */
-    w_msg(&w, 100, &layer);
+    pbw_str(&layer, 1, "conv");
+    pbw_str(&layer, 2, "Convolution");
+    pbw_blob(&layer, 7, 2, dims, false, v, 8, PBW_VALUES_PACKED); /* shape says 9, data has 8 */
+    pbw_msg(&w, 100, &layer);
     nn_error err;
     caffe_model *m;
     ck_assert_int_eq(caffe_model_parse(w.data, w.len, &m, &err), NN_ERR_FORMAT);
+    pbw_free(&w);
     ck_assert_msg(strstr(err.msg, "layer 'conv' blob 0") && strstr(err.msg, "needs 9 values, has 8"),
                   "%s", err.msg);
 }
@@ -518,6 +470,7 @@ START_TEST(truncated_caffemodel) {
     ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "remain"), "%s", err.msg);
     unlink(path);
     free(path);
+    pbw_free(&w);
 }
 END_TEST
 
@@ -539,6 +492,7 @@ START_TEST(corrupted_caffemodel) {
             else failures++;
             free(buf);
         }
+    pbw_free(&w);
     ck_assert_int_gt(failures, 0);
 }
 END_TEST

@@ -96,6 +96,24 @@ START_TEST(weights_checksum_fixup) {
 }
 END_TEST
 
+/* The raw-video target tells the ends of a stream apart: whole frames are
+ * accepted, a partial last frame is refused as truncated, bad sizes by the
+ * size parser (so a fuzzer mutating the size text reaches all three). */
+START_TEST(rawvideo_harness) {
+    uint8_t input[64] = "2x2\n";
+    for (int i = 4; i < 64; i++) input[i] = (uint8_t)i;
+    ck_assert_int_eq(fuzz_rawvideo(input, 4 + 2 * 12), NN_OK);      /* two frames */
+    ck_assert_int_eq(fuzz_rawvideo(input, 4), NN_OK);               /* no frames  */
+    ck_assert_int_eq(fuzz_rawvideo(input, 4 + 12 + 5), NN_ERR_TRUNCATED);
+    const char *bad[] = {"0x5\n", "9000x1\n", "8192x8192\n", "3x\n", "-3x2\n", "3x2 \n"};
+    const nn_status want[] = {NN_ERR_ARG, NN_ERR_LIMIT, NN_ERR_LIMIT, NN_ERR_ARG, NN_ERR_ARG,
+                              NN_ERR_ARG};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(fuzz_rawvideo((const uint8_t *)bad[i], strlen(bad[i])) == want[i],
+                      "'%s' should be refused", bad[i]);
+}
+END_TEST
+
 /* A 24-bit w x h BMP whose stored rows are row_bytes(y) for y = 0.. in file
  * order; top_down stores the height negated (rows then run top to bottom). */
 static size_t make_bmp(uint8_t *b, int w, int h, bool top_down) {
@@ -138,6 +156,7 @@ Suite *regressions_suite(void) {
     tcase_add_loop_test(tc, replay_target, 0, fuzz_target_count);
     tcase_add_test(tc, weights_checksum_fixup);
     tcase_add_test(tc, top_down_bmp);
+    tcase_add_test(tc, rawvideo_harness);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /*
  * make_seeds.c - writes the seed corpora: small valid inputs for every fuzz
  * target, made by the project's own writers (nn_weights_save, image_save) or
- * by hand (prototxt, XML and JSON text, protobuf bytes, BMP headers).
+ * by hand (prototxt, XML and JSON text, BMP headers) or with the test protobuf
+ * writer (tests/pbwriter.h).
  *
  *   build/make_seeds [DIR]     writes DIR/<target>/<name> (default tests/fuzz/seeds)
  *
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "fuzz_targets.h"
+#include "pbwriter.h"
 #include "image.h"
 #include "nn.h"
 
@@ -190,110 +192,46 @@ static void prototxt_seeds(void) {
 
 /* ---------------------------------------------------- protobuf bytes */
 
-/* A growing byte buffer with the protobuf writers on top. */
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} pbw;
-
-static void w_byte(pbw *w, uint8_t b) {
-    if (w->len == w->cap) {
-        w->cap = w->cap ? 2 * w->cap : 256;
-        if (!(w->data = realloc(w->data, w->cap))) die("pbw", "out of memory");
-    }
-    w->data[w->len++] = b;
-}
-static void w_varint(pbw *w, uint64_t v) {
-    do {
-        w_byte(w, (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
-        v >>= 7;
-    } while (v);
-}
-static void w_key(pbw *w, int field, int wire) { w_varint(w, (uint64_t)field << 3 | (uint64_t)wire); }
-static void w_bytes(pbw *w, int field, const void *p, size_t n) {
-    w_key(w, field, 2);
-    w_varint(w, n);
-    for (size_t i = 0; i < n; i++) w_byte(w, ((const uint8_t *)p)[i]);
-}
-static void w_str(pbw *w, int field, const char *s) { w_bytes(w, field, s, strlen(s)); }
-static void w_msg(pbw *w, int field, pbw *inner) {
-    w_bytes(w, field, inner->data, inner->len);
-    free(inner->data);
-    memset(inner, 0, sizeof *inner);
-}
-static void w_le(pbw *w, uint64_t bits, int n) {
-    for (int i = 0; i < n; i++) w_byte(w, (uint8_t)(bits >> (8 * i)));
-}
-static void w_float_le(pbw *w, float f) {
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    w_le(w, b, 4);
-}
-
-/* A BlobProto: BlobShape (or legacy num/channels/height/width) and values
- * (packed floats, one float per field, or packed doubles). */
-typedef enum { VALUES_PACKED, VALUES_UNPACKED, VALUES_DOUBLE } values_form;
-static void w_blob(pbw *w, int field, int ndim, const int *dims, bool legacy, values_form form) {
-    pbw blob = {0}, shape = {0}, values = {0};
+/* A BlobProto (tests/pbwriter.h) whose values are 0.5, 0.75, 1, ... */
+static void w_blob(pbw *w, int field, int ndim, const int *dims, bool legacy, pbw_values_form form) {
+    float values[64];
     int count = 1;
     for (int i = 0; i < ndim; i++) count *= dims[i];
-    if (legacy) {
-        for (int i = 0; i < ndim; i++) w_key(&blob, 1 + i + (4 - ndim), 0), w_varint(&blob, (uint64_t)dims[i]);
-    } else {
-        for (int i = 0; i < ndim; i++) w_key(&shape, 1, 0), w_varint(&shape, (uint64_t)dims[i]);
-        w_msg(&blob, 7, &shape);
-    }
-    for (int i = 0; i < count; i++) {
-        float v = 0.5f + 0.25f * (float)i;
-        if (form == VALUES_PACKED) w_float_le(&values, v);
-        else if (form == VALUES_UNPACKED) w_key(&blob, 5, 5), w_float_le(&blob, v);
-        else {
-            double d = v;
-            uint64_t bits;
-            memcpy(&bits, &d, 8);
-            w_le(&values, bits, 8);
-        }
-    }
-    if (form == VALUES_PACKED) w_msg(&blob, 5, &values);
-    if (form == VALUES_DOUBLE) w_msg(&blob, 8, &values);
-    free(values.data);
-    w_msg(w, field, &blob);
+    if (count > 64) die("w_blob", "more than 64 values");
+    for (int i = 0; i < count; i++) values[i] = 0.5f + 0.25f * (float)i;
+    pbw_blob(w, field, ndim, dims, legacy, values, count, form);
 }
 
 static void w_layer(pbw *net, const char *name, const char *type, pbw *blobs) {
     pbw layer = {0};
-    w_str(&layer, 1, name);
-    w_str(&layer, 2, type);
-    w_str(&layer, 3, "bottom_is_skipped");
-    if (blobs) {
-        for (size_t i = 0; i < blobs->len; i++) w_byte(&layer, blobs->data[i]);
-        free(blobs->data);
-        memset(blobs, 0, sizeof *blobs);
-    }
-    w_msg(net, 100, &layer);
+    pbw_str(&layer, 1, name);
+    pbw_str(&layer, 2, type);
+    pbw_str(&layer, 3, "bottom_is_skipped");
+    if (blobs) pbw_splice(&layer, blobs);
+    pbw_msg(net, 100, &layer);
 }
 
 /* Fits fuzz_attach_net: conv 3x2x3x3 + bias 3, bn (3, 3, 1), scale (3, 3),
  * norm (3), dw 3x1x1x1; plus a layer the net lacks. */
 static void attach_model(pbw *net) {
-    w_str(net, 1, "fuzz");
+    pbw_str(net, 1, "fuzz");
     pbw b = {0};
     int conv[4] = {3, 2, 3, 3}, three[1] = {3}, one[1] = {1}, dw[4] = {3, 1, 1, 1};
-    w_blob(&b, 7, 4, conv, false, VALUES_PACKED);
-    w_blob(&b, 7, 1, three, false, VALUES_UNPACKED);
+    w_blob(&b, 7, 4, conv, false, PBW_VALUES_PACKED);
+    w_blob(&b, 7, 1, three, false, PBW_VALUES_UNPACKED);
     w_layer(net, "conv", "Convolution", &b);
-    w_blob(&b, 7, 1, three, false, VALUES_PACKED);
-    w_blob(&b, 7, 1, three, false, VALUES_DOUBLE);
-    w_blob(&b, 7, 1, one, false, VALUES_PACKED);
+    w_blob(&b, 7, 1, three, false, PBW_VALUES_PACKED);
+    w_blob(&b, 7, 1, three, false, PBW_VALUES_DOUBLE);
+    w_blob(&b, 7, 1, one, false, PBW_VALUES_PACKED);
     w_layer(net, "bn", "BatchNorm", &b);
-    w_blob(&b, 7, 1, three, false, VALUES_PACKED);
-    w_blob(&b, 7, 1, three, false, VALUES_PACKED);
+    w_blob(&b, 7, 1, three, false, PBW_VALUES_PACKED);
+    w_blob(&b, 7, 1, three, false, PBW_VALUES_PACKED);
     w_layer(net, "scale", "Scale", &b);
-    w_blob(&b, 7, 1, three, false, VALUES_PACKED);
+    w_blob(&b, 7, 1, three, false, PBW_VALUES_PACKED);
     w_layer(net, "norm", "Normalize", &b);
-    w_blob(&b, 7, 4, dw, true, VALUES_PACKED);
+    w_blob(&b, 7, 4, dw, true, PBW_VALUES_PACKED);
     w_layer(net, "dw", "Convolution", &b);
-    w_blob(&b, 7, 1, three, false, VALUES_PACKED);
+    w_blob(&b, 7, 1, three, false, PBW_VALUES_PACKED);
     w_layer(net, "unused", "Scale", &b);
     w_layer(net, "relu", "ReLU", NULL);
 }
@@ -301,7 +239,7 @@ static void attach_model(pbw *net) {
 /* The same weights as V1 layers (NetParameter field 2, V1LayerParameter:
  * name 4, type 5 as an enum, blobs 6 with legacy dimensions). */
 static void attach_model_v1(pbw *net) {
-    w_str(net, 1, "fuzz_v1");
+    pbw_str(net, 1, "fuzz_v1");
     struct { const char *name; int type; int n; int dims[3][4]; int ndims[3]; } layers[] = {
         {"conv", 4, 2, {{3, 2, 3, 3}, {1, 1, 1, 3}}, {4, 4}},
         {"bn", 0, 3, {{3}, {3}, {1}}, {1, 1, 1}},
@@ -311,39 +249,38 @@ static void attach_model_v1(pbw *net) {
     };
     for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) {
         pbw layer = {0};
-        w_str(&layer, 2, "bottom");
-        w_str(&layer, 4, layers[i].name);
-        w_key(&layer, 5, 0), w_varint(&layer, (uint64_t)layers[i].type);
+        pbw_str(&layer, 2, "bottom");
+        pbw_str(&layer, 4, layers[i].name);
+        pbw_key(&layer, 5, 0), pbw_varint(&layer, (uint64_t)layers[i].type);
         for (int k = 0; k < layers[i].n; k++)
             w_blob(&layer, 6, layers[i].ndims[k], layers[i].dims[k], layers[i].ndims[k] == 4,
-                   VALUES_PACKED);
-        w_msg(net, 2, &layer);
+                   PBW_VALUES_PACKED);
+        pbw_msg(net, 2, &layer);
     }
 }
 
 /* Every wire type and the corners of varints, for the plain reader. */
 static void wire_forms(pbw *w) {
-    w_key(w, 1, 0), w_varint(w, 0);
-    w_key(w, 2, 0), w_varint(w, 300);
-    w_key(w, 3, 0), w_varint(w, (uint64_t)-1);          /* int32 -1: ten bytes */
-    w_key(w, 4, 0), w_varint(w, 0x7FFFFFFF);
-    w_key(w, 5, 1), w_le(w, 0x400921FB54442D18ull, 8);   /* double pi */
-    w_key(w, 6, 5), w_le(w, 0x3FC00000u, 4);              /* float 1.5 */
+    pbw_key(w, 1, 0), pbw_varint(w, 0);
+    pbw_key(w, 2, 0), pbw_varint(w, 300);
+    pbw_key(w, 3, 0), pbw_varint(w, (uint64_t)-1);          /* int32 -1: ten bytes */
+    pbw_key(w, 4, 0), pbw_varint(w, 0x7FFFFFFF);
+    pbw_key(w, 5, 1), pbw_le(w, 0x400921FB54442D18ull, 8);   /* double pi */
+    pbw_key(w, 6, 5), pbw_le(w, 0x3FC00000u, 4);              /* float 1.5 */
     pbw packed = {0};
-    for (int i = 0; i < 5; i++) w_varint(&packed, (uint64_t)i * 200);
-    w_msg(w, 7, &packed);
+    for (int i = 0; i < 5; i++) pbw_varint(&packed, (uint64_t)i * 200);
+    pbw_msg(w, 7, &packed);
     pbw inner = {0}, innermost = {0};
-    w_str(&innermost, 1, "deep");
-    w_msg(&inner, 2, &innermost);
-    w_key(&inner, 536870911, 0), w_varint(&inner, 1); /* the largest field number */
-    w_msg(w, 8, &inner);
-    w_bytes(w, 9, "", 0);
+    pbw_str(&innermost, 1, "deep");
+    pbw_msg(&inner, 2, &innermost);
+    pbw_key(&inner, 536870911, 0), pbw_varint(&inner, 1); /* the largest field number */
+    pbw_msg(w, 8, &inner);
+    pbw_bytes(w, 9, "", 0);
 }
 
 static void write_pbw(const char *target, const char *name, pbw *w) {
     write_seed(target, name, w->data, w->len);
-    free(w->data);
-    memset(w, 0, sizeof *w);
+    pbw_free(w);
 }
 
 static void protobuf_seeds(void) {
@@ -357,7 +294,7 @@ static void protobuf_seeds(void) {
     write_pbw("protobuf", "caffemodel.pb", &w);
     wire_forms(&w);
     write_pbw("protobuf", "wire_forms.pb", &w);
-    w_str(&w, 1, "no layers");
+    pbw_str(&w, 1, "no layers");
     write_pbw("protobuf", "no_layers.pb", &w);
 }
 
@@ -478,6 +415,29 @@ static void image_seeds(void) {
     save_bmp("grey8.bmp", 6, 2, 8, false);
 }
 
+/* ------------------------------------------------------------ raw video */
+
+/* "WxH\n" then n_frames whole frames of a gradient (fuzz_rawvideo's format). */
+static void save_rawvideo(const char *name, const char *size_text, int w, int h, int n_frames) {
+    size_t head = strlen(size_text) + 1, frame = (size_t)3 * w * h;
+    size_t total = head + frame * (size_t)n_frames;
+    uint8_t *buf = malloc(total);
+    if (!buf) die(name, "out of memory");
+    memcpy(buf, size_text, head - 1);
+    buf[head - 1] = '\n';
+    for (size_t i = head; i < total; i++) buf[i] = (uint8_t)(i * 7);
+    write_seed("rawvideo", name, buf, total);
+    free(buf);
+}
+
+static void rawvideo_seeds(void) {
+    save_rawvideo("1x1_three_frames.raw", "1x1", 1, 1, 3);
+    save_rawvideo("4x3_two_frames.raw", "4x3", 4, 3, 2);
+    save_rawvideo("16X2_one_frame.raw", "16X2", 16, 2, 1);
+    save_rawvideo("2x5_empty_stream.raw", "2x5", 2, 5, 0);
+    write_text("rawvideo", "8192x4608_size_only.raw", "8192x4608"); /* the largest size, no stream */
+}
+
 int main(int argc, char **argv) {
     if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
         fprintf(stderr, "usage: make_seeds [DIR]   (default %s)\n", out_dir);
@@ -490,6 +450,7 @@ int main(int argc, char **argv) {
     protobuf_seeds();
     text_seeds();
     image_seeds();
+    rawvideo_seeds();
     printf("make_seeds: wrote %d files under %s\n", n_written, out_dir);
     return 0;
 }

@@ -31,7 +31,7 @@ work=${FUZZ_WORK:-$build}
 jobs=${FUZZ_JOBS:-1}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(weights prototxt caffemodel protobuf xml voc json image)
+    targets=(weights prototxt caffemodel protobuf xml voc json image rawvideo)
 fi
 shared=${MASKDET_SHARED:-../shared}
 
