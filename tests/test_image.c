@@ -212,6 +212,33 @@ START_TEST(bmp_written_by_stb) {
 }
 END_TEST
 
+/* A BMP whose compression field is not 0 or 3 is refused before decoding:
+ * stb would decode a negative value as raw rows and zero-fill a 2565x4099
+ * image from a 118-byte file (found by fuzz_image). */
+START_TEST(bmp_unknown_compression_refused) {
+    char dir[64], path[128];
+    scratch_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/a.bmp", dir);
+    nn_error err;
+    image img, back;
+    make_pattern(&img, 9, 5, 3);
+    ck_assert(stbi_write_bmp(path, 9, 5, 3, img.pixels));
+    size_t len;
+    char *buf = NULL;
+    ck_assert_int_eq(nn_read_file(path, 1 << 20, &buf, &len, &err), NN_OK);
+    const uint32_t bad[] = {0xFFFFFFFFu, 1u, 2u, 4u, 7u};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        for (int b = 0; b < 4; b++) buf[30 + b] = (char)(bad[i] >> (8 * b));
+        ck_assert_int_eq(image_load_memory((const uint8_t *)buf, len, 3, &back, &err), NN_ERR_FORMAT);
+        ck_assert_msg(strstr(err.msg, "compression"), "%s", err.msg);
+        ck_assert_ptr_null(back.pixels);
+    }
+    free(buf);
+    image_free(&img);
+    scratch_remove(dir);
+}
+END_TEST
+
 /* ---- fixture files written by OpenCV (tests/fixtures/gen_vision.py) ------------ */
 
 START_TEST(fixture_files_decode) {
@@ -707,6 +734,7 @@ Suite *image_suite(void) {
     tcase_add_test(io, channel_conversion_on_load);
     tcase_add_test(io, jpeg_roundtrip);
     tcase_add_test(io, bmp_written_by_stb);
+    tcase_add_test(io, bmp_unknown_compression_refused);
     tcase_add_test(io, fixture_files_decode);
     tcase_add_test(io, missing_unreadable_not_image);
     tcase_add_test(io, truncated_files_fail_cleanly);

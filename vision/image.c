@@ -236,8 +236,13 @@ static nn_status check_structure(const uint8_t *buf, size_t len, file_format fmt
         if (*w <= 0 || *h <= 0)
             return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt BMP (size %lldx%lld)", name, *w,
                                 *h);
-        bool uncompressed = compression == 0 || compression == 3; /* BI_RGB, BI_BITFIELDS */
-        if (*w <= IMAGE_MAX_SIDE && *h <= IMAGE_MAX_SIDE && uncompressed) {
+        /* Only BI_RGB (0) and BI_BITFIELDS (3) are decoded. stb reads the
+         * field as a signed int and decodes a negative one as raw rows too, so
+         * a 100-byte file could ask for 10 M zero-padded pixels: refuse here. */
+        if (compression != 0 && compression != 3)
+            return nn_error_set(err, NN_ERR_FORMAT, "%s: unsupported BMP compression %u", name,
+                                (unsigned)compression);
+        if (*w <= IMAGE_MAX_SIDE && *h <= IMAGE_MAX_SIDE) {
             unsigned long long row = ((unsigned long long)*w * bpp + 31) / 32 * 4;
             unsigned long long need = offset + row * (unsigned long long)*h;
             if (len < need)
