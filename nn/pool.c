@@ -251,21 +251,26 @@ static size_t pool_planes_grain(const pool_shape *s) {
 
 /* Backward of one 2x2 output row when dx is written, not added: every element
  * of the two input rows r0, r1 under the windows gets its gradient or 0, so
- * dx needs no zero-fill first. With a ReLU (y given) the gradient passes only
- * where y > 0. */
+ * dx needs no zero-fill first. g holds the row's output gradients. */
 NN_VEC_CLONES
-static void max_pool_2x2_backward_row(int wout, const float *restrict dy,
-                                      const uint8_t *restrict pos, const float *restrict y,
-                                      float *restrict r0, float *restrict r1) {
+static void max_pool_2x2_backward_row(int wout, const float *restrict g,
+                                      const uint8_t *restrict pos, float *restrict r0,
+                                      float *restrict r1) {
     for (int ox = 0; ox < wout; ox++) {
-        int at = pos[ox];
-        float g = dy[ox];
-        if (y) g = y[ox] > 0.0f ? g : 0.0f;
-        r0[2 * ox] = at == 0 ? g : 0.0f;
-        r0[2 * ox + 1] = at == 1 ? g : 0.0f;
-        r1[2 * ox] = at == 2 ? g : 0.0f;
-        r1[2 * ox + 1] = at == 3 ? g : 0.0f;
+        /* compared as a float: with all lanes float, GCC 12 vectorizes the loop */
+        float at = (float)pos[ox], gv = g[ox];
+        r0[2 * ox] = at == 0.0f ? gv : 0.0f;
+        r0[2 * ox + 1] = at == 1.0f ? gv : 0.0f;
+        r1[2 * ox] = at == 2.0f ? gv : 0.0f;
+        r1[2 * ox + 1] = at == 3.0f ? gv : 0.0f;
     }
+}
+
+/* With a ReLU the gradient passes only where the output is > 0: g = dy or 0. */
+NN_VEC_CLONES
+static void relu_mask_row(int n, const float *restrict y, const float *restrict dy,
+                          float *restrict g) {
+    for (int i = 0; i < n; i++) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 /* The gradient of output i of a plane: dy, or 0 where the ReLU cut it. */
@@ -284,8 +289,18 @@ static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
             for (int oy = 0; oy < s->hout; oy++) {
                 float *r0 = dxp + (size_t)(2 * oy) * s->w;
                 size_t at = out0 + (size_t)oy * s->wout;
-                max_pool_2x2_backward_row(s->wout, j->dy + at, j->window_pos + at,
-                                          j->relu ? j->y + at : NULL, r0, r0 + s->w);
+                /* the masked gradients of up to 256 outputs at a time, on the stack */
+                for (int ox = 0; ox < s->wout; ox += 256) {
+                    int cols = imin(256, s->wout - ox);
+                    float masked[256];
+                    const float *g = j->dy + at + ox;
+                    if (j->relu) {
+                        relu_mask_row(cols, j->y + at + ox, g, masked);
+                        g = masked;
+                    }
+                    max_pool_2x2_backward_row(cols, g, j->window_pos + at + ox, r0 + 2 * ox,
+                                              r0 + s->w + 2 * ox);
+                }
                 for (int ix = 2 * s->wout; ix < s->w; ix++) r0[ix] = r0[s->w + ix] = 0.0f;
             }
             /* an odd last row lies outside every window */

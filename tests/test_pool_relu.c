@@ -124,6 +124,8 @@ START_TEST(same_general_fresh) { check_same(1, 3, 9, 7, 3, 2, 1, true, false, tr
 END_TEST
 START_TEST(same_general_accumulate) { check_same(1, 3, 9, 7, 3, 2, 1, true, false, false); }
 END_TEST
+START_TEST(same_2x2_wide) { check_same(1, 2, 5, 601, 2, 2, 0, false, false, true); } /* rows > 256 */
+END_TEST
 START_TEST(same_2x2_ceil) { check_same(1, 2, 7, 9, 2, 2, 0, true, false, true); }
 END_TEST
 
@@ -254,6 +256,7 @@ Suite *pool_relu_suite(void) {
     tcase_add_test(same, same_general_fresh);
     tcase_add_test(same, same_general_accumulate);
     tcase_add_test(same, same_2x2_ceil);
+    tcase_add_test(same, same_2x2_wide);
     tcase_add_test(same, hand_computed);
     tcase_add_test(same, model_rewrite_same_as_ops);
     suite_add_tcase(s, same);
