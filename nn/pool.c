@@ -26,8 +26,8 @@
  * Max pooling runs over the (n, c) planes on the thread pool; the usual 2x2
  * stride-2 window has a branch-free row loop that vectorizes (tested against
  * the general loop, which it must match exactly, NaNs and ties included).
- * For the backward pass that loop saves the winner's position in its window
- * as one byte (0..3), the general loop its offset in the plane (int32).
+ * For the backward pass both save the winner's offset in its plane (int32;
+ * a one-byte place in the window was tried and made the loops slower).
  *
  * Max pooling with a ReLU (nn_max_pool2d_relu): y = relu(maxpool(x)), which
  * equals maxpool(relu(x)) because max is monotonic, and so do the gradients:
@@ -124,8 +124,7 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 typedef struct {
     pool_shape shape;
     bool relu;              /* nn_max_pool2d_relu: y = max(0, pooled)            */
-    int32_t *argmax;        /* general loop: per output, row*W + col of the winner */
-    uint8_t *window_pos;    /* 2x2 loop: per output, 0..3 = row-major place in the window */
+    int32_t *argmax;        /* per output: row*W + col of the winning element in its plane */
 } max_pool_saved;
 
 /* The smallest output: 0 with a ReLU (y = x < 0 ? 0 : x, as relu.c, so a NaN
@@ -164,28 +163,29 @@ static void max_pool_planes(const pool_shape *s, const float *x, float *y, int32
 }
 
 /* The common 2x2 stride-2 unpadded case, one output row from input rows r0
- * and r1. Same rule as the general loop, written without branches so it
- * vectorizes: the window is a, b (upper row), c, d (lower row) and each later
- * element wins if it is larger, or a NaN against a number. pos gets the
- * winner's place (0 a, 1 b, 2 c, 3 d). */
+ * (starting at index row0 of the plane) and r1 = r0 + w. Same rule as the
+ * general loop, written without branches so it vectorizes: the window is
+ * a, b (upper row), c, d (lower row) and each later element wins if it is
+ * larger, or a NaN against a number. */
 NN_VEC_CLONES
 static void max_pool_2x2_row(int wout, const float *restrict r0, const float *restrict r1,
-                             float *restrict y, uint8_t *restrict pos, float floor_val) {
+                             float *restrict y, int32_t *restrict am, int32_t row0, int32_t w,
+                             float floor_val) {
     for (int ox = 0; ox < wout; ox++) {
         float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
         float best = a;
-        int at = 0;
+        int32_t at = row0 + 2 * ox;
         bool take = b > best || (isnan(b) && !isnan(best));
         best = take ? b : best;
-        at = take ? 1 : at;
+        at = take ? row0 + 2 * ox + 1 : at;
         take = c > best || (isnan(c) && !isnan(best));
         best = take ? c : best;
-        at = take ? 2 : at;
+        at = take ? row0 + w + 2 * ox : at;
         take = d > best || (isnan(d) && !isnan(best));
         best = take ? d : best;
-        at = take ? 3 : at;
+        at = take ? row0 + w + 2 * ox + 1 : at;
         y[ox] = best < floor_val ? floor_val : best;
-        pos[ox] = (uint8_t)at;
+        am[ox] = at;
     }
 }
 
@@ -214,8 +214,7 @@ typedef struct {
     bool relu;
     const float *x;
     float *y;              /* forward: written; backward (relu): read for the mask */
-    int32_t *argmax;       /* general loop, or NULL */
-    uint8_t *window_pos;   /* 2x2 loop, or NULL */
+    int32_t *argmax;       /* NULL: nothing recorded (inference) */
     const float *dy;
     float *dx;
     bool fresh_dx; /* dx is uninitialised: write it (vec.h, nn_vec_grad) */
@@ -234,9 +233,9 @@ static void max_pool_forward_task(void *arg, size_t p0, size_t p1) {
         for (int oy = 0; oy < s->hout; oy++) {
             const float *r0 = j->x + nc * plane_in + (size_t)(2 * oy) * s->w;
             size_t out_at = nc * plane_out + (size_t)oy * s->wout;
-            if (j->window_pos)
-                max_pool_2x2_row(s->wout, r0, r0 + s->w, j->y + out_at, j->window_pos + out_at,
-                                 floor_val);
+            if (j->argmax)
+                max_pool_2x2_row(s->wout, r0, r0 + s->w, j->y + out_at, j->argmax + out_at,
+                                 2 * oy * s->w, s->w, floor_val);
             else
                 max_pool_2x2_row_values(s->wout, r0, r0 + s->w, j->y + out_at, floor_val);
         }
@@ -250,19 +249,18 @@ static size_t pool_planes_grain(const pool_shape *s) {
 }
 
 /* Backward of one 2x2 output row when dx is written, not added: every element
- * of the two input rows r0, r1 under the windows gets its gradient or 0, so
- * dx needs no zero-fill first. g holds the row's output gradients. */
+ * of the two input rows r0, r1 under the windows gets its gradient g or 0, so
+ * dx needs no zero-fill first. */
 NN_VEC_CLONES
 static void max_pool_2x2_backward_row(int wout, const float *restrict g,
-                                      const uint8_t *restrict pos, float *restrict r0,
-                                      float *restrict r1) {
+                                      const int32_t *restrict am, float *restrict r0,
+                                      float *restrict r1, int32_t row0, int32_t w) {
     for (int ox = 0; ox < wout; ox++) {
-        /* compared as a float: with all lanes float, GCC 12 vectorizes the loop */
-        float at = (float)pos[ox], gv = g[ox];
-        r0[2 * ox] = at == 0.0f ? gv : 0.0f;
-        r0[2 * ox + 1] = at == 1.0f ? gv : 0.0f;
-        r1[2 * ox] = at == 2.0f ? gv : 0.0f;
-        r1[2 * ox + 1] = at == 3.0f ? gv : 0.0f;
+        int32_t at = am[ox] - row0 - 2 * ox; /* 0, 1, w or w + 1 */
+        r0[2 * ox] = at == 0 ? g[ox] : 0.0f;
+        r0[2 * ox + 1] = at == 1 ? g[ox] : 0.0f;
+        r1[2 * ox] = at == w ? g[ox] : 0.0f;
+        r1[2 * ox + 1] = at == w + 1 ? g[ox] : 0.0f;
     }
 }
 
@@ -285,11 +283,11 @@ static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
     for (size_t nc = p0; nc < p1; nc++) {
         float *dxp = j->dx + nc * plane_in;
         size_t out0 = nc * plane_out;
-        if (j->window_pos && j->fresh_dx) {
+        if (j->fresh_dx && max_pool_is_2x2(s)) {
             for (int oy = 0; oy < s->hout; oy++) {
                 float *r0 = dxp + (size_t)(2 * oy) * s->w;
                 size_t at = out0 + (size_t)oy * s->wout;
-                /* the masked gradients of up to 256 outputs at a time, on the stack */
+                /* with a ReLU, the masked gradients of up to 256 outputs at a time */
                 for (int ox = 0; ox < s->wout; ox += 256) {
                     int cols = imin(256, s->wout - ox);
                     float masked[256];
@@ -298,27 +296,18 @@ static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
                         relu_mask_row(cols, j->y + at + ox, g, masked);
                         g = masked;
                     }
-                    max_pool_2x2_backward_row(cols, g, j->window_pos + at + ox, r0 + 2 * ox,
-                                              r0 + s->w + 2 * ox);
+                    max_pool_2x2_backward_row(cols, g, j->argmax + at + ox, r0 + 2 * ox,
+                                              r0 + s->w + 2 * ox, 2 * oy * s->w + 2 * ox, s->w);
                 }
                 for (int ix = 2 * s->wout; ix < s->w; ix++) r0[ix] = r0[s->w + ix] = 0.0f;
             }
             /* an odd last row lies outside every window */
             size_t covered = (size_t)(2 * s->hout) * s->w;
             memset(dxp + covered, 0, (plane_in - covered) * sizeof(float));
-        } else if (j->window_pos) {
-            for (int oy = 0; oy < s->hout; oy++) {
-                for (int ox = 0; ox < s->wout; ox++) {
-                    size_t i = out0 + (size_t)oy * s->wout + ox;
-                    int at = j->window_pos[i];
-                    dxp[(size_t)(2 * oy + (at >> 1)) * s->w + 2 * ox + (at & 1)] +=
-                        max_pool_grad(j, i);
-                }
-            }
-        } else {
-            if (j->fresh_dx) memset(dxp, 0, plane_in * sizeof(float));
-            for (size_t i = 0; i < plane_out; i++) dxp[j->argmax[out0 + i]] += max_pool_grad(j, out0 + i);
+            continue;
         }
+        if (j->fresh_dx) memset(dxp, 0, plane_in * sizeof(float));
+        for (size_t i = 0; i < plane_out; i++) dxp[j->argmax[out0 + i]] += max_pool_grad(j, out0 + i);
     }
 }
 
@@ -328,7 +317,7 @@ static void max_pool_backward(nn_ctx *ctx, nn_node *node) {
     bool fresh;
     float *dx = nn_vec_grad(ctx, node->in[0], &fresh);
     max_pool_job j = {.s = &sv->shape, .relu = sv->relu, .y = node->out->data,
-                      .argmax = sv->argmax, .window_pos = sv->window_pos,
+                      .argmax = sv->argmax,
                       .dy = node->out->grad, .dx = dx, .fresh_dx = fresh};
     if (!j.dx) return;
     nn_vec_for((size_t)j.s->n * j.s->c, pool_planes_grain(j.s), max_pool_backward_task, &j);
@@ -345,11 +334,8 @@ static nn_tensor *max_pool(nn_ctx *ctx, const char *op, nn_tensor *x, const nn_p
 
     max_pool_job j = {.s = &s, .relu = relu, .x = x->data, .y = y->data};
     if (nn_ctx_grad_enabled(ctx) && nn_needs_grad(x)) {
-        if (max_pool_is_2x2(&s))
-            j.window_pos = nn_ctx_scratch(ctx, y->numel * sizeof *j.window_pos);
-        else
-            j.argmax = nn_ctx_scratch(ctx, y->numel * sizeof *j.argmax);
-        if (!j.window_pos && !j.argmax) return NULL;
+        j.argmax = nn_ctx_scratch(ctx, y->numel * sizeof *j.argmax);
+        if (!j.argmax) return NULL;
     }
     nn_vec_for((size_t)s.n * s.c, pool_planes_grain(&s), max_pool_forward_task, &j);
 
@@ -359,7 +345,6 @@ static nn_tensor *max_pool(nn_ctx *ctx, const char *op, nn_tensor *x, const nn_p
         sv->shape = s;
         sv->relu = relu;
         sv->argmax = j.argmax;
-        sv->window_pos = j.window_pos;
     }
     return y;
 }
