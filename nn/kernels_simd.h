@@ -34,8 +34,7 @@
  *                  direct loop;
  *                  depthwise (one channel per group): a direct loop per plane;
  *                  3x3 stride 1, >= WG_FWD_MIN_CHANNELS (AVX-512 64, AVX2
- *                  32), >= 256 2x2 tiles: Winograd F(2x2,3x3) (winograd_simd.h;
- *                  with >= 2 images per thread, whole images per task);
+ *                  32), >= 256 2x2 tiles: Winograd F(2x2,3x3) (winograd_simd.h);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
  *   backward data  Winograd as above but from 16 channels (with >= 2 images
@@ -925,39 +924,6 @@ static bool KS(is_depthwise)(const nn_conv2d_shape *s) {
 }
 
 /* Forward with the weights packed already (packed != NULL) or not. */
-/* Winograd forward over a batch with a few images per thread: as backward
- * data below, each task runs whole chunks of images through wg_run (its own
- * buffers, the steps inside serial), so no barrier separates the input
- * transform, the GEMMs and the output transform. */
-typedef struct {
-    const nn_conv2d_shape *s;
-    const float *x, *w, *u, *b; /* w NULL when u is the caller's packed copy */
-    float *y;
-    int m, chunk;
-    atomic_int next;
-} KS(fwd_wg_job);
-
-static void KS(fwd_wg_task)(void *arg, int task) {
-    KS(fwd_wg_job) *J = arg;
-    const nn_conv2d_shape *s = J->s;
-    (void)task;
-    int c;
-    while ((c = atomic_fetch_add(&J->next, 1)) * J->chunk < s->n) {
-        int n0 = c * J->chunk, count = ks_min(J->chunk, s->n - n0);
-        const float *xc = J->x + (size_t)n0 * s->cin * s->h * s->w;
-        float *yc = J->y + (size_t)n0 * s->cout * s->hout * s->wout;
-        if (KS(wg_run)(xc, count, s->cin, s->h, s->w, s->pad_h, s->pad_w, J->u, J->m, s->hout,
-                       s->wout, yc, J->b, s->relu, false))
-            continue;
-        nn_conv2d_shape part = *s; /* no memory for the buffers: these images the slow way */
-        part.n = count;
-        if (J->w)
-            nn_kernels_reference.conv2d_forward(&part, xc, J->w, J->b, yc);
-        else
-            KS(forward_wg_scalar)(&part, xc, J->u, J->b, yc);
-    }
-}
-
 static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const float *w,
                              const float *packed, const float *b, float *y) {
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
@@ -984,15 +950,6 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
         int m, k;
         float *u = packed ? NULL : KS(wg_weights)(s, w, false, &m, &k, NULL);
         if (packed) m = s->cout, k = s->cin;
-        int threads = nn_threads_get();
-        if ((packed || u) && threads > 1 && s->n >= 2 * threads) {
-            KS(fwd_wg_job) F = {.s = s, .x = x, .w = packed ? NULL : w, .u = packed ? packed : u,
-                                .b = b, .y = y, .m = m, .chunk = ks_cdiv(s->n, 4 * threads)};
-            atomic_store(&F.next, 0);
-            nn_parallel_for(threads, KS(fwd_wg_task), &F);
-            nn_aligned_free(u);
-            return;
-        }
         bool done = (packed || u) &&
                     KS(wg_run)(x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
                                packed ? packed : u, m, s->hout, s->wout, y, b, s->relu, false);
