@@ -8,6 +8,9 @@
  * same way. Forward walks the array once and calls the functional ops of
  * nn.h, which record the autograd tape; a model needs no backward of its own.
  *
+ * One rewrite happens on the way: a ReLU layer read only by a max pool is
+ * applied by the pool to its output (see relu_left_to_pool).
+ *
  * Parameters belong to layers and are listed by name ("<layer>.<param>") so
  * they can be saved, loaded and handed to an optimizer.
  */
@@ -383,6 +386,27 @@ static nn_tensor *layer_forward(nn_model *m, nn_ctx *ctx, layer *l, nn_tensor **
     return NULL;
 }
 
+/* reader[id] = the one layer reading layer id's output, -1 when none reads
+ * it, -2 when several do. */
+static void find_readers(const nn_model *m, int *reader) {
+    for (int i = 0; i < m->n_layers; i++) reader[i] = -1;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i].n_in; k++) {
+            int id = m->layers[i].in[k];
+            if (id >= 0) reader[id] = reader[id] == -1 ? i : -2;
+        }
+}
+
+/* The ReLU-before-max-pool rewrite: relu and max are both monotonic, so
+ * maxpool(relu(x)) == relu(maxpool(x)), values and gradients alike (pool.c).
+ * A ReLU layer whose only reader is a max pool is skipped and the pool runs
+ * nn_max_pool2d_relu on the ReLU's input: the ReLU then touches the pooled
+ * output only and the full-size ReLU output and its backward pass are gone. */
+static bool relu_left_to_pool(const nn_model *m, const int *reader, int id) {
+    return id >= 0 && m->layers[id].kind == L_RELU && reader[id] >= 0 &&
+           m->layers[reader[id]].kind == L_MAX_POOL;
+}
+
 nn_tensor *nn_model_forward(nn_model *m, nn_ctx *ctx, nn_tensor *input) {
     if (!input) {
         nn_ctx_fail(ctx, NN_ERR_ARG, "model forward: input is NULL");
@@ -397,14 +421,24 @@ nn_tensor *nn_model_forward(nn_model *m, nn_ctx *ctx, nn_tensor *input) {
                     input->shape[1], m->in_channels);
         return NULL;
     }
+    int *reader = nn_ctx_scratch(ctx, (size_t)m->n_layers * sizeof *reader);
+    if (!reader) return NULL;
+    find_readers(m, reader);
     for (int i = 0; i < m->n_layers; i++) m->layers[i].out = NULL;
     for (int i = 0; i < m->n_layers; i++) {
         layer *l = &m->layers[i];
+        if (relu_left_to_pool(m, reader, i)) continue; /* its reader applies it */
         nn_tensor *small[4], **x = small;
         if (l->n_in > 4 && !(x = nn_ctx_scratch(ctx, (size_t)l->n_in * sizeof *x))) return NULL;
         for (int k = 0; k < l->n_in; k++)
             x[k] = l->in[k] == NN_MODEL_INPUT ? input : m->layers[l->in[k]].out;
-        l->out = layer_forward(m, ctx, l, x);
+        if (l->kind == L_MAX_POOL && relu_left_to_pool(m, reader, l->in[0])) {
+            int relu_in = m->layers[l->in[0]].in[0];
+            nn_tensor *pre = relu_in == NN_MODEL_INPUT ? input : m->layers[relu_in].out;
+            l->out = nn_max_pool2d_relu(ctx, pre, &l->pool);
+        } else {
+            l->out = layer_forward(m, ctx, l, x);
+        }
         if (!l->out) {
             char prefix[NAME_LEN + 16];
             snprintf(prefix, sizeof prefix, "layer '%s': ", l->name);

@@ -180,6 +180,10 @@ typedef struct {
 nn_pool2d_params nn_pool2d_default(int kernel, int stride); /* pad 0, floor, include pad */
 
 nn_tensor *nn_max_pool2d(nn_ctx *ctx, nn_tensor *x, const nn_pool2d_params *p);
+/* max_pool2d(relu(x)) in one op, computed as relu(max_pool2d(x)) (the same
+ * values and gradients, max being monotonic): the ReLU runs on the pooled
+ * output only. nn_model_forward uses it for a ReLU read only by a max pool. */
+nn_tensor *nn_max_pool2d_relu(nn_ctx *ctx, nn_tensor *x, const nn_pool2d_params *p);
 nn_tensor *nn_avg_pool2d(nn_ctx *ctx, nn_tensor *x, const nn_pool2d_params *p);
 nn_tensor *nn_global_avg_pool2d(nn_ctx *ctx, nn_tensor *x); /* -> [N, C, 1, 1] */
 
@@ -335,7 +339,10 @@ int nn_model_softmax(nn_model *m, const char *name, int in, int axis);
 int nn_model_l2norm(nn_model *m, const char *name, int in, float initial_scale, float eps);
 
 /* Runs every layer; returns the last layer's output (NULL on error, see ctx).
- * Any layer's output stays readable through nn_model_output until nn_ctx_reset. */
+ * Any layer's output stays readable through nn_model_output until nn_ctx_reset,
+ * except a ReLU layer whose only reader is a max-pool layer: the pool applies
+ * it (nn_max_pool2d_relu, same result, a quarter of the work) and the ReLU
+ * layer's output is NULL. */
 nn_tensor *nn_model_forward(nn_model *m, nn_ctx *ctx, nn_tensor *input);
 nn_tensor *nn_model_output(const nn_model *m, int id);
 

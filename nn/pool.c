@@ -26,6 +26,19 @@
  * Max pooling runs over the (n, c) planes on the thread pool; the usual 2x2
  * stride-2 window has a branch-free row loop that vectorizes (tested against
  * the general loop, which it must match exactly, NaNs and ties included).
+ * For the backward pass both save the winner's offset in its plane (int32;
+ * a one-byte place in the window was tried and made the loops slower).
+ *
+ * Max pooling with a ReLU (nn_max_pool2d_relu): y = relu(maxpool(x)), which
+ * equals maxpool(relu(x)) because max is monotonic, and so do the gradients:
+ * the gradient reaches the window's winner when y > 0 and nothing otherwise,
+ * exactly as relu's backward (mask x > 0) followed by the pool's would send
+ * it (ties: positive ties pick the same first element in both orders; a
+ * window whose maximum is <= 0 gets no gradient in either). Running the ReLU
+ * on the pooled output touches a quarter of the data (2x2 windows) and
+ * saves the full-size ReLU output and its backward pass. The one visible
+ * difference: a window of -0.0 and negatives gives -0.0 where the ReLU-first
+ * order may give +0.0 (equal as numbers).
  */
 #include <math.h>
 #include <string.h>
@@ -110,12 +123,17 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 
 typedef struct {
     pool_shape shape;
-    int32_t *argmax; /* per output: row*W + col of the winning element in its plane */
+    bool relu;              /* nn_max_pool2d_relu: y = max(0, pooled)            */
+    int32_t *argmax;        /* per output: row*W + col of the winning element in its plane */
 } max_pool_saved;
+
+/* The smallest output: 0 with a ReLU (y = x < 0 ? 0 : x, as relu.c, so a NaN
+ * passes), else -inf, which no value is below. */
+static float max_pool_floor(bool relu) { return relu ? 0.0f : -INFINITY; }
 
 /* Planes [p0, p1) of the general loop; argmax may be NULL (nothing recorded). */
 static void max_pool_planes(const pool_shape *s, const float *x, float *y, int32_t *argmax,
-                            size_t p0, size_t p1) {
+                            float floor_val, size_t p0, size_t p1) {
     size_t plane_in = (size_t)s->h * s->w, plane_out = (size_t)s->hout * s->wout;
     for (size_t nc = p0; nc < p1; nc++) {
         const float *xp = x + nc * plane_in;
@@ -137,7 +155,7 @@ static void max_pool_planes(const pool_shape *s, const float *x, float *y, int32
                         }
                     }
                 }
-                yp[oy * s->wout + ox] = best_val;
+                yp[oy * s->wout + ox] = best_val < floor_val ? floor_val : best_val;
                 if (ap) ap[oy * s->wout + ox] = (int32_t)best;
             }
         }
@@ -151,7 +169,8 @@ static void max_pool_planes(const pool_shape *s, const float *x, float *y, int32
  * larger, or a NaN against a number. */
 NN_VEC_CLONES
 static void max_pool_2x2_row(int wout, const float *restrict r0, const float *restrict r1,
-                             float *restrict y, int32_t *restrict am, int32_t row0, int32_t w) {
+                             float *restrict y, int32_t *restrict am, int32_t row0, int32_t w,
+                             float floor_val) {
     for (int ox = 0; ox < wout; ox++) {
         float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
         float best = a;
@@ -165,7 +184,7 @@ static void max_pool_2x2_row(int wout, const float *restrict r0, const float *re
         take = d > best || (isnan(d) && !isnan(best));
         best = take ? d : best;
         at = take ? row0 + w + 2 * ox + 1 : at;
-        y[ox] = best;
+        y[ox] = best < floor_val ? floor_val : best;
         am[ox] = at;
     }
 }
@@ -173,14 +192,14 @@ static void max_pool_2x2_row(int wout, const float *restrict r0, const float *re
 /* The same without recording where the maximum was (inference). */
 NN_VEC_CLONES
 static void max_pool_2x2_row_values(int wout, const float *restrict r0, const float *restrict r1,
-                                    float *restrict y) {
+                                    float *restrict y, float floor_val) {
     for (int ox = 0; ox < wout; ox++) {
         float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
         float best = a;
         best = b > best || (isnan(b) && !isnan(best)) ? b : best;
         best = c > best || (isnan(c) && !isnan(best)) ? c : best;
         best = d > best || (isnan(d) && !isnan(best)) ? d : best;
-        y[ox] = best;
+        y[ox] = best < floor_val ? floor_val : best;
     }
 }
 
@@ -192,9 +211,10 @@ static bool max_pool_is_2x2(const pool_shape *s) {
 
 typedef struct {
     const pool_shape *s;
+    bool relu;
     const float *x;
-    float *y;
-    int32_t *argmax;
+    float *y;              /* forward: written; backward (relu): read for the mask */
+    int32_t *argmax;       /* NULL: nothing recorded (inference) */
     const float *dy;
     float *dx;
     bool fresh_dx; /* dx is uninitialised: write it (vec.h, nn_vec_grad) */
@@ -203,21 +223,21 @@ typedef struct {
 static void max_pool_forward_task(void *arg, size_t p0, size_t p1) {
     const max_pool_job *j = arg;
     const pool_shape *s = j->s;
+    float floor_val = max_pool_floor(j->relu);
     if (!max_pool_is_2x2(s)) {
-        max_pool_planes(s, j->x, j->y, j->argmax, p0, p1);
+        max_pool_planes(s, j->x, j->y, j->argmax, floor_val, p0, p1);
         return;
     }
     size_t plane_in = (size_t)s->h * s->w, plane_out = (size_t)s->hout * s->wout;
     for (size_t nc = p0; nc < p1; nc++) {
         for (int oy = 0; oy < s->hout; oy++) {
             const float *r0 = j->x + nc * plane_in + (size_t)(2 * oy) * s->w;
-            float *yr = j->y + nc * plane_out + (size_t)oy * s->wout;
+            size_t out_at = nc * plane_out + (size_t)oy * s->wout;
             if (j->argmax)
-                max_pool_2x2_row(s->wout, r0, r0 + s->w, yr,
-                                 j->argmax + nc * plane_out + (size_t)oy * s->wout,
-                                 2 * oy * s->w, s->w);
+                max_pool_2x2_row(s->wout, r0, r0 + s->w, j->y + out_at, j->argmax + out_at,
+                                 2 * oy * s->w, s->w, floor_val);
             else
-                max_pool_2x2_row_values(s->wout, r0, r0 + s->w, yr);
+                max_pool_2x2_row_values(s->wout, r0, r0 + s->w, j->y + out_at, floor_val);
         }
     }
 }
@@ -228,20 +248,32 @@ static size_t pool_planes_grain(const pool_shape *s) {
     return plane_in >= NN_VEC_GRAIN ? 1 : NN_VEC_GRAIN / plane_in;
 }
 
-/* Backward of one 2x2 output row when dx is written, not added: every
- * element of the two input rows r0, r1 under the windows gets dy or 0. */
+/* Backward of one 2x2 output row when dx is written, not added: every element
+ * of the two input rows r0, r1 under the windows gets its gradient g or 0, so
+ * dx needs no zero-fill first. */
 NN_VEC_CLONES
-static void max_pool_2x2_backward_row(int wout, const float *restrict dy,
+static void max_pool_2x2_backward_row(int wout, const float *restrict g,
                                       const int32_t *restrict am, float *restrict r0,
                                       float *restrict r1, int32_t row0, int32_t w) {
     for (int ox = 0; ox < wout; ox++) {
         int32_t at = am[ox] - row0 - 2 * ox; /* 0, 1, w or w + 1 */
-        float g = dy[ox];
-        r0[2 * ox] = at == 0 ? g : 0.0f;
-        r0[2 * ox + 1] = at == 1 ? g : 0.0f;
-        r1[2 * ox] = at == w ? g : 0.0f;
-        r1[2 * ox + 1] = at == w + 1 ? g : 0.0f;
+        r0[2 * ox] = at == 0 ? g[ox] : 0.0f;
+        r0[2 * ox + 1] = at == 1 ? g[ox] : 0.0f;
+        r1[2 * ox] = at == w ? g[ox] : 0.0f;
+        r1[2 * ox + 1] = at == w + 1 ? g[ox] : 0.0f;
     }
+}
+
+/* With a ReLU the gradient passes only where the output is > 0: g = dy or 0. */
+NN_VEC_CLONES
+static void relu_mask_row(int n, const float *restrict y, const float *restrict dy,
+                          float *restrict g) {
+    for (int i = 0; i < n; i++) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* The gradient of output i of a plane: dy, or 0 where the ReLU cut it. */
+static inline float max_pool_grad(const max_pool_job *j, size_t i) {
+    return j->relu && !(j->y[i] > 0.0f) ? 0.0f : j->dy[i];
 }
 
 static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
@@ -250,14 +282,23 @@ static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
     size_t plane_in = (size_t)s->h * s->w, plane_out = (size_t)s->hout * s->wout;
     for (size_t nc = p0; nc < p1; nc++) {
         float *dxp = j->dx + nc * plane_in;
-        const float *dyp = j->dy + nc * plane_out;
-        const int32_t *ap = j->argmax + nc * plane_out;
+        size_t out0 = nc * plane_out;
         if (j->fresh_dx && max_pool_is_2x2(s)) {
             for (int oy = 0; oy < s->hout; oy++) {
                 float *r0 = dxp + (size_t)(2 * oy) * s->w;
-                max_pool_2x2_backward_row(s->wout, dyp + (size_t)oy * s->wout,
-                                          ap + (size_t)oy * s->wout, r0, r0 + s->w,
-                                          2 * oy * s->w, s->w);
+                size_t at = out0 + (size_t)oy * s->wout;
+                /* with a ReLU, the masked gradients of up to 256 outputs at a time */
+                for (int ox = 0; ox < s->wout; ox += 256) {
+                    int cols = imin(256, s->wout - ox);
+                    float masked[256];
+                    const float *g = j->dy + at + ox;
+                    if (j->relu) {
+                        relu_mask_row(cols, j->y + at + ox, g, masked);
+                        g = masked;
+                    }
+                    max_pool_2x2_backward_row(cols, g, j->argmax + at + ox, r0 + 2 * ox,
+                                              r0 + s->w + 2 * ox, 2 * oy * s->w + 2 * ox, s->w);
+                }
                 for (int ix = 2 * s->wout; ix < s->w; ix++) r0[ix] = r0[s->w + ix] = 0.0f;
             }
             /* an odd last row lies outside every window */
@@ -266,7 +307,7 @@ static void max_pool_backward_task(void *arg, size_t p0, size_t p1) {
             continue;
         }
         if (j->fresh_dx) memset(dxp, 0, plane_in * sizeof(float));
-        for (size_t i = 0; i < plane_out; i++) dxp[ap[i]] += dyp[i];
+        for (size_t i = 0; i < plane_out; i++) dxp[j->argmax[out0 + i]] += max_pool_grad(j, out0 + i);
     }
 }
 
@@ -275,36 +316,45 @@ static void max_pool_backward(nn_ctx *ctx, nn_node *node) {
     max_pool_saved *sv = node->saved;
     bool fresh;
     float *dx = nn_vec_grad(ctx, node->in[0], &fresh);
-    max_pool_job j = {.s = &sv->shape, .argmax = sv->argmax, .dy = node->out->grad, .dx = dx,
-                      .fresh_dx = fresh};
+    max_pool_job j = {.s = &sv->shape, .relu = sv->relu, .y = node->out->data,
+                      .argmax = sv->argmax,
+                      .dy = node->out->grad, .dx = dx, .fresh_dx = fresh};
     if (!j.dx) return;
     nn_vec_for((size_t)j.s->n * j.s->c, pool_planes_grain(j.s), max_pool_backward_task, &j);
 }
 
-nn_tensor *nn_max_pool2d(nn_ctx *ctx, nn_tensor *x, const nn_pool2d_params *p) {
-    if (!nn_check_inputs(ctx, "max_pool2d", 1, &x)) return NULL;
+static nn_tensor *max_pool(nn_ctx *ctx, const char *op, nn_tensor *x, const nn_pool2d_params *p,
+                           bool relu) {
+    if (!nn_check_inputs(ctx, op, 1, &x)) return NULL;
     pool_shape s;
-    if (!pool_make_shape(ctx, "max_pool2d", x, p, &s)) return NULL;
+    if (!pool_make_shape(ctx, op, x, p, &s)) return NULL;
     int yshape[4] = {s.n, s.c, s.hout, s.wout};
     nn_tensor *y = nn_ctx_tensor(ctx, 4, yshape);
     if (!y) return NULL;
 
-    int32_t *argmax = NULL;
+    max_pool_job j = {.s = &s, .relu = relu, .x = x->data, .y = y->data};
     if (nn_ctx_grad_enabled(ctx) && nn_needs_grad(x)) {
-        argmax = nn_ctx_scratch(ctx, y->numel * sizeof *argmax);
-        if (!argmax) return NULL;
+        j.argmax = nn_ctx_scratch(ctx, y->numel * sizeof *j.argmax);
+        if (!j.argmax) return NULL;
     }
-    max_pool_job j = {.s = &s, .x = x->data, .y = y->data, .argmax = argmax};
     nn_vec_for((size_t)s.n * s.c, pool_planes_grain(&s), max_pool_forward_task, &j);
 
-    nn_node *node = nn_tape_record(ctx, "max_pool2d", y, max_pool_backward, 1, &x,
-                                   sizeof(max_pool_saved));
+    nn_node *node = nn_tape_record(ctx, op, y, max_pool_backward, 1, &x, sizeof(max_pool_saved));
     if (node) {
         max_pool_saved *sv = node->saved;
         sv->shape = s;
-        sv->argmax = argmax;
+        sv->relu = relu;
+        sv->argmax = j.argmax;
     }
     return y;
+}
+
+nn_tensor *nn_max_pool2d(nn_ctx *ctx, nn_tensor *x, const nn_pool2d_params *p) {
+    return max_pool(ctx, "max_pool2d", x, p, false);
+}
+
+nn_tensor *nn_max_pool2d_relu(nn_ctx *ctx, nn_tensor *x, const nn_pool2d_params *p) {
+    return max_pool(ctx, "max_pool2d_relu", x, p, true);
 }
 
 /* ------------------------------------------------------------------ avg pool */

@@ -12,9 +12,11 @@
  *           dropout 0.25, flatten (64*60*60 = 230400), linear 230400 -> 50,
  *           ReLU, dropout 0.5, linear 50 -> 2.
  *
+ * A ReLU followed by a max pool runs inside the pool (nn_max_pool2d_relu,
+ * the same values and gradients: the rewrite nn_model_forward makes), shown
+ * as one layer "reluN+poolN"; --separate-relu runs them as two ops instead.
  * --fuse-relu lets each conv apply the ReLU that follows it (the conv op's
- * relu flag, as nn_model_fold_batch_norm does for inference) instead of a
- * separate ReLU layer.
+ * relu flag, as nn_model_fold_batch_norm does for inference) instead.
  *
  * The input batch is fixed random data; the labels are drawn anew for every
  * step (see draw_labels) so the loss stays in a realistic range.
@@ -38,7 +40,7 @@
  * benchmarks/train/torch_train_step.py with /usr/bin/python3 (when torch is
  * installed) on the same network, batch and thread count and prints the ratio.
  *
- *   build/bench_train [--json] [--no-peers] [--fuse-relu] [--net small|seed|all]
+ *   build/bench_train [--json] [--no-peers] [--fuse-relu|--separate-relu] [--net small|seed|all]
  *                     [--threads 1,2] [--steps N] [--seconds S] [--batch N] [--passes]
  */
 #include <math.h>
@@ -53,7 +55,9 @@
 
 enum { MAX_LAYERS = 16, MAX_STEPS = 1000, MAX_THREAD_COUNTS = 8, PASS_REPEATS = 5 };
 
-typedef enum { L_CONV, L_RELU, L_MAXPOOL, L_GAP, L_FLATTEN, L_LINEAR, L_DROPOUT } layer_kind;
+typedef enum {
+    L_CONV, L_RELU, L_MAXPOOL, L_MAXPOOL_RELU, L_GAP, L_FLATTEN, L_LINEAR, L_DROPOUT
+} layer_kind;
 
 typedef struct {
     const char *name;
@@ -94,7 +98,7 @@ typedef struct {
 } run_result;
 
 typedef struct {
-    bool json, peers, fuse_relu, passes;
+    bool json, peers, fuse_relu, separate_relu, passes;
     const char *net; /* "small", "seed" or "all" */
     int thread_counts[MAX_THREAD_COUNTS], n_thread_counts;
     int steps;
@@ -153,20 +157,27 @@ static void add_plain(network *net, const char *name, layer_kind kind, float dro
     net->layers[net->n_layers++] = (layer){.name = name, .kind = kind, .dropout_p = dropout_p};
 }
 
-static void build_small(network *net, nn_ctx *rng, bool fuse_relu) {
+/* How a ReLU that a max pool follows is run (see the file comment). */
+typedef enum { RELU_IN_POOL, RELU_SEPARATE, RELU_IN_CONV } relu_mode;
+
+static void build_small(network *net, nn_ctx *rng, relu_mode relu_at) {
     *net = (network){.name = "small", .side = 124};
     nn_conv2d_params same = nn_conv2d_default();
     same.pad_h = same.pad_w = 1;
-    same.relu = fuse_relu;
+    same.relu = relu_at == RELU_IN_CONV;
     static const char *conv[3] = {"conv1", "conv2", "conv3"}, *relu[3] = {"relu1", "relu2", "relu3"},
-                      *pool[3] = {"pool1", "pool2", "pool3"};
+                      *pool[3] = {"pool1", "pool2", "pool3"},
+                      *relu_pool[3] = {"relu1+pool1", "relu2+pool2", "relu3+pool3"};
     int cin = 3;
     for (int s = 0; s < 3; s++) {
         int cout = 32 << s;
         int ws[4] = {cout, cin, 3, 3};
         add_weighted(net, rng, conv[s], L_CONV, 4, ws, cin * 9, &same);
-        if (!fuse_relu) add_plain(net, relu[s], L_RELU, 0);
-        add_plain(net, pool[s], L_MAXPOOL, 0);
+        if (relu_at == RELU_SEPARATE) add_plain(net, relu[s], L_RELU, 0);
+        if (relu_at == RELU_IN_POOL)
+            add_plain(net, relu_pool[s], L_MAXPOOL_RELU, 0);
+        else
+            add_plain(net, pool[s], L_MAXPOOL, 0);
         cin = cout;
     }
     add_plain(net, "gap", L_GAP, 0);
@@ -175,16 +186,19 @@ static void build_small(network *net, nn_ctx *rng, bool fuse_relu) {
     add_weighted(net, rng, "fc", L_LINEAR, 2, fs, 128, NULL);
 }
 
-static void build_seed(network *net, nn_ctx *rng, bool fuse_relu) {
+static void build_seed(network *net, nn_ctx *rng, relu_mode relu_at) {
     *net = (network){.name = "seed", .side = 124};
     nn_conv2d_params valid = nn_conv2d_default();
-    valid.relu = fuse_relu;
+    valid.relu = relu_at == RELU_IN_CONV;
     int w1[4] = {32, 3, 3, 3}, w2[4] = {64, 32, 3, 3};
     add_weighted(net, rng, "conv1", L_CONV, 4, w1, 27, &valid);
-    if (!fuse_relu) add_plain(net, "relu1", L_RELU, 0);
+    if (relu_at != RELU_IN_CONV) add_plain(net, "relu1", L_RELU, 0);
     add_weighted(net, rng, "conv2", L_CONV, 4, w2, 288, &valid);
-    if (!fuse_relu) add_plain(net, "relu2", L_RELU, 0);
-    add_plain(net, "pool", L_MAXPOOL, 0);
+    if (relu_at == RELU_SEPARATE) add_plain(net, "relu2", L_RELU, 0);
+    if (relu_at == RELU_IN_POOL)
+        add_plain(net, "relu2+pool", L_MAXPOOL_RELU, 0);
+    else
+        add_plain(net, "pool", L_MAXPOOL, 0);
     add_plain(net, "drop1", L_DROPOUT, 0.25f);
     add_plain(net, "flatten", L_FLATTEN, 0);
     int pooled = (net->side - 4) / 2;
@@ -210,6 +224,7 @@ static nn_tensor *layer_forward(nn_ctx *ctx, const layer *l, nn_tensor *x) {
     case L_CONV: return nn_conv2d(ctx, x, l->w, l->b, &l->conv);
     case L_RELU: return nn_relu(ctx, x);
     case L_MAXPOOL: return nn_max_pool2d(ctx, x, &pool);
+    case L_MAXPOOL_RELU: return nn_max_pool2d_relu(ctx, x, &pool);
     case L_GAP: return nn_global_avg_pool2d(ctx, x);
     case L_FLATTEN: return nn_flatten(ctx, x);
     case L_LINEAR: return nn_linear(ctx, x, l->w, l->b);
@@ -445,7 +460,10 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
 
 static void print_text(const options *o, const network *net, const run_result *res, int n_res) {
     printf("== %s: batch %d, input 3x%dx%d, conv kernels: %s%s\n", net->name, o->batch, net->side,
-           net->side, nn_kernels_get()->name, o->fuse_relu ? ", ReLU fused into the convs" : "");
+           net->side, nn_kernels_get()->name,
+           o->fuse_relu       ? ", ReLU fused into the convs"
+           : o->separate_relu ? ", ReLU and max pool separate"
+                              : ", ReLU run by the max pool");
     for (int r = 0; r < n_res; r++) {
         const run_result *rr = &res[r];
         printf("threads %d: %.1f images/s median, %.1f min (step %.1f ms median, CPU %.1f ms; "
@@ -486,9 +504,9 @@ static void print_text(const options *o, const network *net, const run_result *r
 static void print_json_network(const options *o, const network *net, const run_result *res,
                                int n_res, bool last) {
     printf("{\"net\":\"%s\",\"batch\":%d,\"input\":[3,%d,%d],\"conv_kernels\":\"%s\","
-           "\"fused_relu\":%s,\"runs\":[",
+           "\"fused_relu\":%s,\"relu_in_pool\":%s,\"runs\":[",
            net->name, o->batch, net->side, net->side, nn_kernels_get()->name,
-           o->fuse_relu ? "true" : "false");
+           o->fuse_relu ? "true" : "false", !o->fuse_relu && !o->separate_relu ? "true" : "false");
     for (int r = 0; r < n_res; r++) {
         const run_result *rr = &res[r];
         printf("%s{\"threads\":%d,\"steps\":%d,\"images_per_s_median\":%.2f,"
@@ -525,7 +543,8 @@ static void print_json_network(const options *o, const network *net, const run_r
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: bench_train [--json] [--no-peers] [--fuse-relu] [--net small|seed|all] "
+    fprintf(stderr, "usage: bench_train [--json] [--no-peers] [--fuse-relu|--separate-relu] "
+                    "[--net small|seed|all] "
                     "[--threads 1,2] [--steps N] [--seconds S] [--batch N] [--passes]\n");
     return 2;
 }
@@ -547,6 +566,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--json")) o.json = true;
         else if (!strcmp(a, "--no-peers")) o.peers = false;
         else if (!strcmp(a, "--fuse-relu")) o.fuse_relu = true;
+        else if (!strcmp(a, "--separate-relu")) o.separate_relu = true;
         else if (!strcmp(a, "--passes")) o.passes = true;
         else if (!strcmp(a, "--net") && v) o.net = argv[++i];
         else if (!strcmp(a, "--steps") && v) o.steps = atoi(argv[++i]);
@@ -561,6 +581,7 @@ int main(int argc, char **argv) {
             }
         } else return usage();
     }
+    if (o.fuse_relu && o.separate_relu) return usage();
     if (o.steps < 1 || o.batch < 1 || o.batch > 4096 || o.n_thread_counts < 1) return usage();
     for (int t = 0; t < o.n_thread_counts; t++)
         if (o.thread_counts[t] < 1) return usage();
@@ -572,8 +593,9 @@ int main(int argc, char **argv) {
     nn_ctx_seed(rng, 1);
     network nets[2];
     int n_nets = 0;
-    if (want_small) build_small(&nets[n_nets++], rng, o.fuse_relu);
-    if (want_seed) build_seed(&nets[n_nets++], rng, o.fuse_relu);
+    relu_mode relu_at = o.fuse_relu ? RELU_IN_CONV : o.separate_relu ? RELU_SEPARATE : RELU_IN_POOL;
+    if (want_small) build_small(&nets[n_nets++], rng, relu_at);
+    if (want_seed) build_seed(&nets[n_nets++], rng, relu_at);
     nn_ctx_destroy(rng);
 
     if (o.json) printf("{\"benchmark\":\"train_step\",\"networks\":[");
