@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image.h"
+
 void dsf_make_tempdir(char *path, size_t path_len) {
     const char *tmp = getenv("TMPDIR");
     snprintf(path, path_len, "%s/maskdet-test-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
@@ -83,4 +85,30 @@ int dsf_exists(const char *root, const char *rel) {
     snprintf(full, sizeof full, "%s/%s", root, rel);
     struct stat st;
     return stat(full, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void dsf_write_fake_face(const char *path, int masked, unsigned seed) {
+    image img = {0};
+    nn_error err = {0};
+    ck_assert_int_eq(image_alloc(&img, 16, 16, 3, &err), NN_OK);
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 16; x++)
+            for (int ch = 0; ch < 3; ch++) {
+                seed = seed * 1103515245u + 12345u;
+                int v = 60 + (int)(seed >> 16) % 60 + (masked && y >= 8 ? 120 : 0);
+                img.pixels[(y * 16 + x) * 3 + ch] = (uint8_t)v;
+            }
+    ck_assert_msg(image_save(&img, path, 0, &err) == NN_OK, "%s", err.msg);
+    image_free(&img);
+}
+
+void dsf_write_face_folders(const char *root, int n) {
+    for (int cls = 0; cls < 2; cls++)
+        for (int i = 0; i < n; i++) {
+            char rel[128], path[4096];
+            snprintf(rel, sizeof rel, "faces/%s/%02d.png", cls ? "without_mask" : "with_mask", i);
+            dsf_write_text(root, rel, ""); /* creates the folders */
+            snprintf(path, sizeof path, "%s/%s", root, rel);
+            dsf_write_fake_face(path, cls == 0, (unsigned)(i * 2 + cls + 1));
+        }
 }

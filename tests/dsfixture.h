@@ -18,6 +18,11 @@ void dsf_write_text(const char *root, const char *rel, const char *text);
 /* Header-only images: enough for the header size reader, not for decoding. */
 void dsf_write_png_header(const char *root, const char *rel, int width, int height);
 void dsf_write_jpeg_header(const char *root, const char *rel, int width, int height);
+/* A decodable 16x16 PNG "face" at path: seeded noise, with a bright lower
+ * half when masked (a pattern a tiny classifier learns in a few epochs). */
+void dsf_write_fake_face(const char *path, int masked, unsigned seed);
+/* root/faces/{with_mask,without_mask}/NN.png, n fake faces per class. */
+void dsf_write_face_folders(const char *root, int n);
 /* 1 if root/rel exists as a file. */
 int dsf_exists(const char *root, const char *rel);
 

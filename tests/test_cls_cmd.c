@@ -35,34 +35,6 @@ static int run_quiet(const char *args, const char *tmp) {
     return rc;
 }
 
-/* A 16x16 "face": noise, with a bright lower half when masked. */
-static void write_face(const char *path, bool masked, unsigned seed) {
-    image img = {0};
-    nn_error err = {0};
-    ck_assert_int_eq(image_alloc(&img, 16, 16, 3, &err), NN_OK);
-    for (int y = 0; y < 16; y++)
-        for (int x = 0; x < 16; x++)
-            for (int c = 0; c < 3; c++) {
-                seed = seed * 1103515245u + 12345u;
-                int v = 60 + (int)(seed >> 16) % 60 + (masked && y >= 8 ? 120 : 0);
-                img.pixels[(y * 16 + x) * 3 + c] = (uint8_t)v;
-            }
-    ck_assert_msg(image_save(&img, path, 0, &err) == NN_OK, "%s", err.msg);
-    image_free(&img);
-}
-
-/* root/faces/{with_mask,without_mask}/N.png, n per class. */
-static void write_folders(const char *root, int n) {
-    for (int c = 0; c < 2; c++)
-        for (int i = 0; i < n; i++) {
-            char rel[128], path[1024];
-            snprintf(rel, sizeof rel, "faces/%s/%02d.png", c ? "without_mask" : "with_mask", i);
-            dsf_write_text(root, rel, ""); /* creates the folders */
-            snprintf(path, sizeof path, "%s/%s", root, rel);
-            write_face(path, c == 0, (unsigned)(i * 2 + c + 1));
-        }
-}
-
 /* root/photos: 2 photos, each with a masked face (20 px) and a bare one (40 px). */
 static void write_photos(const char *root) {
     for (int p = 0; p < 2; p++) {
@@ -99,7 +71,7 @@ static const char *TINY = "--input-size 8 --batch 4 --threads 1 --cache-mb 1 --m
 START_TEST(train_eval_classify) {
     char tmp[512], args[4096];
     dsf_make_tempdir(tmp, sizeof tmp);
-    write_folders(tmp, 8);
+    dsf_write_face_folders(tmp, 8);
     write_photos(tmp);
     char *out, *err;
     snprintf(args, sizeof args,
@@ -242,7 +214,7 @@ END_TEST
 START_TEST(resume_matches) {
     char tmp[512], args[4096];
     dsf_make_tempdir(tmp, sizeof tmp);
-    write_folders(tmp, 6);
+    dsf_write_face_folders(tmp, 6);
     snprintf(args, sizeof args, "train-classifier '%s/faces' -o '%s/a.nnw' --epochs 2 %s --seed 3",
              tmp, tmp, TINY);
     ck_assert_int_eq(run_quiet(args, tmp), 0);

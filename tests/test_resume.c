@@ -450,34 +450,6 @@ static void kill_and_resume(const trainer *tr, const char *tmp, const char *data
 
 /* ------------------------------------------------------- train-classifier */
 
-/* A 16x16 "face": noise, with a bright lower half when masked. */
-static void write_face(const char *path, bool masked, unsigned seed) {
-    image img = {0};
-    nn_error err = {0};
-    ck_assert_int_eq(image_alloc(&img, 16, 16, 3, &err), NN_OK);
-    for (int y = 0; y < 16; y++)
-        for (int x = 0; x < 16; x++)
-            for (int ch = 0; ch < 3; ch++) {
-                seed = seed * 1103515245u + 12345u;
-                int v = 60 + (int)(seed >> 16) % 60 + (masked && y >= 8 ? 120 : 0);
-                img.pixels[(y * 16 + x) * 3 + ch] = (uint8_t)v;
-            }
-    ck_assert_msg(image_save(&img, path, 0, &err) == NN_OK, "%s", err.msg);
-    image_free(&img);
-}
-
-/* root/faces/{with_mask,without_mask}/NN.png, n per class. */
-static void write_class_folders(const char *root, int n) {
-    for (int cls = 0; cls < 2; cls++)
-        for (int i = 0; i < n; i++) {
-            char rel[128], path[PATH_MAX];
-            snprintf(rel, sizeof rel, "faces/%s/%02d.png", cls ? "without_mask" : "with_mask", i);
-            dsf_write_text(root, rel, ""); /* creates the folders */
-            snprintf(path, sizeof path, "%s/%s", root, rel);
-            write_face(path, cls == 0, (unsigned)(i * 2 + cls + 1));
-        }
-}
-
 static void classifier_fresh(cmdline *c, const char *data, const char *run_dir) {
     cmd_add(c, "train-classifier");
     cmd_add(c, "%s/faces", data);
@@ -501,7 +473,7 @@ static void classifier_resume(cmdline *c, const char *data, const char *run_dir)
 START_TEST(train_classifier_survives_kill) {
     char tmp[512];
     dsf_make_tempdir(tmp, sizeof tmp);
-    write_class_folders(tmp, 10);
+    dsf_write_face_folders(tmp, 10);
     trainer tr = {"train-classifier", classifier_fresh, classifier_resume, "m.ckpt.nnw", "m.nnw"};
     kill_and_resume(&tr, tmp, tmp, 5, 3);
     dsf_remove_tree(tmp);
