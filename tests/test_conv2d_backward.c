@@ -57,25 +57,6 @@ static nn_conv2d_shape make_shape(const bcase *c) {
     return s;
 }
 
-static float *rand_buf(size_t n, uint64_t seed) {
-    int shape[1] = {(int)n};
-    nn_tensor *t = nn_tensor_new(1, shape);
-    ck_assert_ptr_nonnull(t);
-    tu_fill_uniform(t, -1.0f, 1.0f, seed);
-    float *out = malloc(n * sizeof(float));
-    ck_assert_ptr_nonnull(out);
-    memcpy(out, t->data, n * sizeof(float));
-    nn_tensor_free(t);
-    return out;
-}
-
-static float *copy_buf(const float *src, size_t n) {
-    float *out = malloc(n * sizeof(float));
-    ck_assert_ptr_nonnull(out);
-    memcpy(out, src, n * sizeof(float));
-    return out;
-}
-
 static double max_abs(const float *v, size_t n) {
     double m = 1.0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)v[i]));
@@ -89,17 +70,17 @@ static void check_case(const nn_kernels *k, int idx, int threads) {
     const nn_kernels *ref = &nn_kernels_reference;
     size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
     size_t nw = (size_t)s.cout * (s.cin / s.groups) * s.kh * s.kw, nb = (size_t)s.cout;
-    float *x = rand_buf(nx, 101 + idx), *w = rand_buf(nw, 211 + idx), *dy = rand_buf(ny, 307 + idx);
+    float *x = tu_rand_floats(nx, 101 + idx), *w = tu_rand_floats(nw, 211 + idx), *dy = tu_rand_floats(ny, 307 + idx);
 
-    float *dx_ref = rand_buf(nx, 401 + idx), *dx = copy_buf(dx_ref, nx);
+    float *dx_ref = tu_rand_floats(nx, 401 + idx), *dx = tu_copy_floats(dx_ref, nx);
     ref->conv2d_backward_data(&s, dy, w, dx_ref);
     k->conv2d_backward_data(&s, dy, w, dx);
     double e = tu_max_rel_err(dx, dx_ref, nx, 2e-5 * max_abs(dx_ref, nx), 2e-5);
     ck_assert_msg(e <= 1.0, "%s, %d threads, backward data, case %d: error %.3g", k->name,
                   threads, idx, e);
 
-    float *dw_ref = rand_buf(nw, 503 + idx), *dw = copy_buf(dw_ref, nw);
-    float *db_ref = rand_buf(nb, 601 + idx), *db = copy_buf(db_ref, nb);
+    float *dw_ref = tu_rand_floats(nw, 503 + idx), *dw = tu_copy_floats(dw_ref, nw);
+    float *db_ref = tu_rand_floats(nb, 601 + idx), *db = tu_copy_floats(db_ref, nb);
     ref->conv2d_backward_weights(&s, x, dy, dw_ref, db_ref);
     k->conv2d_backward_weights(&s, x, dy, dw, db);
     e = tu_max_rel_err(dw, dw_ref, nw, 2e-5 * max_abs(dw_ref, nw), 2e-5);

@@ -50,25 +50,6 @@ static double max_abs(const float *v, size_t n) {
     return m;
 }
 
-static float *rand_buf(size_t n, uint64_t seed) {
-    int shape[1] = {(int)n};
-    nn_tensor *t = nn_tensor_new(1, shape);
-    ck_assert_ptr_nonnull(t);
-    tu_fill_uniform(t, -1.0f, 1.0f, seed);
-    float *out = malloc(n * sizeof(float));
-    ck_assert_ptr_nonnull(out);
-    memcpy(out, t->data, n * sizeof(float));
-    nn_tensor_free(t);
-    return out;
-}
-
-static float *copy_buf(const float *src, size_t n) {
-    float *out = malloc(n * sizeof(float));
-    ck_assert_ptr_nonnull(out);
-    memcpy(out, src, n * sizeof(float));
-    return out;
-}
-
 static nn_conv2d_shape make_shape(const kcase *c) {
     nn_conv2d_shape s = {
         .n = c->n, .cin = c->cin, .h = c->h, .w = c->w, .cout = c->cout, .kh = c->kh, .kw = c->kw,
@@ -86,12 +67,12 @@ static void check_case(const nn_kernels *k, const kcase *c, int idx) {
     const nn_kernels *ref = &nn_kernels_reference;
     size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
     size_t nw = (size_t)s.cout * (s.cin / s.groups) * s.kh * s.kw, nb = (size_t)s.cout;
-    float *x = rand_buf(nx, 11 + idx), *w = rand_buf(nw, 23 + idx), *b = rand_buf(nb, 37 + idx);
-    float *dy = rand_buf(ny, 41 + idx);
+    float *x = tu_rand_floats(nx, 11 + idx), *w = tu_rand_floats(nw, 23 + idx), *b = tu_rand_floats(nb, 37 + idx);
+    float *dy = tu_rand_floats(ny, 41 + idx);
     float *bias = c->bias ? b : NULL;
 
     /* forward: the output starts as garbage, both must overwrite it */
-    float *y_ref = rand_buf(ny, 5), *y = rand_buf(ny, 6);
+    float *y_ref = tu_rand_floats(ny, 5), *y = tu_rand_floats(ny, 6);
     ref->conv2d_forward(&s, x, w, bias, y_ref);
     k->conv2d_forward(&s, x, w, bias, y);
     double scale = max_abs(y_ref, ny);
@@ -100,7 +81,7 @@ static void check_case(const nn_kernels *k, const kcase *c, int idx) {
     ck_assert_msg(e <= 1.0, "%s forward, case %d: error %.3g", k->name, idx, e);
 
     /* backward data, accumulating into a nonzero dx */
-    float *dx_ref = rand_buf(nx, 7), *dx = copy_buf(dx_ref, nx);
+    float *dx_ref = tu_rand_floats(nx, 7), *dx = tu_copy_floats(dx_ref, nx);
     ref->conv2d_backward_data(&s, dy, w, dx_ref);
     k->conv2d_backward_data(&s, dy, w, dx);
     scale = max_abs(dx_ref, nx);
@@ -108,8 +89,8 @@ static void check_case(const nn_kernels *k, const kcase *c, int idx) {
     ck_assert_msg(e <= 1.0, "%s backward data, case %d: error %.3g", k->name, idx, e);
 
     /* backward weights (and bias), accumulating into nonzero dw / db */
-    float *dw_ref = rand_buf(nw, 8), *dw = copy_buf(dw_ref, nw);
-    float *db_ref = rand_buf(nb, 9), *db = copy_buf(db_ref, nb);
+    float *dw_ref = tu_rand_floats(nw, 8), *dw = tu_copy_floats(dw_ref, nw);
+    float *db_ref = tu_rand_floats(nb, 9), *db = tu_copy_floats(db_ref, nb);
     ref->conv2d_backward_weights(&s, x, dy, dw_ref, c->bias ? db_ref : NULL);
     k->conv2d_backward_weights(&s, x, dy, dw, c->bias ? db : NULL);
     scale = max_abs(dw_ref, nw);
@@ -176,8 +157,8 @@ START_TEST(packed_any_batch) {
             one.n = 1;
             size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
             size_t nw = (size_t)s.cout * s.cin * 9;
-            float *x = rand_buf(nx, 1), *w = rand_buf(nw, 2), *b = rand_buf(s.cout, 3);
-            float *y_ref = rand_buf(ny, 4), *y = rand_buf(ny, 5);
+            float *x = tu_rand_floats(nx, 1), *w = tu_rand_floats(nw, 2), *b = tu_rand_floats(s.cout, 3);
+            float *y_ref = tu_rand_floats(ny, 4), *y = tu_rand_floats(ny, 5);
             float *packed = nn_aligned_alloc(k->conv2d_packed_floats(&one) * sizeof(float));
             ck_assert_ptr_nonnull(packed);
             k->conv2d_pack_weights(&one, w, packed);

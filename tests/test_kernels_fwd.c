@@ -59,18 +59,6 @@ static double max_abs(const float *v, size_t n) {
     return m;
 }
 
-static float *rand_buf(size_t n, uint64_t seed) {
-    int shape[1] = {(int)n};
-    nn_tensor *t = nn_tensor_new(1, shape);
-    ck_assert_ptr_nonnull(t);
-    tu_fill_uniform(t, -1.0f, 1.0f, seed);
-    float *out = malloc(n * sizeof(float));
-    ck_assert_ptr_nonnull(out);
-    memcpy(out, t->data, n * sizeof(float));
-    nn_tensor_free(t);
-    return out;
-}
-
 static nn_conv2d_shape make_shape(const fcase *c) {
     nn_conv2d_shape s = {
         .n = c->n, .cin = c->cin, .h = c->h, .w = c->w, .cout = c->cout, .kh = c->k, .kw = c->k,
@@ -88,9 +76,9 @@ static void check_case(const nn_kernels *k, int idx, int threads) {
     nn_conv2d_shape s = make_shape(c);
     size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
     size_t nw = (size_t)s.cout * s.cin * s.kh * s.kw;
-    float *x = rand_buf(nx, 101 + idx), *w = rand_buf(nw, 202 + idx);
-    float *b = rand_buf(s.cout, 303 + idx), *bias = c->bias ? b : NULL;
-    float *y_ref = rand_buf(ny, 5), *y = rand_buf(ny, 6); /* garbage to overwrite */
+    float *x = tu_rand_floats(nx, 101 + idx), *w = tu_rand_floats(nw, 202 + idx);
+    float *b = tu_rand_floats(s.cout, 303 + idx), *bias = c->bias ? b : NULL;
+    float *y_ref = tu_rand_floats(ny, 5), *y = tu_rand_floats(ny, 6); /* garbage to overwrite */
     nn_kernels_reference.conv2d_forward(&s, x, w, bias, y_ref);
     double scale = max_abs(y_ref, ny);
 

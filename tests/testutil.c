@@ -259,3 +259,20 @@ void tu_ssd_formula_weights(nn_model *m) {
             p.tensor->data[i] = (float)(amp * sin(0.731 * (double)i + 0.017 * h));
     }
 }
+
+float *tu_rand_floats(size_t n, uint64_t seed) {
+    int shape[1] = {(int)n};
+    nn_tensor *t = nn_tensor_new(1, shape);
+    ck_assert_ptr_nonnull(t);
+    tu_fill_uniform(t, -1.0f, 1.0f, seed);
+    float *out = tu_copy_floats(t->data, n);
+    nn_tensor_free(t);
+    return out;
+}
+
+float *tu_copy_floats(const float *src, size_t n) {
+    float *out = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, src, n * sizeof(float));
+    return out;
+}

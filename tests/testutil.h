@@ -15,6 +15,10 @@
 
 /* Fills t with uniform values in [lo, hi) from a small LCG seeded by seed. */
 void tu_fill_uniform(nn_tensor *t, float lo, float hi, uint64_t seed);
+/* n floats uniform in [-1, 1) from seed (as tu_fill_uniform), and a copy of
+ * n floats; both malloc'd (free them), failing the test when out of memory. */
+float *tu_rand_floats(size_t n, uint64_t seed);
+float *tu_copy_floats(const float *src, size_t n);
 /* A heap tensor of the given shape, uniform in [lo, hi), requires_grad set. */
 nn_tensor *tu_param(int ndim, const int *shape, float lo, float hi, uint64_t seed);
 
