@@ -1046,15 +1046,16 @@ typedef struct {
     const nn_conv2d_shape *s;
     const float *dy, *w, *u;
     float *dx;
-    int m, fph, fpw, chunk;
-    atomic_int next;
+    int m, fph, fpw, chunk, tasks;
 } KS(bwd_wg_job);
 
 static void KS(bwd_wg_task)(void *arg, int task) {
     KS(bwd_wg_job) *J = arg;
     const nn_conv2d_shape *s = J->s;
-    int c;
-    while ((c = atomic_fetch_add(&J->next, 1)) * J->chunk < s->n) {
+    /* Chunks dealt round-robin, not from a counter: every task then has work
+     * at every call, so each child workspace is sized by the first call
+     * (with a counter, a task that found none left would allocate later). */
+    for (int c = task; c * J->chunk < s->n; c += J->tasks) {
         int n0 = c * J->chunk, count = ks_min(J->chunk, s->n - n0);
         const float *dyc = J->dy + (size_t)n0 * s->cout * s->hout * s->wout;
         float *dxc = J->dx + (size_t)n0 * s->cin * s->h * s->w;
@@ -1081,8 +1082,8 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
         int threads = nn_threads_get();
         if (u && threads > 1 && s->n >= 2 * threads) {
             KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .m = m, .fph = fph,
-                                .fpw = fpw, .chunk = ks_cdiv(s->n, 4 * threads)};
-            atomic_store(&B.next, 0);
+                                .fpw = fpw, .chunk = ks_cdiv(s->n, 4 * threads),
+                                .tasks = threads};
             nn_scratch_reserve_children(s->scratch, threads); /* else they allocate per call */
             nn_parallel_for(threads, KS(bwd_wg_task), &B);
             nn_scratch_release(s->scratch, u);

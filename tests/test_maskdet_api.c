@@ -65,6 +65,10 @@ int __wrap_posix_memalign(void **out, size_t alignment, size_t size) {
     return __real_posix_memalign(out, alignment, size);
 }
 
+/* The count so far, for the other suites' allocation tests (test_conv_scratch.c). */
+long maskdet_test_alloc_calls(void);
+long maskdet_test_alloc_calls(void) { return atomic_load(&alloc_calls); }
+
 /* ------------------------------------------------------------- helpers */
 
 #define MODELS_DIR "../models" /* tests run in tests/ */
