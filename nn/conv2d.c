@@ -76,6 +76,7 @@ static bool conv2d_make_shape(nn_ctx *ctx, const nn_tensor *x, const nn_tensor *
 static void conv2d_backward(nn_ctx *ctx, nn_node *node) {
     conv2d_saved *sv = node->saved;
     nn_conv2d_shape s = sv->shape;
+    s.scratch = nn_ctx_kernel_scratch(ctx);
     nn_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *y = node->out;
     const nn_kernels *k = nn_kernels_get();
 
@@ -105,6 +106,7 @@ static void conv2d_backward(nn_ctx *ctx, nn_node *node) {
 static bool same_but_batch(const nn_conv2d_shape *a, const nn_conv2d_shape *b) {
     nn_conv2d_shape x = *a, y = *b;
     x.n = y.n = 0;
+    x.scratch = y.scratch = NULL; /* whose workspace runs it does not matter either */
     return memcmp(&x, &y, sizeof x) == 0;
 }
 
@@ -148,6 +150,7 @@ nn_tensor *nn_conv2d_cached(nn_ctx *ctx, nn_tensor *x, nn_tensor *w, nn_tensor *
     if (!p) p = &defaults;
     nn_conv2d_shape s;
     if (!conv2d_make_shape(ctx, x, w, b, p, &s)) return NULL;
+    s.scratch = nn_ctx_kernel_scratch(ctx);
 
     int yshape[4] = {s.n, s.cout, s.hout, s.wout};
     nn_tensor *y = nn_ctx_tensor(ctx, 4, yshape);

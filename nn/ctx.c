@@ -15,6 +15,7 @@
 
 struct nn_ctx {
     nn_arena *arena;
+    nn_scratch *kernel_scratch; /* the conv kernels' temporary buffers */
     nn_node **tape;
     int tape_len, tape_cap;
     bool grad_enabled;
@@ -28,7 +29,10 @@ nn_ctx *nn_ctx_create(void) {
     nn_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
     ctx->arena = nn_arena_create((size_t)1 << 20);
-    if (!ctx->arena) {
+    ctx->kernel_scratch = nn_scratch_create();
+    if (!ctx->arena || !ctx->kernel_scratch) {
+        nn_arena_destroy(ctx->arena);
+        nn_scratch_destroy(ctx->kernel_scratch);
         free(ctx);
         return NULL;
     }
@@ -40,6 +44,7 @@ nn_ctx *nn_ctx_create(void) {
 void nn_ctx_destroy(nn_ctx *ctx) {
     if (!ctx) return;
     nn_arena_destroy(ctx->arena);
+    nn_scratch_destroy(ctx->kernel_scratch);
     free(ctx->tape);
     free(ctx);
 }
@@ -56,6 +61,7 @@ bool nn_ctx_grad_enabled(const nn_ctx *ctx) { return ctx->grad_enabled; }
 void nn_ctx_set_training(nn_ctx *ctx, bool training) { ctx->training = training; }
 bool nn_ctx_training(const nn_ctx *ctx) { return ctx->training; }
 nn_arena *nn_ctx_arena(nn_ctx *ctx) { return ctx->arena; }
+nn_scratch *nn_ctx_kernel_scratch(nn_ctx *ctx) { return ctx->kernel_scratch; }
 nn_status nn_ctx_status(const nn_ctx *ctx) { return ctx->status; }
 const char *nn_ctx_error(const nn_ctx *ctx) { return ctx->error; }
 

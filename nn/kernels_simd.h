@@ -62,16 +62,32 @@
  *
  * Threads: each call splits its work into items (image, group, pixel range,
  * row range) that write disjoint outputs; nn_parallel_for starts one task per
- * thread, each task allocates its buffers once and pulls items from a shared
- * counter. Buffers are allocated before any output is written, so when one
- * cannot be allocated the call falls back to the reference kernel.
+ * thread, each task takes its slice of the call's buffers and pulls items
+ * from a shared counter. Buffers are obtained before any output is written,
+ * so when one cannot be had the call falls back to the reference kernel.
+ *
+ * Memory: temporary buffers come from the workspace s->scratch (nn_internal.h),
+ * one slot per kind of buffer (KS_SLOT_* below), so a ctx's calls reuse them;
+ * with s->scratch NULL they are allocated and freed per call.
  */
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn.h"
+#include "nn_internal.h"
+
+/* The workspace slots. Within one kernel call each backs one buffer at a
+ * time; a call that gives a buffer up (Winograd falling back to the GEMM)
+ * may take the slot again for the next one. */
+enum {
+    KS_SLOT_WEIGHTS, /* this call's packed weights: GEMM panels, Winograd U, small-Cin */
+    KS_SLOT_INPUT,   /* the input re-laid: the direct GEMM's padded copy, Winograd V */
+    KS_SLOT_OUTPUT,  /* Winograd M */
+    KS_SLOT_TASKS,   /* per-task blocks: GEMM tiles and packing, Winograd's offsets,
+                      * backward weights' blocks and accumulators */
+    KS_SLOT_SEGS,    /* per-task pixel run lists (GEMM, backward weights) */
+};
 
 #define NR (NRV * VL) /* pixels per micro-tile */
 #define KC 256        /* k rows per packed block: an NR panel of KC rows fits L1 */
@@ -371,6 +387,7 @@ typedef struct {
     float *scratch;            /* per task: C tile, row buffer, offsets, packed col block */
     size_t scratch_floats;     /* per task; the direct path packs nothing */
     KS(seg) *segs;             /* per task */
+    nn_scratch *ws;            /* where scratch, segs and xpad come from (s->scratch) */
 } KS(gemm_job);
 
 #define KS_GEMM_SMALL (MR * NR + NC + NR + KC_DIRECT) /* C tile, row buffer, offsets */
@@ -505,14 +522,14 @@ static bool KS(gemm_alloc)(KS(gemm_job) *J, int *tasks) {
      * stay off mmap/munmap, whose TLB shootdowns cost tens of microseconds
      * with a second thread running. */
     J->scratch_floats = KS_GEMM_SMALL + (J->direct ? 0 : KS_GEMM_PACK);
-    J->scratch = nn_aligned_alloc(sizeof(float) * J->scratch_floats * *tasks);
-    J->segs = malloc(sizeof(KS(seg)) * KS_GEMM_SEGS * *tasks);
+    J->scratch = nn_scratch_get(J->ws, KS_SLOT_TASKS, sizeof(float) * J->scratch_floats * *tasks);
+    J->segs = nn_scratch_get(J->ws, KS_SLOT_SEGS, sizeof(KS(seg)) * KS_GEMM_SEGS * *tasks);
     return J->scratch && J->segs;
 }
 
 static void KS(gemm_free)(KS(gemm_job) *J) {
-    nn_aligned_free(J->scratch);
-    free(J->segs);
+    nn_scratch_release(J->ws, J->scratch);
+    nn_scratch_release(J->ws, J->segs);
 }
 
 static void KS(gemm_run)(KS(gemm_job) *J, int tasks) {
@@ -600,7 +617,7 @@ static bool KS(gemm_direct)(KS(gemm_job) *J, const float *src, int planes) {
     KS(direct_dims)(g, &hq, &wq);
     size_t plane = (size_t)hq * wq, copies = (size_t)planes * phases;
     size_t guard = NR + (size_t)wq + VL; /* panels read up to a row and a panel past the end */
-    float *xpad = nn_aligned_alloc(sizeof(float) * (plane * copies + guard));
+    float *xpad = nn_scratch_get(J->ws, KS_SLOT_INPUT, sizeof(float) * (plane * copies + guard));
     int batch = J->batch, tasks;
     J->batch = 1;
     J->direct = true;
@@ -610,7 +627,7 @@ static bool KS(gemm_direct)(KS(gemm_job) *J, const float *src, int planes) {
     J->p = g->hout * wq - (wq - g->wout); /* the last row's garbage is not needed */
     KS(gemm_split)(J, nn_threads_get(), 1, true);
     if (!xpad || !KS(gemm_alloc)(J, &tasks)) {
-        nn_aligned_free(xpad);
+        nn_scratch_release(J->ws, xpad);
         KS(gemm_free)(J);
         return false;
     }
@@ -626,7 +643,7 @@ static bool KS(gemm_direct)(KS(gemm_job) *J, const float *src, int planes) {
         KS(gemm_run)(J, tasks);
     }
     J->c = c0;
-    nn_aligned_free(xpad);
+    nn_scratch_release(J->ws, xpad);
     KS(gemm_free)(J);
     return true;
 }
@@ -694,10 +711,10 @@ static size_t KS(packed_floats_for)(const nn_conv2d_shape *s, int m, int k) {
 }
 
 /* Packs every group's weights into MR-row panels [K][MR], in parallel, into
- * out (or a new buffer when out is NULL). */
+ * out (or the workspace's weights slot when out is NULL). */
 static float *KS(pack_weights)(const nn_conv2d_shape *s, const float *w, KS(a_mode) mode, int m,
                                int k, float *out) {
-    if (!out) out = nn_aligned_alloc(sizeof(float) * KS(packed_floats_for)(s, m, k));
+    if (!out) out = nn_scratch_get(s->scratch, KS_SLOT_WEIGHTS, sizeof(float) * KS(packed_floats_for)(s, m, k));
     if (!out) return NULL;
     KS(wpack_job) J = {s, w, out, mode, m, k, ks_cdiv(m, MR)};
     nn_parallel_for(J.panels * s->groups, KS(pack_panel), &J);
@@ -928,11 +945,13 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
                              const float *packed, const float *b, float *y) {
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
     if (KS(small_cin_ok)(s)) {
-        float *own = packed ? NULL : nn_aligned_alloc(sizeof(float) * KS(small_cin_packed_floats)(s));
+        float *own = packed ? NULL
+                            : nn_scratch_get(s->scratch, KS_SLOT_WEIGHTS,
+                                             sizeof(float) * KS(small_cin_packed_floats)(s));
         if (packed || own) {
             if (own) KS(small_cin_pack)(s, w, own);
             KS(small_cin_forward)(s, x, packed ? packed : own, b, y);
-            nn_aligned_free(own);
+            nn_scratch_release(s->scratch, own);
             return;
         }
         /* no memory for a few KB of weights: the reference kernel below */
@@ -952,8 +971,9 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
         if (packed) m = s->cout, k = s->cin;
         bool done = (packed || u) &&
                     KS(wg_run)(x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
-                               packed ? packed : u, m, s->hout, s->wout, y, b, s->relu, false);
-        nn_aligned_free(u);
+                               packed ? packed : u, m, s->hout, s->wout, y, b, s->relu, false,
+                               s->scratch);
+        nn_scratch_release(s->scratch, u);
         if (done) return;
         if (packed) { /* no memory for the Winograd buffers */
             KS(forward_wg_scalar)(s, x, packed, b, y);
@@ -966,13 +986,13 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
         .bgeom = KS(x_geom)(s, x),
         .b_image = (size_t)s->cin * s->h * s->w, .b_group = (size_t)cin_g * s->h * s->w,
         .c = y, .c_image = (size_t)s->cout * p, .c_group = (size_t)cout_g * p, .ldc = p,
-        .bias = b, .relu = s->relu, .mode = KS_OUT_STORE,
+        .bias = b, .relu = s->relu, .mode = KS_OUT_STORE, .ws = s->scratch,
     };
     float *own = packed ? NULL : KS(pack_weights)(s, w, KS_A_ROWS, J.m, J.k, NULL);
     J.apack = packed ? packed : own;
     bool ok = J.apack && (KS(direct_ok)(&J.bgeom, s->cin) ? KS(gemm_direct)(&J, x, s->cin)
                                                   : KS(gemm_packed)(&J, 1, true));
-    nn_aligned_free(own);
+    nn_scratch_release(s->scratch, own);
     if (!ok && packed) /* no scratch memory, and only panels: a scalar loop over them */
         KS(forward_panels_scalar)(s, x, packed, b, y);
     else if (!ok)
@@ -1026,21 +1046,22 @@ typedef struct {
     const nn_conv2d_shape *s;
     const float *dy, *w, *u;
     float *dx;
-    int m, fph, fpw, chunk;
-    atomic_int next;
+    int m, fph, fpw, chunk, tasks;
 } KS(bwd_wg_job);
 
 static void KS(bwd_wg_task)(void *arg, int task) {
     KS(bwd_wg_job) *J = arg;
     const nn_conv2d_shape *s = J->s;
-    (void)task;
-    int c;
-    while ((c = atomic_fetch_add(&J->next, 1)) * J->chunk < s->n) {
+    /* Chunks dealt round-robin, not from a counter: every task then has work
+     * at every call, so each child workspace is sized by the first call
+     * (with a counter, a task that found none left would allocate later). */
+    for (int c = task; c * J->chunk < s->n; c += J->tasks) {
         int n0 = c * J->chunk, count = ks_min(J->chunk, s->n - n0);
         const float *dyc = J->dy + (size_t)n0 * s->cout * s->hout * s->wout;
         float *dxc = J->dx + (size_t)n0 * s->cin * s->h * s->w;
+        /* tasks run side by side: each with a workspace of its own */
         if (!KS(wg_run)(dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
-                        s->w, dxc, NULL, false, true)) {
+                        s->w, dxc, NULL, false, true, nn_scratch_child(s->scratch, task))) {
             nn_conv2d_shape part = *s; /* no memory for the buffers: these images the slow way */
             part.n = count;
             nn_kernels_reference.conv2d_backward_data(&part, dyc, J->w, dxc);
@@ -1061,15 +1082,16 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
         int threads = nn_threads_get();
         if (u && threads > 1 && s->n >= 2 * threads) {
             KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .m = m, .fph = fph,
-                                .fpw = fpw, .chunk = ks_cdiv(s->n, 4 * threads)};
-            atomic_store(&B.next, 0);
+                                .fpw = fpw, .chunk = ks_cdiv(s->n, 4 * threads),
+                                .tasks = threads};
+            nn_scratch_reserve_children(s->scratch, threads); /* else they allocate per call */
             nn_parallel_for(threads, KS(bwd_wg_task), &B);
-            nn_aligned_free(u);
+            nn_scratch_release(s->scratch, u);
             return;
         }
         bool done = u && KS(wg_run)(dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
-                                    s->w, dx, NULL, false, true);
-        nn_aligned_free(u);
+                                    s->w, dx, NULL, false, true, s->scratch);
+        nn_scratch_release(s->scratch, u);
         if (done) return;
     }
     bool as_forward = s->stride_h == 1 && s->stride_w == 1 && fph >= 0 && fpw >= 0 &&
@@ -1077,7 +1099,8 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
                       s->wout + 2 * fpw - s->dil_w * (s->kw - 1) == s->w;
     KS(gemm_job) J = {.batch = s->n, .groups = s->groups, .c = dx,
                       .c_image = (size_t)s->cin * pi, .c_group = (size_t)cin_g * pi,
-                      .b_image = (size_t)s->cout * po, .b_group = (size_t)cout_g * po};
+                      .b_image = (size_t)s->cout * po, .b_group = (size_t)cout_g * po,
+                      .ws = s->scratch};
     float *apack;
     bool ok;
     if (as_forward) {
@@ -1108,7 +1131,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
         ok = apack && KS(gemm_packed)(&J, taps, false);
     }
     if (!ok) nn_kernels_reference.conv2d_backward_data(s, dy, w, dx);
-    nn_aligned_free(apack);
+    nn_scratch_release(s->scratch, apack);
 }
 
 /* dW tile: acc[i][j] = sum over pixels of dy row i * col row j. */
@@ -1606,7 +1629,7 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
     J.acc_off = J.db_off + (size_t)s->groups * J.cout_pad;
     J.task_floats = (J.acc_off + J.acc_floats + 15) / 16 * 16;
     int tasks = ks_min(threads, J.items);
-    J.scratch = nn_aligned_alloc(sizeof(float) * J.task_floats * tasks);
+    J.scratch = nn_scratch_get(s->scratch, KS_SLOT_TASKS, sizeof(float) * J.task_floats * tasks);
     if (!J.scratch) return false;
     for (int t = 0; t < tasks; t++) /* db sums and accumulators start at zero */
         memset(J.scratch + (size_t)t * J.task_floats + J.db_off, 0,
@@ -1625,7 +1648,7 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
                 for (int co = 0; co < cout_g; co++)
                     db[g * cout_g + co] += dbsum[(size_t)g * J.cout_pad + co];
         }
-    nn_aligned_free(J.scratch);
+    nn_scratch_release(s->scratch, J.scratch);
     return true;
 }
 
@@ -1643,12 +1666,13 @@ static void KS(conv2d_backward_weights)(const nn_conv2d_shape *s, const float *x
     atomic_store(&J.next, 0);
     int items = s->groups * J.k_chunks;
     int tasks = ks_min(threads, items);
-    J.scratch = nn_aligned_alloc(sizeof(float) * (size_t)J.k_chunk * (PB + VL) * tasks);
-    J.segs = malloc(sizeof(KS(seg)) * KS_BW_SEGS * tasks);
+    J.scratch = nn_scratch_get(s->scratch, KS_SLOT_TASKS,
+                               sizeof(float) * (size_t)J.k_chunk * (PB + VL) * tasks);
+    J.segs = nn_scratch_get(s->scratch, KS_SLOT_SEGS, sizeof(KS(seg)) * KS_BW_SEGS * tasks);
     if (J.scratch && J.segs)
         nn_parallel_for(tasks, KS(bw_task), &J);
     else
         nn_kernels_reference.conv2d_backward_weights(s, x, dy, dw, db);
-    nn_aligned_free(J.scratch);
-    free(J.segs);
+    nn_scratch_release(s->scratch, J.scratch);
+    nn_scratch_release(s->scratch, J.segs);
 }

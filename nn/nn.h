@@ -244,6 +244,9 @@ nn_tensor *nn_l2norm(nn_ctx *ctx, nn_tensor *x, nn_tensor *scale, float eps);
 
 /* ----------------------------------------------------------------- kernels */
 
+/* The kernels' grow-only workspace, owned by a ctx (nn_internal.h). */
+typedef struct nn_scratch nn_scratch;
+
 /* Everything a convolution kernel needs to know about its shapes. */
 typedef struct {
     int n, cin, h, w;          /* input                      */
@@ -251,6 +254,7 @@ typedef struct {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
     int hout, wout;            /* output                     */
     bool relu;                 /* forward: y = max(0, conv + b) */
+    nn_scratch *scratch;       /* temporary buffers; NULL: allocated per call */
 } nn_conv2d_shape;
 
 /* The hot loops, behind function pointers so SIMD versions plug in without

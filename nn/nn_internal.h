@@ -59,6 +59,43 @@ nn_tensor *nn_conv2d_cached(nn_ctx *ctx, nn_tensor *x, nn_tensor *w, nn_tensor *
                             const nn_conv2d_params *p, nn_conv2d_cache *cache);
 void nn_conv2d_cache_clear(nn_conv2d_cache *cache);
 
+/* ------------------------------------------------- the kernels' workspace
+ *
+ * Conv kernels need temporary buffers (packed weights, a padded copy of the
+ * input, per-thread tiles, Winograd's transformed input and output). Taking
+ * them from malloc at every call broke "no allocation per frame" and, for the
+ * large ones, cost an mmap/munmap and its page faults per call. Instead each
+ * ctx owns an nn_scratch: a few slots, each a grow-only 64-byte aligned
+ * buffer, reused across calls and freed with the ctx. conv2d.c passes it to
+ * the kernels in nn_conv2d_shape.scratch.
+ *
+ * Rules: a workspace belongs to one thread at a time (as its ctx does), so two
+ * contexts in two threads share nothing. Within one kernel call each slot
+ * backs one buffer at a time (the slot list is in kernels_simd.h); the threads
+ * of that call get slices of it. Tasks that run whole kernels side by side
+ * use children: nn_scratch_reserve_children on the calling thread first, then
+ * task t uses nn_scratch_child(s, t) alone.
+ *
+ * A NULL workspace (kernels called without a ctx: tests, benchmarks) means
+ * "allocate per call": nn_scratch_get allocates and nn_scratch_release frees.
+ * With a workspace, release does nothing. Callers pair get with release, so
+ * the kernel code reads the same either way. */
+#define NN_SCRATCH_SLOTS 8
+nn_scratch *nn_scratch_create(void);  /* NULL on OOM */
+void nn_scratch_destroy(nn_scratch *s);
+/* A 64-byte aligned buffer of at least `bytes` for slot 0 <= slot <
+ * NN_SCRATCH_SLOTS (its old contents are lost when it grows); NULL on OOM. */
+void *nn_scratch_get(nn_scratch *s, int slot, size_t bytes);
+void nn_scratch_release(nn_scratch *s, void *p); /* frees p only when s is NULL */
+/* Makes sure s has at least `count` children; false when s is NULL or on OOM
+ * (nn_scratch_child then returns NULL for the missing ones: allocate per call). */
+bool nn_scratch_reserve_children(nn_scratch *s, int count);
+nn_scratch *nn_scratch_child(nn_scratch *s, int index); /* NULL if none: never allocates */
+size_t nn_scratch_system_allocs(const nn_scratch *s); /* allocator calls so far, children included */
+size_t nn_scratch_bytes(const nn_scratch *s);         /* bytes held, children included */
+/* The ctx's workspace for the kernels (NULL if it could not be created). */
+nn_scratch *nn_ctx_kernel_scratch(nn_ctx *ctx);
+
 /* Puts `prefix` in front of the recorded error message (e.g. the layer name). */
 void nn_ctx_prefix_error(nn_ctx *ctx, const char *prefix);
 

@@ -121,14 +121,14 @@ static void KS(wg_weight_panel)(void *arg, int panel) {
 
 /* U[xi] = (G g G^T)[xi] for each (co, ci), packed as MR-row panels of the
  * [cout][cin] matrix of each xi: [16][panels][k][MR], into out (16 *
- * wg_a_xi floats) or a new buffer when out is NULL. `flip` transforms the
+ * wg_a_xi floats) or the workspace's weights slot when out is NULL. `flip` transforms the
  * weights of the equivalent forward convolution of backward data instead:
  * the kernel rotated by 180 degrees and cin/cout swapped (m = ci, k = co). */
 static float *KS(wg_weights)(const nn_conv2d_shape *s, const float *w, bool flip, int *m_out,
                              int *k_out, float *out) {
     int m = flip ? s->cin : s->cout, k = flip ? s->cout : s->cin;
     size_t per_xi = KS(wg_a_xi)(m, k);
-    float *apack = out ? out : nn_aligned_alloc(sizeof(float) * 16 * per_xi);
+    float *apack = out ? out : nn_scratch_get(s->scratch, KS_SLOT_WEIGHTS, sizeof(float) * 16 * per_xi);
     if (!apack) return NULL;
     KS(wgw_job) J = {w, apack, m, k, s->cin, flip, per_xi};
     nn_parallel_for(ks_cdiv(m, MR), KS(wg_weight_panel), &J);
@@ -354,10 +354,11 @@ static void KS(wg_private_task)(void *arg, int task) {
 
 /* y (=, or += when accumulate) conv3x3(x) over `batch` images: x has k
  * planes of h x w per image, y has m planes of hout x wout. apack from
- * wg_weights. Returns false if memory is short (then nothing was written). */
+ * wg_weights. V, M and the offsets come from workspace ws (NULL: allocated
+ * here). Returns false if memory is short (then nothing was written). */
 static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
                        int pad_h, int pad_w, const float *apack, int m, int hout, int wout,
-                       float *y, const float *bias, bool relu, bool accumulate) {
+                       float *y, const float *bias, bool relu, bool accumulate, nn_scratch *ws) {
     int th = ks_cdiv(hout, 2), tw = ks_cdiv(wout, 2);
     long band = ks_min(WG_BAND_MAX, ks_max(WG_BAND_MIN, 2 * 16L * m * k));
     int band_rows = ks_max(1, ks_min(th, (int)(band / (16L * (k + m) * (tw + 32)))));
@@ -375,23 +376,23 @@ static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
                             .items = batch * bands, .x_image = (size_t)k * h * w,
                             .y_image = (size_t)m * hout * wout, .v_floats = 16 * v_xi + NR,
                             .m_floats = 16 * m_xi + NR};
-        P.v = nn_aligned_alloc(sizeof(float) * P.v_floats * tasks);
-        P.mm = nn_aligned_alloc(sizeof(float) * P.m_floats * tasks);
-        P.boff = malloc(sizeof(int) * KC * tasks);
+        P.v = nn_scratch_get(ws, KS_SLOT_INPUT, sizeof(float) * P.v_floats * tasks);
+        P.mm = nn_scratch_get(ws, KS_SLOT_OUTPUT, sizeof(float) * P.m_floats * tasks);
+        P.boff = nn_scratch_get(ws, KS_SLOT_TASKS, sizeof(int) * KC * tasks);
         bool ok = P.v && P.mm && P.boff;
         if (ok) {
             atomic_store(&P.next, 0);
             nn_parallel_for(tasks, KS(wg_private_task), &P);
         }
-        nn_aligned_free(P.v);
-        nn_aligned_free(P.mm);
-        free(P.boff);
+        nn_scratch_release(ws, P.v);
+        nn_scratch_release(ws, P.mm);
+        nn_scratch_release(ws, P.boff);
         if (ok) return true;
         /* short of memory for a band per thread: try the shared band */
     }
-    float *v = nn_aligned_alloc(sizeof(float) * (16 * v_xi + NR));
-    float *mm = nn_aligned_alloc(sizeof(float) * (16 * m_xi + NR));
-    int *boff = malloc(sizeof(int) * KC * threads);
+    float *v = nn_scratch_get(ws, KS_SLOT_INPUT, sizeof(float) * (16 * v_xi + NR));
+    float *mm = nn_scratch_get(ws, KS_SLOT_OUTPUT, sizeof(float) * (16 * m_xi + NR));
+    int *boff = nn_scratch_get(ws, KS_SLOT_TASKS, sizeof(int) * KC * threads);
     bool ok = v && mm && boff;
     for (int n = 0; ok && n < batch; n++) {
         for (int ty0 = 0; ty0 < th; ty0 += band_rows) {
@@ -416,8 +417,8 @@ static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
             nn_parallel_for(m, KS(wg_output), &J);
         }
     }
-    nn_aligned_free(v);
-    nn_aligned_free(mm);
-    free(boff);
+    nn_scratch_release(ws, v);
+    nn_scratch_release(ws, mm);
+    nn_scratch_release(ws, boff);
     return ok;
 }

@@ -65,6 +65,10 @@ int __wrap_posix_memalign(void **out, size_t alignment, size_t size) {
     return __real_posix_memalign(out, alignment, size);
 }
 
+/* The count so far, for the other suites' allocation tests (test_conv_scratch.c). */
+long maskdet_test_alloc_calls(void);
+long maskdet_test_alloc_calls(void) { return atomic_load(&alloc_calls); }
+
 /* ------------------------------------------------------------- helpers */
 
 #define MODELS_DIR "../models" /* tests run in tests/ */
@@ -451,55 +455,87 @@ static nn_isa current_isa(void) {
                                    : NN_ISA_REFERENCE;
 }
 
+/* What a loop of frames saw: allocator calls from frame 2 on, faces, failures. */
+typedef struct {
+    long allocations;
+    int classified, counts_seen, failed_frame;
+    maskdet_error err;
+} frame_loop;
+
+/* Runs `frames` frames of W x H (a different picture each, rows padded) through
+ * md; frame 1 may allocate, the others are counted. No ck_assert in here:
+ * Check allocates to record where each one is. */
+static frame_loop run_frames(maskdet *md, int W, int H, int frames) {
+    frame_loop r = {0};
+    enum { ROOM = 6 };
+    int stride = W * 3 + 5, last_count = -1;
+    uint8_t *rgb = malloc((size_t)stride * H);
+    maskdet_face faces[ROOM];
+    long before = 0;
+    for (int frame = 1; frame <= frames && rgb && !r.failed_frame; frame++) {
+        for (size_t i = 0; i < (size_t)stride * H; i++)
+            rgb[i] = (uint8_t)((i * 37 + (size_t)frame * frame * 101) % 251);
+        if (frame == 2) before = atomic_load(&alloc_calls);
+        int n = maskdet_detect(md, rgb, W, H, stride, faces, ROOM, &r.err);
+        if (n < 0) r.failed_frame = frame;
+        for (int i = 0; i < n && i < ROOM; i++) r.classified += faces[i].label != MASKDET_FACE;
+        r.counts_seen += n != last_count;
+        last_count = n;
+    }
+    r.allocations = atomic_load(&alloc_calls) - before;
+    if (!rgb) r.failed_frame = -1;
+    free(rgb);
+    return r;
+}
+
 /* After the first call at a frame size, maskdet_detect calls no allocator:
  * frames 2 to 10 (different pictures, different face counts and sizes) are
- * counted. The optimised conv kernels still take scratch memory per call
- * (nn/kernels_simd.h, their owner's to change), so this runs on the plain-C
- * reference kernels, with small random models to keep that quick: what is
- * checked is everything else - preprocessing, resizing, priors, decoding,
- * NMS, crops, classifier batches, the arenas. */
+ * counted, on every kernel table this CPU has: the plain-C reference, and the
+ * SIMD kernels, whose temporary buffers live in each ctx's workspace
+ * (nn/scratch.c). Small random models keep the reference run quick; what is
+ * checked is everything: preprocessing, resizing, priors, the convolutions,
+ * decoding, NMS, crops, classifier batches, the arenas. */
 START_TEST(no_allocation_after_first_frame) {
     char path[256], cls_path[256];
     write_small_detector(path, sizeof path);
     write_small_classifier(cls_path, sizeof cls_path);
     nn_isa isa = current_isa();
-    ck_assert_int_eq(nn_set_isa(NN_ISA_REFERENCE), NN_OK);
-
-    maskdet_options opt = maskdet_options_default();
-    opt.models_dir = MODELS_DIR;
-    opt.detector_path = path;
-    opt.classifier_path = cls_path;
-    opt.face_threshold = 0.3f;
-    maskdet *md;
-    maskdet_error err;
-    ck_assert_msg(maskdet_open(&opt, &md, &err) == 0, "%s", err.msg);
-    enum { W = 97, H = 75, FRAMES = 10, ROOM = 6 };
-    int stride = W * 3 + 5;
-    uint8_t *rgb = malloc((size_t)stride * H);
-    maskdet_face faces[ROOM];
-    long before = 0;
-    int classified = 0, counts_seen = 0, last_count = -1, failed_frame = 0;
-    /* no ck_assert in this loop: Check allocates to record where each one is */
-    for (int frame = 1; frame <= FRAMES && !failed_frame; frame++) {
-        for (size_t i = 0; i < (size_t)stride * H; i++) /* a different picture each frame */
-            rgb[i] = (uint8_t)((i * 37 + (size_t)frame * frame * 101) % 251);
-        if (frame == 2) before = atomic_load(&alloc_calls);
-        int n = maskdet_detect(md, rgb, W, H, stride, faces, ROOM, &err);
-        if (n < 0) failed_frame = frame;
-        for (int i = 0; i < n && i < ROOM; i++) classified += faces[i].label != MASKDET_FACE;
-        counts_seen += n != last_count;
-        last_count = n;
+    for (int table = NN_ISA_REFERENCE; table <= NN_ISA_AVX512; table++) {
+        if (nn_set_isa((nn_isa)table) != NN_OK) continue; /* not on this CPU */
+        maskdet_options opt = maskdet_options_default();
+        opt.models_dir = MODELS_DIR;
+        opt.detector_path = path;
+        opt.classifier_path = cls_path;
+        opt.face_threshold = 0.3f;
+        maskdet *md;
+        maskdet_error err;
+        ck_assert_msg(maskdet_open(&opt, &md, &err) == 0, "%s", err.msg);
+        enum { FRAMES = 10 };
+        frame_loop r = run_frames(md, 97, 75, FRAMES);
+        maskdet_close(md);
+        const char *name = nn_isa_name((nn_isa)table);
+        ck_assert_msg(!r.failed_frame, "%s, frame %d: %s", name, r.failed_frame, r.err.msg);
+        ck_assert_msg(r.classified >= FRAMES, "%s: only %d faces classified", name, r.classified);
+        ck_assert_msg(r.counts_seen >= 2, "%s: every frame had the same face count", name);
+        ck_assert_msg(r.allocations == 0, "%s: %ld allocations in frames 2..%d", name,
+                      r.allocations, FRAMES);
     }
-    long allocations = atomic_load(&alloc_calls) - before;
-    ck_assert_msg(!failed_frame, "frame %d: %s", failed_frame, err.msg);
-    maskdet_close(md);
-    free(rgb);
+    nn_set_isa(isa);
     unlink(path);
     unlink(cls_path);
-    nn_set_isa(isa);
-    ck_assert_msg(classified >= FRAMES, "only %d faces classified", classified);
-    ck_assert_msg(counts_seen >= 2, "every frame had the same face count");
-    ck_assert_msg(allocations == 0, "%ld allocations in frames 2..%d", allocations, FRAMES);
+}
+END_TEST
+
+/* The same with the bundled models at 640x480 on the best kernels: the layer
+ * shapes of a real frame (wide layers take the Winograd and GEMM paths). */
+START_TEST(no_allocation_after_first_frame_bundled_models) {
+    maskdet *md = open_default();
+    enum { FRAMES = 4 };
+    frame_loop r = run_frames(md, 640, 480, FRAMES);
+    maskdet_close(md);
+    ck_assert_msg(!r.failed_frame, "frame %d: %s", r.failed_frame, r.err.msg);
+    ck_assert_msg(r.allocations == 0, "%s kernels: %ld allocations in frames 2..%d",
+                  nn_kernels_get()->name, r.allocations, FRAMES);
 }
 END_TEST
 
@@ -521,6 +557,7 @@ Suite *maskdet_api_suite(void) {
     TCase *frames = tcase_create("frame_loop");
     tcase_set_timeout(frames, 600);
     tcase_add_test(frames, no_allocation_after_first_frame);
+    tcase_add_test(frames, no_allocation_after_first_frame_bundled_models);
     suite_add_tcase(s, frames);
     return s;
 }
