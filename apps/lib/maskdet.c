@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "bundled.h"
 #include "classifier_run.h"
 #include "detector.h"
 #include "face_ssd.h"
@@ -60,28 +60,13 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-/* The bundled model FILE: models_dir, $MASKDET_MODELS, ./models, then
- * models/ beside the program's folder (build/maskdet -> models/). */
+/* The bundled model FILE: in models_dir when given, else where
+ * bundled_model_path looks ($MASKDET_MODELS, ./models, beside the program). */
 static void bundled_path(const char *models_dir, const char *file, char *path, size_t len) {
-    const char *env = getenv("MASKDET_MODELS");
-    const char *dirs[2] = {models_dir, env && *env ? env : NULL};
-    for (int i = 0; i < 2; i++) {
-        if (!dirs[i]) continue;
-        snprintf(path, len, "%s/%s", dirs[i], file);
-        if (i == 0 || access(path, R_OK) == 0) return; /* an explicit folder is final */
-    }
-    snprintf(path, len, "models/%s", file);
-    if (access(path, R_OK) == 0) return;
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash) return;
-    *slash = '\0';
-    char candidate[4200];
-    snprintf(candidate, sizeof candidate, "%s/../models/%s", exe, file);
-    if (access(candidate, R_OK) == 0) snprintf(path, len, "%s", candidate);
+    if (models_dir)
+        snprintf(path, len, "%s/%s", models_dir, file);
+    else
+        bundled_model_path(file, path, len);
 }
 
 /* What a class name of a one-stage detector means. */
