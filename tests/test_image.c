@@ -239,6 +239,52 @@ START_TEST(bmp_unknown_compression_refused) {
 }
 END_TEST
 
+/* Byte offset of the first segment with this marker in a JPEG (0: none). */
+static size_t jpeg_find_marker(const uint8_t *buf, size_t len, uint8_t marker) {
+    for (size_t at = 2; at + 4 <= len;) {
+        if (buf[at] != 0xFF) return 0;
+        if (buf[at + 1] == marker) return at;
+        at += 2 + ((size_t)buf[at + 2] << 8 | buf[at + 3]);
+    }
+    return 0;
+}
+
+/* A scan that names a Huffman or quantisation table no segment defined is
+ * refused before stb decodes it (stb reads the missing table uninitialised
+ * and, through it, freed memory: found by fuzz_image). */
+START_TEST(jpeg_undefined_tables_refused) {
+    char dir[64], path[128];
+    scratch_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/a.jpg", dir);
+    nn_error err;
+    image img, back;
+    make_pattern(&img, 31, 17, 3);
+    ck_assert(image_save(&img, path, 90, &err) == NN_OK);
+    char *file = NULL;
+    size_t len;
+    ck_assert_int_eq(nn_read_file(path, 1 << 20, &file, &len, &err), NN_OK);
+    uint8_t *buf = (uint8_t *)file;
+    ck_assert_int_eq(image_load_memory(buf, len, 3, &back, &err), NN_OK); /* as written: fine */
+    image_free(&back);
+    size_t sos = jpeg_find_marker(buf, len, 0xDA), sof = jpeg_find_marker(buf, len, 0xC0);
+    ck_assert(sos > 0 && sof > 0 && buf[sos + 4] == 3); /* three components */
+    uint8_t saved = buf[sos + 8];                       /* component 2's DC/AC tables */
+    buf[sos + 8] = 0x13;                                /* AC table 3: never defined */
+    ck_assert_int_eq(image_load_memory(buf, len, 3, &back, &err), NN_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "Huffman table"), "%s", err.msg);
+    buf[sos + 8] = 0x21; /* DC table 2 */
+    ck_assert_int_eq(image_load_memory(buf, len, 3, &back, &err), NN_ERR_FORMAT);
+    buf[sos + 8] = saved;
+    buf[sof + 10 + 3 * 1 + 2] = 3; /* component 2 uses quantisation table 3 */
+    ck_assert_int_eq(image_load_memory(buf, len, 3, &back, &err), NN_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "quantisation"), "%s", err.msg);
+    ck_assert_ptr_null(back.pixels);
+    free(file);
+    image_free(&img);
+    scratch_remove(dir);
+}
+END_TEST
+
 /* ---- fixture files written by OpenCV (tests/fixtures/gen_vision.py) ------------ */
 
 START_TEST(fixture_files_decode) {
@@ -735,6 +781,7 @@ Suite *image_suite(void) {
     tcase_add_test(io, jpeg_roundtrip);
     tcase_add_test(io, bmp_written_by_stb);
     tcase_add_test(io, bmp_unknown_compression_refused);
+    tcase_add_test(io, jpeg_undefined_tables_refused);
     tcase_add_test(io, fixture_files_decode);
     tcase_add_test(io, missing_unreadable_not_image);
     tcase_add_test(io, truncated_files_fail_cleanly);

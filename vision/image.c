@@ -136,12 +136,98 @@ static bool is_real_marker(uint8_t after_ff) {
  * each segment is FF <marker> <16-bit length> <payload>; after an SOS
  * segment comes entropy-coded data, in which FF is followed by 00 (a stuffed
  * byte) or D0..D7 (a restart marker), so the next real marker is the first FF
- * followed by anything else. Besides finding truncation, this rejects DHT
- * tables declaring more than 256 codes: the stb in Debian 12 (2022-09) does
- * not, and writes past its Huffman arrays on them.
+ * followed by anything else. Besides finding truncation, this rejects what
+ * the stb in Debian 12 (2022-09) decodes out of bounds: DHT tables declaring
+ * more than 256 codes (it writes past its Huffman arrays), and scans that use
+ * a Huffman or quantisation table no segment defined (it reads its tables
+ * uninitialised, and through them memory it does not own: found by
+ * fuzz_image as a heap use-after-free).
  */
+typedef struct {
+    unsigned huffman[2]; /* bit id set once DHT defined table (class, id): 0 DC, 1 AC */
+    unsigned quant;      /* bit id set once DQT defined quantisation table id         */
+    bool progressive;
+    int n_comps;
+    uint8_t comp_id[4], comp_quant[4]; /* from the frame header (SOF) */
+} jpeg_tables;
+
+/* Records the DHT / DQT tables of one segment's payload p[0..n). */
+static nn_status jpeg_define_tables(jpeg_tables *jt, uint8_t marker, const uint8_t *p, size_t n,
+                                    const char *name, nn_error *err) {
+    const uint8_t *t = p, *end = p + n;
+    while (t < end) {
+        if (marker == 0xC4) { /* DHT: class/id, 16 counts, sum(counts) values */
+            if (end - t < 17)
+                return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG Huffman table", name);
+            size_t codes = 0;
+            for (int i = 1; i <= 16; i++) codes += t[i];
+            if (codes > 256 || (size_t)(end - t) < 17 + codes)
+                return nn_error_set(err, NN_ERR_FORMAT,
+                                    "%s: corrupt JPEG Huffman table (%zu codes)", name, codes);
+            int cls = t[0] >> 4, id = t[0] & 15;
+            if (cls > 1 || id > 3)
+                return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG Huffman table id 0x%02x",
+                                    name, t[0]);
+            jt->huffman[cls] |= 1u << id;
+            t += 17 + codes;
+        } else { /* DQT: precision/id, 64 entries of 1 or 2 bytes */
+            int precision = t[0] >> 4, id = t[0] & 15;
+            size_t size = 1 + 64 * (size_t)(precision ? 2 : 1);
+            if (precision > 1 || id > 3 || (size_t)(end - t) < size)
+                return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG quantisation table",
+                                    name);
+            jt->quant |= 1u << id;
+            t += size;
+        }
+    }
+    return NN_OK;
+}
+
+/* SOF: remembers the components' ids and quantisation tables. */
+static nn_status jpeg_frame(jpeg_tables *jt, uint8_t marker, const uint8_t *p, size_t n,
+                            const char *name, nn_error *err) {
+    if (n < 6 || p[5] < 1 || p[5] > 4 || n < 6 + 3 * (size_t)p[5])
+        return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG frame header", name);
+    jt->progressive = marker == 0xC2;
+    jt->n_comps = p[5];
+    for (int i = 0; i < jt->n_comps; i++)
+        jt->comp_id[i] = p[6 + 3 * i], jt->comp_quant[i] = p[6 + 3 * i + 2];
+    return NN_OK;
+}
+
+/* SOS: every table the scan will use must exist by now. A baseline scan
+ * uses a DC and an AC table per component; a progressive scan the DC table
+ * (first DC pass), none (DC refinement) or the AC table (AC passes). */
+static nn_status jpeg_scan(const jpeg_tables *jt, const uint8_t *p, size_t n, const char *name,
+                           nn_error *err) {
+    if (jt->n_comps == 0)
+        return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG (scan before frame header)",
+                            name);
+    if (n < 1 || n < 1 + 2 * (size_t)p[0] + 3)
+        return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG scan header", name);
+    int ns = p[0], ss = p[1 + 2 * ns], ah = p[3 + 2 * ns] >> 4;
+    bool need_dc = jt->progressive ? ss == 0 && ah == 0 : true;
+    bool need_ac = jt->progressive ? ss > 0 : true;
+    for (int i = 0; i < ns; i++) {
+        int comp = -1, dc = p[2 + 2 * i] >> 4, ac = p[2 + 2 * i] & 15;
+        for (int c = 0; c < jt->n_comps; c++)
+            if (jt->comp_id[c] == p[1 + 2 * i]) comp = c;
+        if (comp < 0 || jt->comp_quant[comp] > 3 || !(jt->quant >> jt->comp_quant[comp] & 1))
+            return nn_error_set(err, NN_ERR_FORMAT,
+                                "%s: corrupt JPEG (scan component %d has no quantisation table)",
+                                name, p[1 + 2 * i]);
+        if ((need_dc && (dc > 3 || !(jt->huffman[0] >> dc & 1))) ||
+            (need_ac && (ac > 3 || !(jt->huffman[1] >> ac & 1))))
+            return nn_error_set(err, NN_ERR_FORMAT,
+                                "%s: corrupt JPEG (scan uses a Huffman table no DHT defined)",
+                                name);
+    }
+    return NN_OK;
+}
+
 static nn_status check_jpeg(const uint8_t *buf, size_t len, const char *name, nn_error *err) {
     size_t at = 2; /* after SOI */
+    jpeg_tables jt = {0};
     for (;;) {
         if (at >= len)
             return nn_error_set(err, NN_ERR_TRUNCATED,
@@ -166,20 +252,16 @@ static nn_status check_jpeg(const uint8_t *buf, size_t len, const char *name, nn
         if (seg_len > len - at)
             return nn_error_set(err, NN_ERR_TRUNCATED, "%s: truncated JPEG (segment at byte %zu)",
                                 name, at - 2);
-        if (marker == 0xC4) { /* DHT: tables of 1 + 16 counts + sum(counts) values */
-            const uint8_t *t = buf + at + 2, *end = buf + at + seg_len;
-            while (t < end) {
-                if (end - t < 17)
-                    return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG Huffman table",
-                                        name);
-                size_t codes = 0;
-                for (int i = 1; i <= 16; i++) codes += t[i];
-                if (codes > 256 || (size_t)(end - t) < 17 + codes)
-                    return nn_error_set(err, NN_ERR_FORMAT,
-                                        "%s: corrupt JPEG Huffman table (%zu codes)", name, codes);
-                t += 17 + codes;
-            }
-        }
+        const uint8_t *payload = buf + at + 2;
+        size_t payload_len = seg_len - 2;
+        nn_status st = NN_OK;
+        if (marker == 0xC4 || marker == 0xDB)
+            st = jpeg_define_tables(&jt, marker, payload, payload_len, name, err);
+        else if (marker == 0xC0 || marker == 0xC1 || marker == 0xC2)
+            st = jpeg_frame(&jt, marker, payload, payload_len, name, err);
+        else if (marker == 0xDA)
+            st = jpeg_scan(&jt, payload, payload_len, name, err);
+        if (st) return st;
         at += seg_len;
         if (marker == 0xDA) { /* skip the entropy-coded data */
             while (at + 1 < len && !(buf[at] == 0xFF && is_real_marker(buf[at + 1]))) at++;
