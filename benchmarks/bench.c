@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "timing.h"
 
 typedef struct {
     const char *name;
@@ -62,7 +63,6 @@ static const layer face_ssd_layers[] = {
     {"conv6_1",  160,  160,   8,  10, 3, 1, 1, 1},
     {"loc4",     160,   12,   8,  10, 3, 1, 1, 1}, {"conf4",    160,    6,   8,  10, 3, 1, 1, 1},
 };
-
 
 /* fwd_packed: the forward pass with weights packed once beforehand (the
  * optional conv2d_pack_weights / conv2d_forward_packed), as for inference. */
@@ -175,11 +175,6 @@ static double cpu_now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct {
     float *x, *w, *b, *y, *dy, *dx, *dw, *db;
     float *packed; /* fwd_packed only */
@@ -276,7 +271,7 @@ int main(int argc, char **argv) {
                 }
                 bool dnnl_ok = peer[0] != NULL, blas_ok = peer[1] != NULL;
                 for (int q = 0; q < 2; q++) bench_peer_free(peer[q]);
-                qsort(times, o.repeats, sizeof(double), cmp_double);
+                qsort(times, o.repeats, sizeof(double), timing_cmp_double);
                 double ms_min = times[0], ms_med = times[o.repeats / 2];
                 double flops = conv_flops(&s), gf = flops / (ms_min * 1e-3) * 1e-9;
                 double pct = peak[ti] > 0 ? 100.0 * gf / peak[ti] : 0.0;

@@ -30,6 +30,7 @@
 
 #include "image.h"
 #include "maskdet.h"
+#include "../timing.h"
 
 /* ------------------------------------------------ counting allocations */
 
@@ -82,23 +83,6 @@ static long allocations(void) {
 }
 
 /* ------------------------------------------------------------- timing */
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static double cpu_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 enum { STAGE_PRE, STAGE_DETECT, STAGE_POST, STAGE_CLASSIFY, STAGE_TOTAL, STAGE_WALL, STAGE_CPU,
        N_STAGES };
@@ -203,10 +187,10 @@ static int run(const char *models_dir, int threads, const image *frames, int n_f
     for (int i = -1; i < n_measured; i++) { /* i = -1: the first call, the warm-up */
         const image *f = &frames[(i + 1) % n_frames];
         if (i == 0) allocs_before = allocations();
-        double t0 = now_ms(), c0 = cpu_ms();
+        double t0 = timing_wall_ms(), c0 = timing_cpu_ms();
         int n = maskdet_detect(md, f->pixels, f->width, f->height, f->width * 3, faces, MAX_FACES,
                                &err);
-        double wall = now_ms() - t0, cpu = cpu_ms() - c0;
+        double wall = timing_wall_ms() - t0, cpu = timing_cpu_ms() - c0;
         if (n < 0) {
             fprintf(stderr, "bench_app: %s\n", err.msg);
             free(samples);
@@ -224,7 +208,7 @@ static int run(const char *models_dir, int threads, const image *frames, int n_f
     r->rss_kib = proc_status_kib("VmRSS");
     for (int s = 0; s < N_STAGES; s++) {
         double *col = samples + (size_t)s * n_measured;
-        qsort(col, (size_t)n_measured, sizeof *col, cmp_double);
+        qsort(col, (size_t)n_measured, sizeof *col, timing_cmp_double);
         r->min_ms[s] = col[0], r->median_ms[s] = col[n_measured / 2];
     }
     r->fps = 1000.0 / r->median_ms[STAGE_WALL];

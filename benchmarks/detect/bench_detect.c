@@ -19,31 +19,13 @@
 
 #include "detector.h"
 #include "ssd_vgg16.h"
+#include "../timing.h"
 
 typedef struct {
     double min_ms, median_ms;
     double forward_ms, post_ms; /* of the last call */
     double cpu_min_ms;          /* process CPU time (all threads), least of the repeats */
 } timing;
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-/* CPU time of the process: on a shared machine the wall clock also counts
- * other people's work; CPU time is what this process used. */
-static double cpu_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static bool time_detector(detector *det, int repeats, timing *t) {
     nn_tensor *x = nn_tensor_new4(1, 3, 300, 300);
@@ -56,15 +38,15 @@ static bool time_detector(detector *det, int repeats, timing *t) {
     bool ok = true;
     t->cpu_min_ms = 1e30;
     for (int r = -1; r < repeats && ok; r++) { /* r = -1: warm-up */
-        double t0 = now_ms(), c0 = cpu_ms();
+        double t0 = timing_wall_ms(), c0 = timing_cpu_ms();
         ok = detector_detect_tensor(det, x, 300, 300, NULL, found, 20000, &n, &err) == NN_OK;
-        if (r >= 0) ts[r] = now_ms() - t0;
-        if (r >= 0 && cpu_ms() - c0 < t->cpu_min_ms) t->cpu_min_ms = cpu_ms() - c0;
+        if (r >= 0) ts[r] = timing_wall_ms() - t0;
+        if (r >= 0 && timing_cpu_ms() - c0 < t->cpu_min_ms) t->cpu_min_ms = timing_cpu_ms() - c0;
     }
     if (!ok) fprintf(stderr, "bench_detect: %s\n", err.msg);
     detector_timing last = detector_last_timing(det);
     t->forward_ms = last.forward_ms, t->post_ms = last.postprocess_ms;
-    qsort(ts, (size_t)repeats, sizeof ts[0], cmp_double);
+    qsort(ts, (size_t)repeats, sizeof ts[0], timing_cmp_double);
     t->min_ms = ts[0], t->median_ms = ts[repeats / 2];
     nn_tensor_free(x);
     free(found);

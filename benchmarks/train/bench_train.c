@@ -52,6 +52,7 @@
 
 #include "nn.h"
 #include "nn_internal.h" /* nn_node, to run and time each layer's backward */
+#include "../timing.h"
 
 enum { MAX_LAYERS = 16, MAX_STEPS = 1000, MAX_THREAD_COUNTS = 8, PASS_REPEATS = 5 };
 
@@ -106,30 +107,6 @@ typedef struct {
     int batch;
     char peer_script[1024];
 } options;
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* CPU time of the whole process (all threads): on a shared machine it shows
- * the work a step costs even when other processes delay it. */
-static double cpu_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* ------------------------------------------------------------- networks */
 
@@ -248,7 +225,7 @@ static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *lab
                          double *fwd_ms, double *bwd_ms, double *fwd_cpu, double *bwd_cpu,
                          double *loss_ms, double *sgd_ms,
                          float *loss_value) {
-    double t_start = now_ms();
+    double t_start = timing_wall_ms();
     nn_ctx_reset(ctx);
     for (int i = 0; i < net->n_layers; i++) {
         layer *l = &net->layers[i];
@@ -259,12 +236,12 @@ static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *lab
     }
     nn_tensor *outs[MAX_LAYERS], *h = x;
     for (int i = 0; i < net->n_layers; i++) {
-        double t0 = now_ms(), c0 = cpu_ms();
+        double t0 = timing_wall_ms(), c0 = timing_cpu_ms();
         h = outs[i] = layer_forward(ctx, &net->layers[i], h);
-        fwd_ms[i] = now_ms() - t0;
-        fwd_cpu[i] = cpu_ms() - c0;
+        fwd_ms[i] = timing_wall_ms() - t0;
+        fwd_cpu[i] = timing_cpu_ms() - c0;
     }
-    double t0 = now_ms();
+    double t0 = timing_wall_ms();
     nn_tensor *loss = nn_cross_entropy(ctx, h, labels, NULL, 0.0f, NN_REDUCE_MEAN);
     if (!loss || nn_ctx_status(ctx) != NN_OK) {
         fprintf(stderr, "bench_train: %s forward failed: %s\n", net->name, nn_ctx_error(ctx));
@@ -276,27 +253,27 @@ static double train_step(network *net, nn_ctx *ctx, nn_tensor *x, const int *lab
     g[0] = 1.0f;
     *loss_value = loss->data[0];
     loss->node->backward(ctx, loss->node);
-    *loss_ms = now_ms() - t0;
+    *loss_ms = timing_wall_ms() - t0;
     for (int i = net->n_layers - 1; i >= 0; i--) {
-        double t1 = now_ms(), c1 = cpu_ms();
+        double t1 = timing_wall_ms(), c1 = timing_cpu_ms();
         nn_node *node = outs[i]->node;
         if (node && outs[i]->grad) node->backward(ctx, node);
-        bwd_ms[i] = now_ms() - t1;
-        bwd_cpu[i] = cpu_ms() - c1;
+        bwd_ms[i] = timing_wall_ms() - t1;
+        bwd_cpu[i] = timing_cpu_ms() - c1;
     }
     if (nn_ctx_status(ctx) != NN_OK) {
         fprintf(stderr, "bench_train: %s backward failed: %s\n", net->name, nn_ctx_error(ctx));
         exit(1);
     }
-    t0 = now_ms();
+    t0 = timing_wall_ms();
     for (int i = 0; i < net->n_layers; i++) {
         layer *l = &net->layers[i];
         if (!l->w) continue;
         sgd_update(l->w, l->w_mom, 0.01f, 0.9f);
         sgd_update(l->b, l->b_mom, 0.01f, 0.9f);
     }
-    *sgd_ms = now_ms() - t0;
-    return now_ms() - t_start;
+    *sgd_ms = timing_wall_ms() - t0;
+    return timing_wall_ms() - t_start;
 }
 
 /* ------------------------------------------------------- kernel passes */
@@ -334,11 +311,11 @@ static void time_passes(network *net, nn_ctx *ctx, nn_tensor *x, layer_time *lt)
         for (int pass = 0; pass < 3; pass++) {
             lt[i].pass_ms[pass] = lt[i].pass_cpu_ms[pass] = 1e30;
             for (int r = 0; r < PASS_REPEATS; r++) {
-                double t0 = now_ms(), c0 = cpu_ms();
+                double t0 = timing_wall_ms(), c0 = timing_cpu_ms();
                 if (pass == 0) k->conv2d_forward(&s, in->data, l->w->data, l->b->data, y);
                 else if (pass == 1) k->conv2d_backward_data(&s, dy, l->w->data, dx);
                 else k->conv2d_backward_weights(&s, in->data, dy, dw, db);
-                double t = now_ms() - t0, c = cpu_ms() - c0;
+                double t = timing_wall_ms() - t0, c = timing_cpu_ms() - c0;
                 if (t < lt[i].pass_ms[pass]) lt[i].pass_ms[pass] = t;
                 if (c < lt[i].pass_cpu_ms[pass]) lt[i].pass_cpu_ms[pass] = c;
             }
@@ -407,14 +384,14 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
         draw_labels(rng, labels, o->batch);
         train_step(net, ctx, x, labels, dummy_f, dummy_b, dummy_fc, dummy_bc, &dl, &ds,
                    &first_loss); /* warm-up */
-        double t_begin = now_ms();
+        double t_begin = timing_wall_ms();
         int n = 0;
-        while (n < o->steps && n < MAX_STEPS && (n < 3 || now_ms() - t_begin < o->seconds * 1e3)) {
+        while (n < o->steps && n < MAX_STEPS && (n < 3 || timing_wall_ms() - t_begin < o->seconds * 1e3)) {
             draw_labels(rng, labels, o->batch);
-            double cpu0 = cpu_ms();
+            double cpu0 = timing_cpu_ms();
             step_ms[n] = train_step(net, ctx, x, labels, fwd[n], bwd[n], fwd_cpu[n], bwd_cpu[n],
                                     &loss_ms[n], &sgd_ms[n], &rr->last_loss);
-            step_cpu_ms[n] = cpu_ms() - cpu0;
+            step_cpu_ms[n] = timing_cpu_ms() - cpu0;
             conv_ms[n] = conv_cpu_ms[n] = 0.0;
             for (int i = 0; i < net->n_layers; i++) {
                 if (net->layers[i].kind != L_CONV) continue;
@@ -427,24 +404,24 @@ static void run_network(const options *o, network *net, run_result *res, int n_r
         double col[MAX_STEPS], nonconv[MAX_STEPS];
         for (int i = 0; i < net->n_layers; i++) {
             for (int s = 0; s < n; s++) col[s] = fwd[s][i];
-            rr->layers[i].forward_ms = median(col, n);
+            rr->layers[i].forward_ms = timing_median(col, n);
             for (int s = 0; s < n; s++) col[s] = bwd[s][i];
-            rr->layers[i].backward_ms = median(col, n);
+            rr->layers[i].backward_ms = timing_median(col, n);
             for (int s = 0; s < n; s++) col[s] = fwd_cpu[s][i];
-            rr->layers[i].forward_cpu_ms = median(col, n);
+            rr->layers[i].forward_cpu_ms = timing_median(col, n);
             for (int s = 0; s < n; s++) col[s] = bwd_cpu[s][i];
-            rr->layers[i].backward_cpu_ms = median(col, n);
+            rr->layers[i].backward_cpu_ms = timing_median(col, n);
         }
         for (int s = 0; s < n; s++) nonconv[s] = step_ms[s] - conv_ms[s];
-        rr->nonconv_ms = median(nonconv, n);
+        rr->nonconv_ms = timing_median(nonconv, n);
         for (int s = 0; s < n; s++) nonconv[s] = step_cpu_ms[s] - conv_cpu_ms[s];
-        rr->nonconv_cpu_ms = median(nonconv, n);
-        rr->conv_cpu_ms = median(conv_cpu_ms, n);
-        rr->conv_ms = median(conv_ms, n);
-        rr->loss_ms = median(loss_ms, n);
-        rr->sgd_ms = median(sgd_ms, n);
-        rr->step_cpu_ms_median = median(step_cpu_ms, n);
-        rr->step_ms_median = median(step_ms, n); /* sorts step_ms */
+        rr->nonconv_cpu_ms = timing_median(nonconv, n);
+        rr->conv_cpu_ms = timing_median(conv_cpu_ms, n);
+        rr->conv_ms = timing_median(conv_ms, n);
+        rr->loss_ms = timing_median(loss_ms, n);
+        rr->sgd_ms = timing_median(sgd_ms, n);
+        rr->step_cpu_ms_median = timing_median(step_cpu_ms, n);
+        rr->step_ms_median = timing_median(step_ms, n); /* sorts step_ms */
         rr->step_ms_max = step_ms[n - 1];
         rr->images_per_s_median = o->batch * 1e3 / rr->step_ms_median;
         rr->images_per_s_min = o->batch * 1e3 / rr->step_ms_max;
