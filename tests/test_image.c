@@ -212,30 +212,44 @@ START_TEST(bmp_written_by_stb) {
 }
 END_TEST
 
+/* The bytes of a 31x17 pattern image saved as NAME (.bmp by stb, .jpg or
+ * .png by image_save), for tests that corrupt one header field. Free them. */
+static uint8_t *pattern_file_bytes(const char *name, size_t *len) {
+    char dir[64], path[128];
+    scratch_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    nn_error err;
+    image img;
+    make_pattern(&img, 31, 17, 3);
+    if (strstr(name, ".bmp"))
+        ck_assert(stbi_write_bmp(path, img.width, img.height, 3, img.pixels));
+    else
+        ck_assert_msg(image_save(&img, path, 90, &err) == NN_OK, "%s", err.msg);
+    char *buf = NULL;
+    ck_assert_int_eq(nn_read_file(path, 1 << 20, &buf, len, &err), NN_OK);
+    image_free(&img);
+    scratch_remove(dir);
+    return (uint8_t *)buf;
+}
+
 /* A BMP whose compression field is not 0 or 3 is refused before decoding:
  * stb would decode a negative value as raw rows and zero-fill a 2565x4099
  * image from a 118-byte file (found by fuzz_image). */
 START_TEST(bmp_unknown_compression_refused) {
-    char dir[64], path[128];
-    scratch_make(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/a.bmp", dir);
-    nn_error err;
-    image img, back;
-    make_pattern(&img, 9, 5, 3);
-    ck_assert(stbi_write_bmp(path, 9, 5, 3, img.pixels));
     size_t len;
-    char *buf = NULL;
-    ck_assert_int_eq(nn_read_file(path, 1 << 20, &buf, &len, &err), NN_OK);
+    uint8_t *buf = pattern_file_bytes("a.bmp", &len);
+    nn_error err;
+    image back;
+    ck_assert_int_eq(image_load_memory(buf, len, 3, &back, &err), NN_OK); /* as written: fine */
+    image_free(&back);
     const uint32_t bad[] = {0xFFFFFFFFu, 1u, 2u, 4u, 7u};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        for (int b = 0; b < 4; b++) buf[30 + b] = (char)(bad[i] >> (8 * b));
-        ck_assert_int_eq(image_load_memory((const uint8_t *)buf, len, 3, &back, &err), NN_ERR_FORMAT);
+        for (int b = 0; b < 4; b++) buf[30 + b] = (uint8_t)(bad[i] >> (8 * b));
+        ck_assert_int_eq(image_load_memory(buf, len, 3, &back, &err), NN_ERR_FORMAT);
         ck_assert_msg(strstr(err.msg, "compression"), "%s", err.msg);
         ck_assert_ptr_null(back.pixels);
     }
     free(buf);
-    image_free(&img);
-    scratch_remove(dir);
 }
 END_TEST
 
@@ -253,17 +267,10 @@ static size_t jpeg_find_marker(const uint8_t *buf, size_t len, uint8_t marker) {
  * refused before stb decodes it (stb reads the missing table uninitialised
  * and, through it, freed memory: found by fuzz_image). */
 START_TEST(jpeg_undefined_tables_refused) {
-    char dir[64], path[128];
-    scratch_make(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/a.jpg", dir);
-    nn_error err;
-    image img, back;
-    make_pattern(&img, 31, 17, 3);
-    ck_assert(image_save(&img, path, 90, &err) == NN_OK);
-    char *file = NULL;
     size_t len;
-    ck_assert_int_eq(nn_read_file(path, 1 << 20, &file, &len, &err), NN_OK);
-    uint8_t *buf = (uint8_t *)file;
+    uint8_t *buf = pattern_file_bytes("a.jpg", &len);
+    nn_error err;
+    image back;
     ck_assert_int_eq(image_load_memory(buf, len, 3, &back, &err), NN_OK); /* as written: fine */
     image_free(&back);
     size_t sos = jpeg_find_marker(buf, len, 0xDA), sof = jpeg_find_marker(buf, len, 0xC0);
@@ -279,9 +286,7 @@ START_TEST(jpeg_undefined_tables_refused) {
     ck_assert_int_eq(image_load_memory(buf, len, 3, &back, &err), NN_ERR_FORMAT);
     ck_assert_msg(strstr(err.msg, "quantisation"), "%s", err.msg);
     ck_assert_ptr_null(back.pixels);
-    free(file);
-    image_free(&img);
-    scratch_remove(dir);
+    free(buf);
 }
 END_TEST
 
