@@ -290,6 +290,30 @@ START_TEST(jpeg_undefined_tables_refused) {
 }
 END_TEST
 
+/* A sequential JPEG codes each component in one scan; stb decodes the whole
+ * frame again for every extra scan, so repeated scans are refused (an 8 KB
+ * file with 130 of them took seconds: found by fuzz_image). */
+START_TEST(jpeg_repeated_scans_refused) {
+    size_t len;
+    uint8_t *buf = pattern_file_bytes("a.jpg", &len);
+    size_t sos = jpeg_find_marker(buf, len, 0xDA);
+    ck_assert(sos > 0 && len > sos + 2 && buf[len - 2] == 0xFF && buf[len - 1] == 0xD9);
+    size_t scan_len = len - 2 - sos; /* SOS segment + entropy-coded data, up to EOI */
+    uint8_t *twice = malloc(len + scan_len);
+    ck_assert_ptr_nonnull(twice);
+    memcpy(twice, buf, len - 2);
+    memcpy(twice + len - 2, buf + sos, scan_len);
+    memcpy(twice + len - 2 + scan_len, buf + len - 2, 2);
+    nn_error err;
+    image back;
+    ck_assert_int_eq(image_load_memory(twice, len + scan_len, 3, &back, &err), NN_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "two scans"), "%s", err.msg);
+    ck_assert_ptr_null(back.pixels);
+    free(twice);
+    free(buf);
+}
+END_TEST
+
 /* ---- fixture files written by OpenCV (tests/fixtures/gen_vision.py) ------------ */
 
 START_TEST(fixture_files_decode) {
@@ -787,6 +811,7 @@ Suite *image_suite(void) {
     tcase_add_test(io, bmp_written_by_stb);
     tcase_add_test(io, bmp_unknown_compression_refused);
     tcase_add_test(io, jpeg_undefined_tables_refused);
+    tcase_add_test(io, jpeg_repeated_scans_refused);
     tcase_add_test(io, fixture_files_decode);
     tcase_add_test(io, missing_unreadable_not_image);
     tcase_add_test(io, truncated_files_fail_cleanly);

@@ -149,7 +149,15 @@ typedef struct {
     bool progressive;
     int n_comps;
     uint8_t comp_id[4], comp_quant[4]; /* from the frame header (SOF) */
+    int n_scans;
+    int comp_scans[4]; /* scans each component appeared in */
 } jpeg_tables;
+
+/* stb decodes the whole frame again for every scan, so scans multiply the
+ * work while costing a dozen bytes each (an 8 KB file with 130 scans of a
+ * 15410x255 frame took 3 s: found by fuzz_image). A sequential JPEG codes
+ * each component in exactly one scan; progressive encoders use about 10. */
+#define JPEG_MAX_PROGRESSIVE_SCANS 64
 
 /* Records the DHT / DQT tables of one segment's payload p[0..n). */
 static nn_status jpeg_define_tables(jpeg_tables *jt, uint8_t marker, const uint8_t *p, size_t n,
@@ -198,13 +206,16 @@ static nn_status jpeg_frame(jpeg_tables *jt, uint8_t marker, const uint8_t *p, s
 /* SOS: every table the scan will use must exist by now. A baseline scan
  * uses a DC and an AC table per component; a progressive scan the DC table
  * (first DC pass), none (DC refinement) or the AC table (AC passes). */
-static nn_status jpeg_scan(const jpeg_tables *jt, const uint8_t *p, size_t n, const char *name,
+static nn_status jpeg_scan(jpeg_tables *jt, const uint8_t *p, size_t n, const char *name,
                            nn_error *err) {
     if (jt->n_comps == 0)
         return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG (scan before frame header)",
                             name);
     if (n < 1 || n < 1 + 2 * (size_t)p[0] + 3)
         return nn_error_set(err, NN_ERR_FORMAT, "%s: corrupt JPEG scan header", name);
+    if (jt->progressive && ++jt->n_scans > JPEG_MAX_PROGRESSIVE_SCANS)
+        return nn_error_set(err, NN_ERR_LIMIT, "%s: JPEG with more than %d scans", name,
+                            JPEG_MAX_PROGRESSIVE_SCANS);
     int ns = p[0], ss = p[1 + 2 * ns], ah = p[3 + 2 * ns] >> 4;
     bool need_dc = jt->progressive ? ss == 0 && ah == 0 : true;
     bool need_ac = jt->progressive ? ss > 0 : true;
@@ -215,6 +226,11 @@ static nn_status jpeg_scan(const jpeg_tables *jt, const uint8_t *p, size_t n, co
         if (comp < 0 || jt->comp_quant[comp] > 3 || !(jt->quant >> jt->comp_quant[comp] & 1))
             return nn_error_set(err, NN_ERR_FORMAT,
                                 "%s: corrupt JPEG (scan component %d has no quantisation table)",
+                                name, p[1 + 2 * i]);
+        if (!jt->progressive && jt->comp_scans[comp]++ > 0)
+            return nn_error_set(err, NN_ERR_FORMAT,
+                                "%s: corrupt JPEG (component %d in two scans of a sequential "
+                                "image)",
                                 name, p[1 + 2 * i]);
         if ((need_dc && (dc > 3 || !(jt->huffman[0] >> dc & 1))) ||
             (need_ac && (ac > 3 || !(jt->huffman[1] >> ac & 1))))
