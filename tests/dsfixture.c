@@ -112,3 +112,31 @@ void dsf_write_face_folders(const char *root, int n) {
             dsf_write_fake_face(path, cls == 0, (unsigned)(i * 2 + cls + 1));
         }
 }
+
+void dsf_write_voc_photos(const char *root) {
+    nn_error err = {0};
+    for (int i = 0; i < 8; i++) {
+        image img = {0};
+        ck_assert_int_eq(image_alloc(&img, 64, 48, 3, &err), NN_OK);
+        for (int k = 0; k < 64 * 48 * 3; k++) img.pixels[k] = (uint8_t)(40 + (k * 7 + i * 13) % 50);
+        int x1 = 4 + 5 * i, y1 = 6 + (i % 3) * 4, side = 12 + (i % 4) * 3;
+        int x2 = x1 + side < 64 ? x1 + side : 64;
+        for (int y = y1; y < y1 + side; y++)
+            for (int x = x1; x < x2; x++) memset(img.pixels + (y * 64 + x) * 3, 230, 3);
+        char rel[256], path[4096], xml[1024];
+        snprintf(rel, sizeof rel, "data/images/p%d.png", i);
+        dsf_write_text(root, rel, "");
+        snprintf(path, sizeof path, "%s/%s", root, rel);
+        ck_assert_int_eq(image_save(&img, path, 0, &err), NN_OK);
+        image_free(&img);
+        snprintf(xml, sizeof xml,
+                 "<annotation><filename>p%d.png</filename>\n"
+                 "<size><width>64</width><height>48</height><depth>3</depth></size>\n"
+                 "<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin>"
+                 "<xmax>%d</xmax><ymax>%d</ymax></bndbox></object>\n"
+                 "</annotation>\n",
+                 i, i % 2 ? "with_mask" : "without_mask", x1, y1, x2, y1 + side);
+        snprintf(rel, sizeof rel, "data/annotations/p%d.xml", i);
+        dsf_write_text(root, rel, xml);
+    }
+}

@@ -23,6 +23,10 @@ void dsf_write_jpeg_header(const char *root, const char *rel, int width, int hei
 void dsf_write_fake_face(const char *path, int masked, unsigned seed);
 /* root/faces/{with_mask,without_mask}/NN.png, n fake faces per class. */
 void dsf_write_face_folders(const char *root, int n);
+/* root/data/{images,annotations}: eight 64x48 VOC photos (PNG), each with
+ * one bright square "face" of 12-21 px, labelled with_mask / without_mask
+ * in turn: a detection set small enough to train on in a second. */
+void dsf_write_voc_photos(const char *root);
 /* 1 if root/rel exists as a file. */
 int dsf_exists(const char *root, const char *rel);
 

@@ -23,36 +23,6 @@ static int run(const char *args, const char *tmp, char **out_text) {
     return tu_run_maskdet(args, out_text, NULL);
 }
 
-/* Eight 64 x 48 photos with one or two bright "faces" each. */
-static void write_voc_set(const char *root) {
-    nn_error err = {0};
-    for (int i = 0; i < 8; i++) {
-        image img = {0};
-        ck_assert_int_eq(image_alloc(&img, 64, 48, 3, &err), NN_OK);
-        for (int k = 0; k < 64 * 48 * 3; k++) img.pixels[k] = (uint8_t)(40 + (k * 7 + i * 13) % 50);
-        int x1 = 4 + 5 * i, y1 = 6 + (i % 3) * 4, side = 12 + (i % 4) * 3;
-        for (int y = y1; y < y1 + side; y++)
-            for (int x = x1; x < x1 + side && x < 64; x++)
-                for (int c = 0; c < 3; c++) img.pixels[(y * 64 + x) * 3 + c] = 230;
-        char rel[256], path[1024], xml[1024];
-        snprintf(rel, sizeof rel, "data/images/p%d.png", i);
-        dsf_write_text(root, rel, "");
-        snprintf(path, sizeof path, "%s/%s", root, rel);
-        ck_assert_int_eq(image_save(&img, path, 90, &err), NN_OK);
-        image_free(&img);
-        int x2 = x1 + side < 64 ? x1 + side : 64;
-        snprintf(xml, sizeof xml,
-                 "<annotation><filename>p%d.png</filename>\n"
-                 "<size><width>64</width><height>48</height><depth>3</depth></size>\n"
-                 "<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin>"
-                 "<xmax>%d</xmax><ymax>%d</ymax></bndbox></object>\n"
-                 "</annotation>\n",
-                 i, i % 2 ? "with_mask" : "without_mask", x1, y1, x2, y1 + side);
-        snprintf(rel, sizeof rel, "data/annotations/p%d.xml", i);
-        dsf_write_text(root, rel, xml);
-    }
-}
-
 #define TRAIN_ARGS                                                                              \
     "train-detector --data '%s/data' --out '%s/%s' --epochs 3 --batch 2 --size 64 "            \
     "--widths 4,8,8,8,8,8 --maps 2 --eval-every 1 --val-fraction 0.3 --warmup 2 --seed 3"
@@ -60,7 +30,7 @@ static void write_voc_set(const char *root) {
 START_TEST(train_resume_and_eval) {
     char tmp[512], args[4096];
     dsf_make_tempdir(tmp, sizeof tmp);
-    write_voc_set(tmp);
+    dsf_write_voc_photos(tmp);
 
     /* straight through, with an exported model */
     snprintf(args, sizeof args, TRAIN_ARGS " --export '%s/model.nnw' --input-scale 1.5", tmp, tmp,

@@ -482,35 +482,6 @@ END_TEST
 
 /* --------------------------------------------------------- train-detector */
 
-/* root/data: eight 64 x 48 VOC photos with one bright "face" each. */
-static void write_voc_set(const char *root) {
-    nn_error err = {0};
-    for (int i = 0; i < 8; i++) {
-        image img = {0};
-        ck_assert_int_eq(image_alloc(&img, 64, 48, 3, &err), NN_OK);
-        for (int k = 0; k < 64 * 48 * 3; k++) img.pixels[k] = (uint8_t)(40 + (k * 7 + i * 13) % 50);
-        int x1 = 4 + 5 * i, y1 = 6 + (i % 3) * 4, side = 12 + (i % 4) * 3;
-        int x2 = x1 + side < 64 ? x1 + side : 64;
-        for (int y = y1; y < y1 + side; y++)
-            for (int x = x1; x < x2; x++) memset(img.pixels + (y * 64 + x) * 3, 230, 3);
-        char rel[256], path[PATH_MAX], xml[1024];
-        snprintf(rel, sizeof rel, "data/images/p%d.png", i);
-        dsf_write_text(root, rel, "");
-        snprintf(path, sizeof path, "%s/%s", root, rel);
-        ck_assert_int_eq(image_save(&img, path, 0, &err), NN_OK);
-        image_free(&img);
-        snprintf(xml, sizeof xml,
-                 "<annotation><filename>p%d.png</filename>\n"
-                 "<size><width>64</width><height>48</height><depth>3</depth></size>\n"
-                 "<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin>"
-                 "<xmax>%d</xmax><ymax>%d</ymax></bndbox></object>\n"
-                 "</annotation>\n",
-                 i, i % 2 ? "with_mask" : "without_mask", x1, y1, x2, y1 + side);
-        snprintf(rel, sizeof rel, "data/annotations/p%d.xml", i);
-        dsf_write_text(root, rel, xml);
-    }
-}
-
 static void detector_args(cmdline *c, const char *data, const char *run_dir) {
     cmd_add(c, "train-detector");
     cmd_add(c, "--data");
@@ -538,7 +509,7 @@ static void detector_resume(cmdline *c, const char *data, const char *run_dir) {
 START_TEST(train_detector_survives_kill) {
     char tmp[512];
     dsf_make_tempdir(tmp, sizeof tmp);
-    write_voc_set(tmp);
+    dsf_write_voc_photos(tmp);
     trainer tr = {"train-detector", detector_args, detector_resume, "last.ckpt.nnw", "best.nnw"};
     kill_and_resume(&tr, tmp, tmp, 4, 3);
     dsf_remove_tree(tmp);
