@@ -254,6 +254,8 @@ typedef struct {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
     int hout, wout;            /* output                     */
     bool relu;                 /* forward: y = max(0, conv + b) */
+    bool direct_only;          /* forward: no Winograd even where it applies (benchmarks
+                                  and tests compare the two paths); packing follows it */
     nn_scratch *scratch;       /* temporary buffers; NULL: allocated per call */
 } nn_conv2d_shape;
 

@@ -69,7 +69,7 @@ static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n
  *                  1.95, 48->96 1.23 / 0.90. */
 
 static bool KS(wg_fwd_ok_batch)(const nn_conv2d_shape *s, int batch) {
-    return KS(wg_ok_batch)(s, batch) && s->cin >= WG_FWD_MIN_CHANNELS &&
+    return !s->direct_only && KS(wg_ok_batch)(s, batch) && s->cin >= WG_FWD_MIN_CHANNELS &&
            s->cout >= WG_FWD_MIN_CHANNELS;
 }
 

@@ -70,10 +70,12 @@ static nn_conv2d_shape make_shape(const fcase *c) {
     return s;
 }
 
-/* Forward, unpacked and packed, of one ISA against the reference. */
-static void check_case(const nn_kernels *k, int idx, int threads) {
+/* Forward, unpacked and packed, of one ISA against the reference; with
+ * direct_only, the direct GEMM even where Winograd would run. */
+static void check_case(const nn_kernels *k, int idx, int threads, bool direct_only) {
     const fcase *c = &cases[idx];
     nn_conv2d_shape s = make_shape(c);
+    s.direct_only = direct_only;
     size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
     size_t nw = (size_t)s.cout * s.cin * s.kh * s.kw;
     float *x = tu_rand_floats(nx, 101 + idx), *w = tu_rand_floats(nw, 202 + idx);
@@ -84,8 +86,8 @@ static void check_case(const nn_kernels *k, int idx, int threads) {
 
     k->conv2d_forward(&s, x, w, bias, y);
     double e = tu_max_rel_err(y, y_ref, ny, 1e-5 * scale, 1e-5);
-    ck_assert_msg(e <= 1.0, "%s forward, case %d, %d threads: error %.3g", k->name, idx, threads,
-                  e);
+    ck_assert_msg(e <= 1.0, "%s forward%s, case %d, %d threads: error %.3g", k->name,
+                  direct_only ? " direct" : "", idx, threads, e);
 
     float *packed = nn_aligned_alloc(k->conv2d_packed_floats(&s) * sizeof(float));
     ck_assert_ptr_nonnull(packed);
@@ -93,8 +95,8 @@ static void check_case(const nn_kernels *k, int idx, int threads) {
     for (size_t i = 0; i < ny; i++) y[i] = -7.0f;
     k->conv2d_forward_packed(&s, x, packed, bias, y);
     e = tu_max_rel_err(y, y_ref, ny, 1e-5 * scale, 1e-5);
-    ck_assert_msg(e <= 1.0, "%s forward packed, case %d, %d threads: error %.3g", k->name, idx,
-                  threads, e);
+    ck_assert_msg(e <= 1.0, "%s forward packed%s, case %d, %d threads: error %.3g", k->name,
+                  direct_only ? " direct" : "", idx, threads, e);
     nn_aligned_free(packed);
     free(x), free(w), free(b), free(y_ref), free(y);
 }
@@ -105,10 +107,31 @@ START_TEST(simd_vs_reference) {
         nn_threads_set(threads);
         for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512; isa++) {
             const nn_kernels *k = nn_kernels_for((nn_isa)isa);
-            if (k) check_case(k, _i, threads); /* an ISA this CPU lacks: nothing to run */
+            if (!k) continue; /* an ISA this CPU lacks: nothing to run */
+            check_case(k, _i, threads, false);
+            check_case(k, _i, threads, true);
         }
     }
     nn_threads_set(saved);
+}
+END_TEST
+
+/* direct_only reaches the GEMM: on a Winograd shape the packed weights
+ * are then GEMM panels (about K floats per output channel), not the 16
+ * transformed matrices U (16 per input and output channel). */
+START_TEST(direct_only_packs_panels) {
+    nn_conv2d_shape s = make_shape(&cases[14]); /* 64 -> 65, 33x35: Winograd on both ISAs */
+    size_t panels_max = (size_t)(s.cout + 16) * s.cin * 9;
+    for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512; isa++) {
+        const nn_kernels *k = nn_kernels_for((nn_isa)isa);
+        if (!k) continue;
+        s.direct_only = false;
+        ck_assert_uint_ge(k->conv2d_packed_floats(&s), (size_t)16 * s.cout * s.cin);
+        ck_assert_uint_gt(k->conv2d_packed_floats(&s), panels_max);
+        s.direct_only = true;
+        ck_assert_uint_le(k->conv2d_packed_floats(&s), panels_max);
+        ck_assert_uint_ge(k->conv2d_packed_floats(&s), (size_t)s.cout * s.cin * 9);
+    }
 }
 END_TEST
 
@@ -131,6 +154,7 @@ Suite *kernels_fwd_suite(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, simd_vs_reference, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, forced_reference);
+    tcase_add_test(tc, direct_only_packs_panels);
     suite_add_tcase(s, tc);
     return s;
 }
