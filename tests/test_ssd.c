@@ -476,6 +476,59 @@ START_TEST(detect_by_hand) {
 }
 END_TEST
 
+/* Many classes, many priors, random scores with ties: ssd_detect (which
+ * buckets every class's candidates in one pass over conf) against ssd_nms run
+ * class by class (a strided scan of each class's scores), label-major. */
+START_TEST(detect_many_classes_vs_per_class_nms) {
+    enum { N = 400, NC = 9, TOPK = 60 };
+    ssd_priors p;
+    ssd_priors_init(&p);
+    p.count = p.capacity = N;
+    p.boxes = malloc(sizeof(float) * 4 * N);
+    p.variances = malloc(sizeof(float) * 4 * N);
+    float *loc = calloc(4 * N, sizeof(float)), *conf = malloc(sizeof(float) * N * NC);
+    unsigned seed = 7;
+    for (int i = 0; i < N; i++) { /* boxes on a coarse grid, so many overlap */
+        seed = seed * 1103515245u + 12345u;
+        float x = (float)(seed >> 16 & 15) / 20.0f, y = (float)(seed >> 20 & 15) / 20.0f;
+        float w = 0.1f + (float)(seed >> 24 & 3) * 0.05f;
+        float b[4] = {x, y, x + w, y + w};
+        memcpy(p.boxes + 4 * i, b, sizeof b);
+        for (int k = 0; k < 4; k++) p.variances[4 * i + k] = 1.0f;
+        for (int c = 0; c < NC; c++) { /* 16 levels: ties are common */
+            seed = seed * 1103515245u + 12345u;
+            conf[i * NC + c] = (float)(seed >> 20 & 15) / 16.0f;
+        }
+    }
+    ssd_detect_params prm = ssd_detect_default(NC);
+    prm.code_type = SSD_CODE_CORNER; /* loc 0: each box is its prior, exactly */
+    prm.background_label = 2;
+    prm.confidence_threshold = 0.4f;
+    prm.nms_threshold = 0.45f;
+    prm.top_k = TOPK;
+    static ssd_detection det[NC * TOPK];
+    int n;
+    nn_error err;
+    ck_assert_int_eq(ssd_detect(&p, loc, conf, &prm, det, NC * TOPK, &n, &err), NN_OK);
+    int at = 0, keep[N], n_keep;
+    for (int c = 0; c < NC; c++) {
+        if (c == prm.background_label) continue;
+        ck_assert_int_eq(ssd_nms(p.boxes, conf + c, NC, N, prm.confidence_threshold,
+                                 prm.nms_threshold, TOPK, keep, &n_keep, &err), NN_OK);
+        ck_assert_int_gt(n_keep, 1);
+        for (int k = 0; k < n_keep; k++, at++) {
+            ck_assert_int_lt(at, n);
+            ck_assert_int_eq(det[at].label, c);
+            ck_assert(det[at].score == conf[keep[k] * NC + c]);
+            ck_assert(det[at].x1 == p.boxes[4 * keep[k]] && det[at].y2 == p.boxes[4 * keep[k] + 3]);
+        }
+    }
+    ck_assert_int_eq(at, n);
+    ssd_priors_free(&p);
+    free(loc), free(conf);
+}
+END_TEST
+
 START_TEST(detect_vs_opencv) {
     tu_fixture *fx = tu_fixture_load("fixtures/ssd_opencv.nnfx");
     ck_assert_ptr_nonnull(fx);
@@ -539,6 +592,7 @@ Suite *ssd_suite(void) {
     tcase_add_test(tc, nms_ties);
     tcase_add_test(tc, nms_vs_torchvision);
     tcase_add_test(tc, detect_by_hand);
+    tcase_add_test(tc, detect_many_classes_vs_per_class_nms);
     tcase_add_test(tc, detect_vs_opencv);
     suite_add_tcase(s, tc);
     return s;
