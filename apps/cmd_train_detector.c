@@ -35,7 +35,7 @@ typedef struct {
     const char *data, *out, *resume, *export_path;
     bool per_class; /* background, mask, no_mask instead of background, face */
     int epochs, batch, size, eval_every, limit, threads, warmup, stop_after;
-    float lr, weight_decay, val_fraction, min_face_px, input_scale;
+    float lr, weight_decay, val_fraction, min_face_px, input_scale, match_iou;
     int input_long_side;
     bool epochs_given; /* --epochs on the command line (a resumed run may raise it) */
     uint64_t seed;
@@ -59,6 +59,8 @@ static void usage(FILE *f) {
             "  --eval-every N       validation AP every N epochs (default 5; 0: only at the end)\n"
             "  --min-face PX        faces under this (longer side) after augmentation are\n"
             "                       ignored by the loss (default 4)\n"
+            "  --match-iou X        a prior is a positive for a face it overlaps by IoU >= X,\n"
+            "                       besides each face's best prior (default 0.5)\n"
             "  --widths a,b,c,d,e,f network channels (default 16,32,48,96,160,160)\n"
             "  --maps N             feature maps, strides 4..4*2^(N-1) (default 5)\n"
             "  --sizes S            prior sizes in input px per map, maps separated by ';'\n"
@@ -102,7 +104,7 @@ static nn_status config_to_meta(const train_opts *o, nn_weights *w, nn_error *er
                 {"config.lr", o->lr},               {"config.weight_decay", o->weight_decay},
                 {"config.val_fraction", o->val_fraction},
                 {"config.min_face", o->min_face_px}, {"config.maps", o->spec.n_maps},
-                {"config.per_class", o->per_class}};
+                {"config.per_class", o->per_class}, {"config.match_iou", o->match_iou}};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         snprintf(buf, sizeof buf, "%.9g", nums[i].v);
         if (nn_weights_set_meta(w, nums[i].k, buf, err) != NN_OK) return err->code;
@@ -136,6 +138,7 @@ static nn_status config_from_meta(const nn_weights *w, train_opts *o, nn_error *
     o->weight_decay = (float)meta_num(w, "config.weight_decay", o->weight_decay);
     o->val_fraction = (float)meta_num(w, "config.val_fraction", o->val_fraction);
     o->min_face_px = (float)meta_num(w, "config.min_face", o->min_face_px);
+    o->match_iou = (float)meta_num(w, "config.match_iou", 0.5); /* older runs: 0.5 */
     o->spec.n_maps = (int)meta_num(w, "config.maps", o->spec.n_maps);
     o->per_class = meta_num(w, "config.per_class", o->per_class) != 0;
     /* The seed decides the split, the photo order and every augmentation: a
@@ -351,6 +354,7 @@ static int run(train_opts *o) {
                             .total_steps = o->epochs * steps_per_epoch,
                             .min_lr = o->lr * 0.01f};
     multibox_config mc = multibox_default_config(num_classes);
+    mc.overlap_threshold = o->match_iou;
     bool tty = isatty(fileno(stderr));
 
     int stop_at = o->stop_after > 0 ? state.epoch + o->stop_after : o->epochs;
@@ -496,6 +500,7 @@ int cmd_train_detector(int argc, char **argv) {
                     .val_fraction = 0.15f,
                     .min_face_px = 4.0f,
                     .input_scale = 1.0f,
+                    .match_iou = 0.5f,
                     .seed = 1,
                     .spec = face_ssd_default_spec()};
     static const struct option longs[] = {
@@ -512,6 +517,7 @@ int cmd_train_detector(int argc, char **argv) {
         {"export", required_argument, 0, 'X'},   {"stop-after", required_argument, 0, 'A'},
         {"input-scale", required_argument, 0, 'I'},
         {"input-long-side", required_argument, 0, 'G'},
+        {"match-iou", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
@@ -565,6 +571,10 @@ int cmd_train_detector(int argc, char **argv) {
         case 'I':
             o.input_scale = strtof(optarg, &end);
             bad = *end || !(o.input_scale > 0.05f && o.input_scale <= 8);
+            break;
+        case 'P':
+            o.match_iou = strtof(optarg, &end);
+            bad = *end || !(o.match_iou > 0 && o.match_iou <= 1);
             break;
         case 'A': o.stop_after = (int)strtol(optarg, &end, 10), bad = *end || o.stop_after < 1; break;
         case 'h': usage(stdout); return 0;
