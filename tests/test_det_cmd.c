@@ -5,6 +5,7 @@
  * the JSON fields. The maskdet binary sits next to run_tests. */
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,26 @@ START_TEST(train_resume_and_eval) {
                           memcmp(ta->data, tb->data, ta->numel * sizeof(float)) == 0,
                       "%s differs after resume", nn_weights_name(wa, i));
     }
+    const char *m = nn_weights_meta(wb, "config.match_iou");
+    ck_assert_msg(m && strtod(m, NULL) == 0.5, "match_iou %s", m ? m : "(none)");
+
+    /* a lower matching threshold is kept in the config and changes training */
+    snprintf(args, sizeof args, TRAIN_ARGS " --match-iou 0.2", tmp, tmp, "c");
+    ck_assert_int_eq(run(args, tmp, NULL), 0);
+    nn_weights *wc = NULL;
+    snprintf(path, sizeof path, "%s/c/last.ckpt.nnw", tmp);
+    ck_assert_int_eq(nn_weights_load(path, &wc, &err), NN_OK);
+    m = nn_weights_meta(wc, "config.match_iou");
+    ck_assert_msg(m && fabs(strtod(m, NULL) - 0.2) < 1e-6, "match_iou %s", m ? m : "(none)");
+    bool differs = false;
+    for (int i = 0; i < nn_weights_count(wa) && !differs; i++) {
+        const nn_tensor *ta = nn_weights_tensor(wa, i);
+        const nn_tensor *tc = nn_weights_find(wc, nn_weights_name(wa, i));
+        ck_assert_ptr_nonnull(tc);
+        differs = memcmp(ta->data, tc->data, ta->numel * sizeof(float)) != 0;
+    }
+    ck_assert_msg(differs, "--match-iou 0.2 trained the same weights as 0.5");
+    nn_weights_free(wc);
     nn_weights_free(wa);
     nn_weights_free(wb);
 
@@ -103,6 +124,8 @@ START_TEST(usage_errors) {
     dsf_make_tempdir(tmp, sizeof tmp);
     ck_assert_int_eq(run("train-detector", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --data x --epochs 0", tmp, NULL), 2);
+    ck_assert_int_eq(run("train-detector --data x --match-iou 0", tmp, NULL), 2);
+    ck_assert_int_eq(run("train-detector --data x --match-iou 1.5", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --help", tmp, NULL), 0);
     ck_assert_int_eq(run("eval --detector-only", tmp, NULL), 2);
     ck_assert_int_eq(run("eval --data x", tmp, NULL), 1); /* the full pipeline: no such folder */
