@@ -965,18 +965,19 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
     }
     /* Packed weights hold Winograd's U when a single image would use it
      * (KS(conv2d_packed_floats)), whatever the batch of this call. */
-    if (KS(wg_fwd_ok_batch)(s, packed ? 1 : s->n)) {
+    int tile = KS(wg_fwd_tile)(s, packed ? 1 : s->n);
+    if (tile) {
         int m, k;
-        float *u = packed ? NULL : KS(wg_weights)(s, w, false, &m, &k, NULL);
+        float *u = packed ? NULL : KS(wg_weights)(s, w, tile, false, &m, &k, NULL);
         if (packed) m = s->cout, k = s->cin;
         bool done = (packed || u) &&
-                    KS(wg_run)(x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
+                    KS(wg_run)(tile, x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
                                packed ? packed : u, m, s->hout, s->wout, y, b, s->relu, false,
                                s->scratch);
         nn_scratch_release(s->scratch, u);
         if (done) return;
         if (packed) { /* no memory for the Winograd buffers */
-            KS(forward_wg_scalar)(s, x, packed, b, y);
+            KS(forward_wg_scalar)(s, x, packed, tile, b, y);
             return;
         }
     }
@@ -1010,7 +1011,8 @@ static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
     int taps = s->kh * s->kw;
     if (KS(small_cin_ok)(s)) return KS(small_cin_packed_floats)(s);
     if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
-    if (KS(wg_fwd_ok_batch)(s, 1)) return 16 * KS(wg_a_xi)(s->cout, s->cin);
+    int tile = KS(wg_fwd_tile)(s, 1);
+    if (tile) return KS(wg_xis)(tile) * KS(wg_a_xi)(s->cout, s->cin);
     return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
 }
 
@@ -1024,9 +1026,10 @@ static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, fl
         memcpy(packed, w, sizeof(float) * s->cout * taps);
         return;
     }
-    if (KS(wg_fwd_ok_batch)(s, 1)) {
+    int tile = KS(wg_fwd_tile)(s, 1);
+    if (tile) {
         int m, k;
-        KS(wg_weights)(s, w, false, &m, &k, packed);
+        KS(wg_weights)(s, w, tile, false, &m, &k, packed);
         return;
     }
     KS(pack_weights)(s, w, KS_A_ROWS, s->cout / s->groups, s->cin / s->groups * taps, packed);
@@ -1060,7 +1063,7 @@ static void KS(bwd_wg_task)(void *arg, int task) {
         const float *dyc = J->dy + (size_t)n0 * s->cout * s->hout * s->wout;
         float *dxc = J->dx + (size_t)n0 * s->cin * s->h * s->w;
         /* tasks run side by side: each with a workspace of its own */
-        if (!KS(wg_run)(dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
+        if (!KS(wg_run)(2, dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
                         s->w, dxc, NULL, false, true, nn_scratch_child(s->scratch, task))) {
             nn_conv2d_shape part = *s; /* no memory for the buffers: these images the slow way */
             part.n = count;
@@ -1078,7 +1081,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
     int fph = s->dil_h * (s->kh - 1) - s->pad_h, fpw = s->dil_w * (s->kw - 1) - s->pad_w;
     if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
         int m, k;
-        float *u = KS(wg_weights)(s, w, true, &m, &k, NULL);
+        float *u = KS(wg_weights)(s, w, 2, true, &m, &k, NULL);
         int threads = nn_threads_get();
         if (u && threads > 1 && s->n >= 2 * threads) {
             KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .m = m, .fph = fph,
@@ -1089,7 +1092,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
             nn_scratch_release(s->scratch, u);
             return;
         }
-        bool done = u && KS(wg_run)(dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
+        bool done = u && KS(wg_run)(2, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
                                     s->w, dx, NULL, false, true, s->scratch);
         nn_scratch_release(s->scratch, u);
         if (done) return;

@@ -73,86 +73,128 @@ static bool KS(wg_fwd_ok_batch)(const nn_conv2d_shape *s, int batch) {
            s->cout >= WG_FWD_MIN_CHANNELS;
 }
 
-/* Floats between the 16 packed U matrices (m output, k input channels). */
+/* The forward variant: 0 (none: the direct GEMM), 2 for F(2x2) or 4 for
+ * F(4x4). Packed weights hold the U of wg_fwd_tile(s, 1). */
+static int KS(wg_fwd_tile)(const nn_conv2d_shape *s, int batch) {
+    if (!KS(wg_fwd_ok_batch)(s, batch)) return 0;
+#ifdef WG_MEASURE_TILE
+    return WG_MEASURE_TILE;
+#endif
+    return 4;
+}
+
+/* Floats between the packed U matrices (m output, k input channels). */
 static size_t KS(wg_a_xi)(int m, int k) {
     return KS(wg_xi_stride)((size_t)ks_cdiv(m, MR) * MR * k);
+}
+
+/* Transformed matrices of a variant: (tile + 2)^2, 16 or 36. */
+static int KS(wg_xis)(int tile) { return (tile + 2) * (tile + 2); }
+
+/* A left inverse L of each variant's G (3 x alpha, L G = I): g = L U L^T
+ * recovers a weight from packed U. */
+static const float KS(wg_l2)[3][4] = {{1, 0, 0, 0}, {0, 1, -1, 0}, {0, 0, 0, 1}};
+static const float KS(wg_l4)[3][6] = {{4, 0, 0, 0, 0, 0}, {0, -3, 3, 0, 0, 0}, {0, 0, 0, 0, 0, 1}};
+
+static inline vf KS(wg_scale)(vf a, float c) { return vf_fma(a, vf_set1(c), vf_zero()); }
+
+/* t = G g for 3 vectors g (a column or a row of the kernel): 4 of F(2x2)
+ * or 6 of F(4x4). */
+static inline void KS(wg_gg)(int tile, const vf g[3], vf *t) {
+    vf p = vf_add(g[0], g[2]);
+    if (tile == 2) {
+        t[0] = g[0];
+        t[1] = KS(wg_scale)(vf_add(p, g[1]), 0.5f);
+        t[2] = KS(wg_scale)(vf_sub(p, g[1]), 0.5f);
+        t[3] = g[2];
+        return;
+    }
+    vf q = vf_fma(g[0], vf_set1(1.0f / 24), KS(wg_scale)(g[2], 1.0f / 6));
+    vf r = KS(wg_scale)(g[1], 1.0f / 12);
+    t[0] = KS(wg_scale)(g[0], 0.25f);
+    t[1] = KS(wg_scale)(vf_add(p, g[1]), -1.0f / 6);
+    t[2] = KS(wg_scale)(vf_sub(p, g[1]), -1.0f / 6);
+    t[3] = vf_add(q, r);
+    t[4] = vf_sub(q, r);
+    t[5] = g[2];
 }
 
 typedef struct {
     const float *w;
     float *apack;
-    int m, k, cin;
+    int m, k, cin, tile;
     bool flip;
     size_t per_xi;
 } KS(wgw_job);
 
-/* One MR-row panel of all 16 matrices U[xi]: for each k, MR consecutive rows
- * land next to each other in each of the 16 outputs. */
+/* One MR-row panel of all matrices U[xi]: for each k, the panel's MR rows
+ * are the lanes of one vector (MR <= VL), gathered from the MR kernels,
+ * transformed as U = G g G^T and stored MR floats to each U[xi]. */
 static void KS(wg_weight_panel)(void *arg, int panel) {
     KS(wgw_job) *J = arg;
-    int m0 = panel * MR, mr = ks_min(MR, J->m - m0);
+    int m0 = panel * MR, mr = ks_min(MR, J->m - m0), alpha = J->tile + 2;
+    /* kernel (mi, ki) at w + mi * row_step + ki * col_step; flipped: the
+     * kernel of (ki, mi), read back to front */
+    int row_step = J->flip ? 9 : J->k * 9, col_step = J->flip ? J->cin * 9 : 9;
+    vmask keep = vmask_range(0, MR);
     for (int ki = 0; ki < J->k; ki++) {
+        const float *g0 = J->w + (size_t)m0 * row_step + (size_t)ki * col_step;
+        vf g[3][3], t[6][3];
+        for (int i = 0; i < 9; i++)
+            g[i / 3][i % 3] = vf_gather_stride(g0, J->flip ? 8 - i : i, row_step, mr, INT_MAX);
+        for (int c = 0; c < 3; c++) { /* t = G g, column by column */
+            vf col[3] = {g[0][c], g[1][c], g[2][c]}, tc[6];
+            KS(wg_gg)(J->tile, col, tc);
+            for (int a = 0; a < alpha; a++) t[a][c] = tc[a];
+        }
         float *dst = J->apack + ((size_t)panel * J->k + ki) * MR;
-        for (int r = 0; r < MR; r++) {
-            float u[16] = {0};
-            if (r < mr) {
-                int mi = m0 + r;
-                const float *g = J->flip ? J->w + ((size_t)ki * J->cin + mi) * 9
-                                         : J->w + ((size_t)mi * J->k + ki) * 9;
-                float gg[3][3], t[4][3];
-                for (int i = 0; i < 9; i++) gg[i / 3][i % 3] = J->flip ? g[8 - i] : g[i];
-                for (int c = 0; c < 3; c++) { /* t = G g */
-                    t[0][c] = gg[0][c];
-                    t[1][c] = 0.5f * (gg[0][c] + gg[1][c] + gg[2][c]);
-                    t[2][c] = 0.5f * (gg[0][c] - gg[1][c] + gg[2][c]);
-                    t[3][c] = gg[2][c];
-                }
-                for (int q = 0; q < 4; q++) { /* (G g) G^T */
-                    u[q * 4 + 0] = t[q][0];
-                    u[q * 4 + 1] = 0.5f * (t[q][0] + t[q][1] + t[q][2]);
-                    u[q * 4 + 2] = 0.5f * (t[q][0] - t[q][1] + t[q][2]);
-                    u[q * 4 + 3] = t[q][2];
-                }
-            }
-            for (int xi = 0; xi < 16; xi++) dst[xi * J->per_xi + r] = u[xi];
+        for (int a = 0; a < alpha; a++) { /* (G g) G^T, row by row */
+            vf u[6];
+            KS(wg_gg)(J->tile, t[a], u);
+            for (int b = 0; b < alpha; b++)
+                vf_mask_storeu(dst + (size_t)(a * alpha + b) * J->per_xi, keep, u[b]);
         }
     }
 }
 
 /* U[xi] = (G g G^T)[xi] for each (co, ci), packed as MR-row panels of the
- * [cout][cin] matrix of each xi: [16][panels][k][MR], into out (16 *
+ * [cout][cin] matrix of each xi: [xis][panels][k][MR], into out (xis *
  * wg_a_xi floats) or the workspace's weights slot when out is NULL. `flip` transforms the
  * weights of the equivalent forward convolution of backward data instead:
  * the kernel rotated by 180 degrees and cin/cout swapped (m = ci, k = co). */
-static float *KS(wg_weights)(const nn_conv2d_shape *s, const float *w, bool flip, int *m_out,
-                             int *k_out, float *out) {
+static float *KS(wg_weights)(const nn_conv2d_shape *s, const float *w, int tile, bool flip,
+                             int *m_out, int *k_out, float *out) {
     int m = flip ? s->cin : s->cout, k = flip ? s->cout : s->cin;
-    size_t per_xi = KS(wg_a_xi)(m, k);
-    float *apack = out ? out : nn_scratch_get(s->scratch, KS_SLOT_WEIGHTS, sizeof(float) * 16 * per_xi);
+    size_t per_xi = KS(wg_a_xi)(m, k), xis = KS(wg_xis)(tile);
+    float *apack = out ? out
+                       : nn_scratch_get(s->scratch, KS_SLOT_WEIGHTS, sizeof(float) * xis * per_xi);
     if (!apack) return NULL;
-    KS(wgw_job) J = {w, apack, m, k, s->cin, flip, per_xi};
+    KS(wgw_job) J = {w, apack, m, k, s->cin, tile, flip, per_xi};
     nn_parallel_for(ks_cdiv(m, MR), KS(wg_weight_panel), &J);
     *m_out = m;
     *k_out = k;
     return apack;
 }
 
-/* The weight g[ky][kx] of (co, ci) recovered from packed U: G has a left
- * inverse that takes (u0, u1 - u2, u3), applied on both sides. */
-static float KS(wg_weight_at)(const float *u, int cout, int cin, int co, int ci, int ky, int kx) {
+/* The weight g[ky][kx] of (co, ci) recovered from packed U: g = L U L^T. */
+static float KS(wg_weight_at)(const float *u, int tile, int cout, int cin, int co, int ci,
+                              int ky, int kx) {
+    int alpha = tile + 2;
     size_t a_xi = KS(wg_a_xi)(cout, cin), at = ((size_t)(co / MR) * cin + ci) * MR + co % MR;
-    float t[4];
-    for (int r = 0; r < 4; r++) {
-        const float *row = u + (size_t)(r * 4) * a_xi + at;
-        t[r] = kx == 0 ? row[0] : kx == 1 ? row[a_xi] - row[2 * a_xi] : row[3 * a_xi];
-    }
-    return ky == 0 ? t[0] : ky == 1 ? t[1] - t[2] : t[3];
+    double acc = 0.0;
+    for (int a = 0; a < alpha; a++)
+        for (int b = 0; b < alpha; b++) {
+            double la = tile == 4 ? KS(wg_l4)[ky][a] : KS(wg_l2)[ky][a];
+            double lb = tile == 4 ? KS(wg_l4)[kx][b] : KS(wg_l2)[kx][b];
+            if (la != 0.0 && lb != 0.0) acc += la * lb * u[(size_t)(a * alpha + b) * a_xi + at];
+        }
+    return (float)acc;
 }
 
 /* Direct convolution from packed U, for when there is no memory for the
  * Winograd buffers: slow, but needs nothing. */
 static void KS(forward_wg_scalar)(const nn_conv2d_shape *s, const float *x, const float *u,
-                                  const float *b, float *y) {
+                                  int tile, const float *b, float *y) {
     for (int n = 0; n < s->n; n++)
         for (int co = 0; co < s->cout; co++)
             for (int oy = 0; oy < s->hout; oy++)
@@ -165,7 +207,7 @@ static void KS(forward_wg_scalar)(const nn_conv2d_shape *s, const float *x, cons
                             for (int kx = 0; kx < 3; kx++) {
                                 int ix = ox - s->pad_w + kx;
                                 if (ix < 0 || ix >= s->w) continue;
-                                acc += KS(wg_weight_at)(u, s->cout, s->cin, co, ci, ky, kx) *
+                                acc += KS(wg_weight_at)(u, tile, s->cout, s->cin, co, ci, ky, kx) *
                                        x[(((size_t)n * s->cin + ci) * s->h + iy) * s->w + ix];
                             }
                         }
@@ -178,9 +220,10 @@ typedef struct {
     /* the convolution being computed: input planes, sizes, padding */
     const float *x;
     int h, w, pad_h, pad_w, hout, wout;
+    int tile, xis;       /* the variant: outputs per tile side (2 or 4), matrices (16 or 36) */
     int m, k;            /* GEMM: m output channels, k input channels */
-    const float *apack;  /* [16][panels][k][MR], xi stride a_xi */
-    float *v, *mm;       /* [16][k][ld] and [16][m][ld] for the band, xi strides v_xi, m_xi */
+    const float *apack;  /* [xis][panels][k][MR], xi stride a_xi */
+    float *v, *mm;       /* [xis][k][ld] and [xis][m][ld] for the band, xi strides v_xi, m_xi */
     size_t a_xi, v_xi, m_xi;
     int tw, ty0, ty1, ld;
     float *y;            /* output planes [m][hout][wout] */
@@ -191,8 +234,8 @@ typedef struct {
     int *boff;           /* [tasks][KC] */
 } KS(wg_job);
 
-/* V[xi][c][t] for one input channel over the band's tiles. */
-static void KS(wg_input)(void *arg, int c) {
+/* F(2x2): V[xi][c][t] for one input channel over the band's tiles. */
+static void KS(wg_input2)(void *arg, int c) {
     KS(wg_job) *J = arg;
     const float *plane = J->x + (size_t)c * J->h * J->w;
     size_t xi_stride = J->v_xi;
@@ -228,8 +271,8 @@ static void KS(wg_input)(void *arg, int c) {
     }
 }
 
-/* Y = A^T M A (+ bias, ReLU, or += into y) for one output channel. */
-static void KS(wg_output)(void *arg, int co) {
+/* F(2x2): Y = A^T M A (+ bias, ReLU, or += into y) for one output channel. */
+static void KS(wg_output2)(void *arg, int co) {
     KS(wg_job) *J = arg;
     size_t xi_stride = J->m_xi;
     const float *mc = J->mm + (size_t)co * J->ld;
@@ -275,7 +318,132 @@ static void KS(wg_output)(void *arg, int co) {
         }
 }
 
-/* One item of the band's 16 GEMMs: items are (xi, tile chunk, row chunk). */
+/* F(4x4): the rows of B^T applied to 6 vectors d (a column or a row of the
+ * patch): the two +-pairs share their halves, so 12 add/fma instead of 36. */
+static inline void KS(wg4_bt)(const vf d[6], vf o[6]) {
+    vf four = vf_set1(4.0f), mfour = vf_set1(-4.0f), mfive = vf_set1(-5.0f);
+    vf a = vf_fma(mfour, d[2], d[4]);    /* d4 - 4 d2 */
+    vf b = vf_fma(mfour, d[1], d[3]);    /* d3 - 4 d1 */
+    vf c = vf_sub(d[4], d[2]);           /* d4 - d2 */
+    vf e = vf_sub(d[3], d[1]);
+    e = vf_add(e, e);                    /* 2 (d3 - d1) */
+    o[0] = vf_fma(mfive, d[2], vf_fma(four, d[0], d[4]));
+    o[1] = vf_add(a, b);
+    o[2] = vf_sub(a, b);
+    o[3] = vf_add(c, e);
+    o[4] = vf_sub(c, e);
+    o[5] = vf_fma(mfive, d[3], vf_fma(four, d[1], d[5]));
+}
+
+/* F(4x4): V[xi][c][t] for one input channel over the band's tiles; tiles
+ * are 4 apart, so VL tiles' patch element (r, q) is a stride-4 gather
+ * (zero in the padding and past the image). */
+static void KS(wg_input4)(void *arg, int c) {
+    KS(wg_job) *J = arg;
+    const float *plane = J->x + (size_t)c * J->h * J->w;
+    size_t xi_stride = J->v_xi;
+    float *vc = J->v + (size_t)c * J->ld;
+    for (int ty = J->ty0; ty < J->ty1; ty++) {
+        int iy0 = 4 * ty - J->pad_h;
+        for (int tx = 0; tx < J->tw; tx += VL) {
+            int n = ks_min(VL, J->tw - tx), t = (ty - J->ty0) * J->tw + tx;
+            vf bt[6][6]; /* B^T d, column by column */
+            for (int q = 0; q < 6; q++) {
+                vf d[6], o[6];
+                for (int r = 0; r < 6; r++) {
+                    int iy = iy0 + r;
+                    d[r] = iy >= 0 && iy < J->h
+                               ? vf_gather_stride(plane + (size_t)iy * J->w, 4 * tx - J->pad_w + q,
+                                                  4, n, J->w)
+                               : vf_zero();
+                }
+                KS(wg4_bt)(d, o);
+                for (int r = 0; r < 6; r++) bt[r][q] = o[r];
+            }
+            vmask keep = vmask_range(0, n);
+            for (int r = 0; r < 6; r++) { /* (B^T d) B */
+                vf o[6];
+                KS(wg4_bt)(bt[r], o);
+                for (int q = 0; q < 6; q++)
+                    vf_mask_storeu(vc + (r * 6 + q) * xi_stride + t, keep, o[q]);
+            }
+        }
+    }
+}
+
+/* F(4x4): the rows of A^T applied to 6 vectors m. */
+static inline void KS(wg4_at)(const vf m[6], vf o[4]) {
+    vf s12 = vf_add(m[1], m[2]), d12 = vf_sub(m[1], m[2]);
+    vf s34 = vf_add(m[3], m[4]), d34 = vf_sub(m[3], m[4]);
+    o[0] = vf_add(vf_add(m[0], s12), s34);
+    o[1] = vf_fma(vf_set1(2.0f), d34, d12);
+    o[2] = vf_fma(vf_set1(4.0f), s34, s12);
+    o[3] = vf_add(vf_fma(vf_set1(8.0f), d34, d12), m[5]);
+}
+
+/* F(4x4): Y = A^T M A (+ bias, ReLU, or += into y) for one output channel.
+ * The 4 outputs of a tile row sit side by side in y, so a row of VL tiles
+ * is 4 VL consecutive floats: they are interleaved through a small buffer
+ * and written (or added) with vector stores, masked at the right edge. */
+static void KS(wg_output4)(void *arg, int co) {
+    KS(wg_job) *J = arg;
+    size_t xi_stride = J->m_xi;
+    const float *mc = J->mm + (size_t)co * J->ld;
+    float *plane = J->y + (size_t)co * J->hout * J->wout;
+    vf bias = vf_set1(J->bias ? J->bias[co] : 0.0f);
+    float cols[4][VL], row_out[4 * VL];
+    for (int ty = J->ty0; ty < J->ty1; ty++)
+        for (int tx = 0; tx < J->tw; tx += VL) {
+            int n = ks_min(VL, J->tw - tx), t = (ty - J->ty0) * J->tw + tx;
+            int ox0 = 4 * tx, count = ks_min(4 * n, J->wout - ox0);
+            vf a[4][6]; /* A^T M, column by column */
+            for (int q = 0; q < 6; q++) {
+                vf m[6], o[4];
+                for (int r = 0; r < 6; r++) m[r] = vf_loadu(mc + (r * 6 + q) * xi_stride + t);
+                KS(wg4_at)(m, o);
+                for (int i = 0; i < 4; i++) a[i][q] = o[i];
+            }
+            for (int i = 0; i < 4; i++) { /* (A^T M) A, row i of each tile */
+                int oy = 4 * ty + i;
+                if (oy >= J->hout) break;
+                vf o[4];
+                KS(wg4_at)(a[i], o);
+                for (int j = 0; j < 4; j++) vf_storeu(cols[j], o[j]);
+                for (int l = 0; l < VL; l++)
+                    for (int j = 0; j < 4; j++) row_out[4 * l + j] = cols[j][l];
+                float *dst = plane + (size_t)oy * J->wout + ox0;
+                for (int v = 0; v < count; v += VL) {
+                    vmask keep = vmask_range(0, ks_min(VL, count - v));
+                    vf val = vf_loadu(row_out + v);
+                    if (J->accumulate)
+                        val = vf_add(val, vf_maskz_loadu(dst + v, keep));
+                    else {
+                        val = vf_add(val, bias);
+                        if (J->relu) val = vf_max(val, vf_zero());
+                    }
+                    vf_mask_storeu(dst + v, keep, val);
+                }
+            }
+        }
+}
+
+static void KS(wg_input)(void *arg, int c) {
+    KS(wg_job) *J = arg;
+    if (J->tile == 4)
+        KS(wg_input4)(arg, c);
+    else
+        KS(wg_input2)(arg, c);
+}
+
+static void KS(wg_output)(void *arg, int co) {
+    KS(wg_job) *J = arg;
+    if (J->tile == 4)
+        KS(wg_output4)(arg, co);
+    else
+        KS(wg_output2)(arg, co);
+}
+
+/* One item of the band's GEMMs: items are (xi, tile chunk, row chunk). */
 static void KS(wg_gemm_item)(KS(wg_job) *J, int i, int *boff) {
     KS(smap) map;
     int tiles = (J->ty1 - J->ty0) * J->tw, p_chunks = ks_cdiv(tiles, J->p_chunk);
@@ -305,7 +473,7 @@ static void KS(wg_gemm_item)(KS(wg_job) *J, int i, int *boff) {
 
 static int KS(wg_gemm_items)(const KS(wg_job) *J) {
     int tiles = (J->ty1 - J->ty0) * J->tw;
-    return 16 * ks_cdiv(tiles, J->p_chunk) * J->m_chunks;
+    return J->xis * ks_cdiv(tiles, J->p_chunk) * J->m_chunks;
 }
 
 /* The band's GEMMs shared by all threads: items from a common counter. */
@@ -356,12 +524,12 @@ static void KS(wg_private_task)(void *arg, int task) {
  * planes of h x w per image, y has m planes of hout x wout. apack from
  * wg_weights. V, M and the offsets come from workspace ws (NULL: allocated
  * here). Returns false if memory is short (then nothing was written). */
-static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
+static bool KS(wg_run)(int tile, const float *x, int batch, int k, int h, int w,
                        int pad_h, int pad_w, const float *apack, int m, int hout, int wout,
                        float *y, const float *bias, bool relu, bool accumulate, nn_scratch *ws) {
-    int th = ks_cdiv(hout, 2), tw = ks_cdiv(wout, 2);
-    long band = ks_min(WG_BAND_MAX, ks_max(WG_BAND_MIN, 2 * 16L * m * k));
-    int band_rows = ks_max(1, ks_min(th, (int)(band / (16L * (k + m) * (tw + 32)))));
+    int xis = KS(wg_xis)(tile), th = ks_cdiv(hout, tile), tw = ks_cdiv(wout, tile);
+    long band = ks_min(WG_BAND_MAX, ks_max(WG_BAND_MIN, 2L * xis * m * k));
+    int band_rows = ks_max(1, ks_min(th, (int)(band / ((long)xis * (k + m) * (tw + 32)))));
     int ld = KS(wg_ld)(band_rows * tw);
     int threads = nn_threads_get(), bands = ks_cdiv(th, band_rows);
     /* + NR: vectors and panels at the end of a row read a little past it */
@@ -369,13 +537,14 @@ static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
     if (threads > 1 && (long)batch * bands >= 4L * threads) {
         int tasks = threads;
         KS(wg_job) proto = {.x = x, .h = h, .w = w, .pad_h = pad_h, .pad_w = pad_w, .hout = hout,
-                            .wout = wout, .m = m, .k = k, .apack = apack, .tw = tw,
+                            .wout = wout, .tile = tile, .xis = xis, .m = m, .k = k,
+                            .apack = apack, .tw = tw,
                             .a_xi = KS(wg_a_xi)(m, k), .v_xi = v_xi, .m_xi = m_xi, .ld = ld,
                             .y = y, .bias = bias, .relu = relu, .accumulate = accumulate};
         KS(wg_private) P = {.proto = &proto, .bands = bands, .band_rows = band_rows, .th = th,
                             .items = batch * bands, .x_image = (size_t)k * h * w,
-                            .y_image = (size_t)m * hout * wout, .v_floats = 16 * v_xi + NR,
-                            .m_floats = 16 * m_xi + NR};
+                            .y_image = (size_t)m * hout * wout, .v_floats = xis * v_xi + NR,
+                            .m_floats = xis * m_xi + NR};
         P.v = nn_scratch_get(ws, KS_SLOT_INPUT, sizeof(float) * P.v_floats * tasks);
         P.mm = nn_scratch_get(ws, KS_SLOT_OUTPUT, sizeof(float) * P.m_floats * tasks);
         P.boff = nn_scratch_get(ws, KS_SLOT_TASKS, sizeof(int) * KC * tasks);
@@ -390,14 +559,15 @@ static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
         if (ok) return true;
         /* short of memory for a band per thread: try the shared band */
     }
-    float *v = nn_scratch_get(ws, KS_SLOT_INPUT, sizeof(float) * (16 * v_xi + NR));
-    float *mm = nn_scratch_get(ws, KS_SLOT_OUTPUT, sizeof(float) * (16 * m_xi + NR));
+    float *v = nn_scratch_get(ws, KS_SLOT_INPUT, sizeof(float) * (xis * v_xi + NR));
+    float *mm = nn_scratch_get(ws, KS_SLOT_OUTPUT, sizeof(float) * (xis * m_xi + NR));
     int *boff = nn_scratch_get(ws, KS_SLOT_TASKS, sizeof(int) * KC * threads);
     bool ok = v && mm && boff;
     for (int n = 0; ok && n < batch; n++) {
         for (int ty0 = 0; ty0 < th; ty0 += band_rows) {
             KS(wg_job) J = {.x = x + (size_t)n * k * h * w, .h = h, .w = w,
-                            .pad_h = pad_h, .pad_w = pad_w, .hout = hout, .wout = wout, .m = m,
+                            .pad_h = pad_h, .pad_w = pad_w, .hout = hout, .wout = wout,
+                            .tile = tile, .xis = xis, .m = m,
                             .k = k, .apack = apack, .v = v, .mm = mm, .tw = tw,
                             .a_xi = KS(wg_a_xi)(m, k),
                             .v_xi = v_xi, .m_xi = m_xi, .ty0 = ty0,
@@ -408,12 +578,12 @@ static bool KS(wg_run)(const float *x, int batch, int k, int h, int w,
             /* tile chunks of a few panels, row chunks when tiles are few */
             J.p_chunk = ks_min(ks_cdiv(tiles, NR), 8) * NR;
             int p_chunks = ks_cdiv(tiles, J.p_chunk);
-            J.m_chunks = 16 * p_chunks >= 3 * threads ? 1 : ks_cdiv(m, 4 * MR);
+            J.m_chunks = xis * p_chunks >= 3 * threads ? 1 : ks_cdiv(m, 4 * MR);
             J.m_chunk = ks_cdiv(ks_cdiv(m, J.m_chunks), MR) * MR;
             J.m_chunks = ks_cdiv(m, J.m_chunk);
             nn_parallel_for(k, KS(wg_input), &J);
             atomic_store(&J.next, 0);
-            nn_parallel_for(ks_min(threads, 16 * p_chunks * J.m_chunks), KS(wg_gemm_task), &J);
+            nn_parallel_for(ks_min(threads, xis * p_chunks * J.m_chunks), KS(wg_gemm_task), &J);
             nn_parallel_for(m, KS(wg_output), &J);
         }
     }
