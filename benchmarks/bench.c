@@ -14,7 +14,9 @@
  * other work, 1-thread comparisons are steadier in CPU time than in wall
  * time, which counts the time the thread waited for a core), GFLOP/s counted as
  * 2*Cout*Ho*Wo*(Cin/G)*Kh*Kw, and the percentage of the FP32 peak measured
- * on this machine at the same thread count (an FMA loop). Peers (oneDNN,
+ * on this machine at the same thread count (an FMA loop). The kernels get a
+ * workspace (nn_conv2d_shape.scratch) kept across calls, as a ctx gives
+ * them, so their buffers are not allocated and faulted in per call. Peers (oneDNN,
  * OpenBLAS im2col+sgemm) are timed too when their libraries are installed.
  *
  *   build/bench [--json] [--net=vgg|face_ssd] [--layers=conv1_1,conv4] [--passes=fwd,fwd_direct,bwd_data,bwd_weights,fwd_packed]
@@ -28,6 +30,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "nn_internal.h"
 #include "timing.h"
 
 typedef struct {
@@ -229,7 +232,8 @@ int main(int argc, char **argv) {
     }
 
     double *times = malloc(sizeof(double) * o.repeats);
-    if (!times) return 1;
+    nn_scratch *scratch = nn_scratch_create();
+    if (!times || !scratch) return 1;
     bool first_row = true;
     for (int ti = 0; ti < o.n_threads; ti++) {
         int threads = o.threads[ti];
@@ -239,6 +243,7 @@ int main(int argc, char **argv) {
             const layer *l = &o.layers[li];
             if (!layer_selected(&o, l->name)) continue;
             nn_conv2d_shape s = layer_shape(l);
+            s.scratch = scratch;
             size_t nx = (size_t)s.cin * s.h * s.w, ny = (size_t)s.cout * s.hout * s.wout;
             size_t nw = (size_t)s.cout * s.cin * s.kh * s.kw;
             buffers bf = {alloc_filled(nx, 1), alloc_filled(nw, 2), alloc_filled(s.cout, 3),
@@ -327,6 +332,7 @@ int main(int argc, char **argv) {
         }
     }
     free(times);
+    nn_scratch_destroy(scratch);
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -17,7 +17,8 @@
 #define NRV 2
 #define DOT_M 3
 #define DOT_N 3
-#define WG_FWD_MIN_CHANNELS 32 /* forward Winograd from 32 channels (winograd_simd.h) */
+#define WG_FWD_MIN_CHANNELS 32 /* forward Winograd F(2x2) from 32 channels (winograd_simd.h) */
+#define WG4_FWD_MIN_CHANNELS 32 /* forward Winograd F(4x4) from 32 channels */
 #define KS(name) avx2_##name
 
 typedef __m256 vf;

@@ -17,7 +17,8 @@
 #define NRV 2
 #define DOT_M 6
 #define DOT_N 4
-#define WG_FWD_MIN_CHANNELS 64 /* forward Winograd from 64 channels (winograd_simd.h) */
+#define WG_FWD_MIN_CHANNELS 64 /* forward Winograd F(2x2) from 64 channels (winograd_simd.h) */
+#define WG4_FWD_MIN_CHANNELS 32 /* forward Winograd F(4x4) from 32 channels */
 #define KS(name) avx512_##name
 
 typedef __m512 vf;

@@ -14,7 +14,8 @@
  *   vf_hsum(v)          sum of the lanes
  *   vf_load_even(p)     p[0], p[2], ..., p[2*VL-2] (reads 2*VL floats)
  *   MR, NRV            GEMM micro-tile: MR output rows x NRV vectors of pixels
- *   WG_FWD_MIN_CHANNELS  forward Winograd from this many channels in and out
+ *   WG_FWD_MIN_CHANNELS  forward Winograd F(2x2) from this many channels in and out
+ *   WG4_FWD_MIN_CHANNELS forward Winograd F(4x4) from this many channels in and out
  *   DOT_M, DOT_N       backward-weights tile (see below)
  *   KS(name)           prefix for the static names (avx2_name / avx512_name)
  *
@@ -33,11 +34,11 @@
  *   forward        Cin*Kh*Kw <= 32 and strided (first layers): the small-Cin
  *                  direct loop;
  *                  depthwise (one channel per group): a direct loop per plane;
- *                  3x3 stride 1, >= WG_FWD_MIN_CHANNELS (AVX-512 64, AVX2
- *                  32), >= 256 2x2 tiles: Winograd F(2x2,3x3) (winograd_simd.h);
+ *                  3x3 stride 1 with channels and tiles enough: Winograd
+ *                  F(4x4,3x3) or F(2x2,3x3) (winograd_simd.h, wg_fwd_tile);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
- *   backward data  Winograd as above but from 16 channels (with >= 2 images
+ *   backward data  Winograd F(2x2) from 16 channels, >= 256 tiles (with >= 2 images
  *                  per thread, whole images per task); stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
  *   backward w.    >= NR/2 output channels per group: the outer-product
@@ -965,7 +966,7 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
     }
     /* Packed weights hold Winograd's U when a single image would use it
      * (KS(conv2d_packed_floats)), whatever the batch of this call. */
-    int tile = KS(wg_fwd_tile)(s, packed ? 1 : s->n);
+    int tile = KS(wg_fwd_tile)(s, packed ? 1 : s->n, packed != NULL);
     if (tile) {
         int m, k;
         float *u = packed ? NULL : KS(wg_weights)(s, w, tile, false, &m, &k, NULL);
@@ -1011,7 +1012,7 @@ static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
     int taps = s->kh * s->kw;
     if (KS(small_cin_ok)(s)) return KS(small_cin_packed_floats)(s);
     if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
-    int tile = KS(wg_fwd_tile)(s, 1);
+    int tile = KS(wg_fwd_tile)(s, 1, true);
     if (tile) return KS(wg_xis)(tile) * KS(wg_a_xi)(s->cout, s->cin);
     return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
 }
@@ -1026,7 +1027,7 @@ static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, fl
         memcpy(packed, w, sizeof(float) * s->cout * taps);
         return;
     }
-    int tile = KS(wg_fwd_tile)(s, 1);
+    int tile = KS(wg_fwd_tile)(s, 1, true);
     if (tile) {
         int m, k;
         KS(wg_weights)(s, w, tile, false, &m, &k, packed);

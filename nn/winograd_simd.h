@@ -46,9 +46,9 @@ static int KS(wg_ld)(int tiles) {
     return (ld / 16) % 2 ? ld : ld + 16;
 }
 
-/* Winograd applies: 3x3, stride 1, dilation 1, no groups, enough channels
- * for the GEMMs to pay, and enough tiles (over the batch) to amortise the
- * weight transform: on VGG-16 it loses at 19x19 (100 tiles), wins at 38x38. */
+/* Winograd backward data (F(2x2)) applies: 3x3, stride 1, dilation 1, no
+ * groups, enough channels for the GEMMs to pay, and enough tiles (over the
+ * batch) to amortise the weight transform. */
 static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
     long tiles = (long)batch * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);
     return s->kh == 3 && s->kw == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
@@ -57,30 +57,50 @@ static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
 
 static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n); }
 
-/* The forward pass needs more channels than the above: with few channels
- * the transforms outweigh the 2.25x fewer multiplies and the direct GEMM
- * wins. Where that turns depends on the GEMM's tile, so each ISA file sets
- * WG_FWD_MIN_CHANNELS. Measured on face_ssd at 640x480, 1 thread, ms
- * direct GEMM / Winograd:
+/* The forward variant: 0 (none: the direct GEMM), 2 for F(2x2) or 4 for
+ * F(4x4), for a call on `batch` images with the weights packed beforehand
+ * or not. Packed weights hold the U of wg_fwd_tile(s, 1, true), and a
+ * packed call uses that whatever its batch.
+ *
+ * The rule, from build/bench (1 thread, AVX-512, workspace kept across
+ * calls; ms F(2x2) / F(4x4) / direct GEMM, unpacked; "p" packed):
+ *   - F(4x4) needs fewer channels than F(2x2): face_ssd at 640x480
+ *     32->32 at 120x160 2.93 / 2.37 / 2.47, 48->48 at 60x80 1.38 / 1.17 /
+ *     1.34, 96->96 at 30x40 1.37 / 0.92 / 1.34, but 16->32 1.93 / 1.58 /
+ *     1.23: from WG4_FWD_MIN_CHANNELS (32) in and out;
+ *   - unpacked, each call transforms the weights (36 floats per kernel
+ *     against 16), which small maps do not repay: F(4x4) wins on VGG-16 at
+ *     38x38 (100 4x4 tiles; 512->512 29.6 / 29.4 / 49.3, 256->512 14.9 /
+ *     14.4 / 24.3) and on 30x40 (80 tiles), loses at 19x19 (25 tiles;
+ *     512->512 10.6 / 13.0 / 13.6) and 15x20 (20): from 64 tiles. F(2x2)
+ *     wins from 64 of its tiles (19x19: 100 tiles, above; face_ssd 160->160
+ *     at 15x20, 80 tiles, 0.87 / 1.07 / 1.08; 8x10, 20 tiles: 0.40 / 0.85 /
+ *     0.39);
+ *   - packed, the weight transform is free, so small maps pay: 19x19
+ *     512->512 p 8.6 / 6.4, 15x20 96->160 p 0.55 / 0.46 (direct 0.64), but
+ *     8x10 160->160 p 0.24 / 0.48 (direct 0.39), where 6 4x4 tiles fill a
+ *     fifth of the GEMM's NR columns: F(4x4) from 16 tiles, F(2x2) from 16.
+ *   - 64x64 and larger maps: F(4x4) wherever it applies (VGG-16 at 75x75 to
+ *     300x300: conv1_2 42.3 / 33.5 / 50.0, conv2_2 35.6 / 24.0 / 47.6,
+ *     conv3_2 29.2 / 21.1 / 47.0).
+ * The F(2x2) channel threshold WG_FWD_MIN_CHANNELS is set per ISA (the
+ * direct GEMM's tile sets it). Measured on face_ssd at 640x480, 1 thread,
+ * ms direct GEMM / F(2x2) (before F(4x4)):
  *   AVX-512 (64):  16->32 1.27 / 2.18, 32->32 2.29 / 2.74, 32->48 0.81 /
  *                  0.97, 48->48 and 48->96 equal; VGG-16 64->64 at 300x300
  *                  49 / 42;
  *   AVX2 (32):     16->32 2.38 / 2.74, 32->32 4.73 / 4.35, 48->48 2.46 /
  *                  1.95, 48->96 1.23 / 0.90. */
-
-static bool KS(wg_fwd_ok_batch)(const nn_conv2d_shape *s, int batch) {
-    return !s->direct_only && KS(wg_ok_batch)(s, batch) && s->cin >= WG_FWD_MIN_CHANNELS &&
-           s->cout >= WG_FWD_MIN_CHANNELS;
-}
-
-/* The forward variant: 0 (none: the direct GEMM), 2 for F(2x2) or 4 for
- * F(4x4). Packed weights hold the U of wg_fwd_tile(s, 1). */
-static int KS(wg_fwd_tile)(const nn_conv2d_shape *s, int batch) {
-    if (!KS(wg_fwd_ok_batch)(s, batch)) return 0;
-#ifdef WG_MEASURE_TILE
-    return WG_MEASURE_TILE;
-#endif
-    return 4;
+static int KS(wg_fwd_tile)(const nn_conv2d_shape *s, int batch, bool packed) {
+    bool shape_ok = s->kh == 3 && s->kw == 3 && s->stride_h == 1 && s->stride_w == 1 &&
+                    s->dil_h == 1 && s->dil_w == 1 && s->groups == 1;
+    if (s->direct_only || !shape_ok) return 0;
+    int channels = ks_min(s->cin, s->cout);
+    long tiles4 = (long)batch * ks_cdiv(s->hout, 4) * ks_cdiv(s->wout, 4);
+    long tiles2 = (long)batch * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);
+    if (channels >= WG4_FWD_MIN_CHANNELS && tiles4 >= (packed ? 16 : 64)) return 4;
+    if (channels >= WG_FWD_MIN_CHANNELS && tiles2 >= (packed ? 16 : 64)) return 2;
+    return 0;
 }
 
 /* Floats between the packed U matrices (m output, k input channels). */
@@ -530,6 +550,10 @@ static bool KS(wg_run)(int tile, const float *x, int batch, int k, int h, int w,
     int xis = KS(wg_xis)(tile), th = ks_cdiv(hout, tile), tw = ks_cdiv(wout, tile);
     long band = ks_min(WG_BAND_MAX, ks_max(WG_BAND_MIN, 2L * xis * m * k));
     int band_rows = ks_max(1, ks_min(th, (int)(band / ((long)xis * (k + m) * (tw + 32)))));
+    if (tile == 4) { /* F(4x4)'s U is 2.25x larger: fewer, equal bands */
+        band_rows = ks_max(1, ks_min(th, (int)(band / ((long)xis * (k + m) * tw))));
+        band_rows = ks_cdiv(th, ks_cdiv(th, band_rows));
+    }
     int ld = KS(wg_ld)(band_rows * tw);
     int threads = nn_threads_get(), bands = ks_cdiv(th, band_rows);
     /* + NR: vectors and panels at the end of a row read a little past it */
