@@ -95,6 +95,7 @@ static int KS(wg_fwd_tile)(const nn_conv2d_shape *s, int batch, bool packed) {
     bool shape_ok = s->kh == 3 && s->kw == 3 && s->stride_h == 1 && s->stride_w == 1 &&
                     s->dil_h == 1 && s->dil_w == 1 && s->groups == 1;
     if (s->direct_only || !shape_ok) return 0;
+    if (s->winograd_tile == 2 || s->winograd_tile == 4) return s->winograd_tile;
     int channels = ks_min(s->cin, s->cout);
     long tiles4 = (long)batch * ks_cdiv(s->hout, 4) * ks_cdiv(s->wout, 4);
     long tiles2 = (long)batch * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);

@@ -4,10 +4,12 @@
  * this CPU has, on 1, 2 and 3 threads, with weights unpacked and packed:
  *   - the direct GEMM through the polyphase copy (stride 2 and 3, with
  *     padding and dilation; output rows of at least one vector);
- *   - Winograd forward, which now starts at 64 channels on AVX-512 and 32
- *     on AVX2 (so 47-48 channels run the GEMM on one, Winograd on the
- *     other), with bands shared
- *     by the threads and with a band per thread (enough bands, 2 threads);
+ *   - Winograd forward as its rule picks it (winograd_simd.h, wg_fwd_tile):
+ *     F(4x4) from 32 channels and 64 4x4 tiles (16 with packed weights),
+ *     F(2x2) from 64 channels on AVX-512, 32 on AVX2, and 64 2x2 tiles,
+ *     with bands shared by the threads and with a band per thread (enough
+ *     bands, 2 threads); odd shapes forced onto each variant and the
+ *     error bound are in test_winograd.c;
  *   - the small-Cin direct kernel (Cin*Kh*Kw <= 32, strided), and first
  *     layers of 1, 3, 7 input channels at stride 1 (the direct GEMM).
  * Tolerance is relative to the magnitude of the reference result, as in
@@ -43,13 +45,17 @@ static const fcase cases[] = {
     {1, 3, 23, 37, 64, 3, 1, 1, 1, 1, 1, 1, true, true},    /* VGG conv1_1, small   */
     {1, 1, 19, 33, 17, 3, 1, 1, 1, 1, 1, 1, false, true},   /* one channel          */
     {1, 7, 17, 35, 33, 3, 1, 1, 1, 1, 1, 1, true, false},
-    /* Winograd forward: 3x3 stride 1, >= 64 channels, >= 256 tiles */
+    /* Winograd forward: F(4x4) here (>= 32 channels, >= 64 4x4 tiles) */
     {1, 64, 33, 35, 65, 3, 1, 1, 1, 1, 1, 1, true, true},
     {2, 65, 31, 17, 64, 3, 1, 1, 0, 0, 1, 1, false, false}, /* no padding, batch 2  */
     {1, 96, 30, 40, 96, 3, 1, 1, 1, 1, 1, 1, true, true},   /* face_ssd conv4_2     */
-    {1, 64, 61, 45, 64, 3, 1, 1, 1, 1, 1, 1, true, false},  /* 11 bands: a band per
+    {3, 64, 61, 45, 64, 3, 1, 1, 1, 1, 1, 1, true, false},  /* 9 bands: a band per
                                                                thread on 2 threads */
-    /* 47-48 channels: the direct GEMM on AVX-512, Winograd on AVX2 */
+    {2, 33, 17, 23, 35, 3, 1, 1, 0, 0, 1, 1, true, true},   /* 15x21, 40 4x4 tiles:
+                                                               F(4x4) packed only */
+    {1, 64, 21, 21, 64, 3, 1, 1, 1, 1, 1, 1, false, true},  /* 21x21: F(2x2) on both
+                                                               ISAs unpacked */
+    /* 47-48 channels: F(4x4) on both ISAs */
     {1, 48, 30, 41, 47, 3, 1, 1, 1, 1, 1, 1, true, true},
 };
 
