@@ -38,7 +38,8 @@
  *                  F(4x4,3x3) or F(2x2,3x3) (winograd_simd.h, wg_fwd_tile);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
- *   backward data  Winograd F(2x2) from 16 channels, >= 256 tiles (with >= 2 images
+ *   backward data  Winograd from 16 channels, >= 256 2x2 tiles: F(4x4) as the
+ *                  forward picks it, else F(2x2) (with >= 2 images
  *                  per thread, whole images per task); stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
  *   backward w.    >= NR/2 output channels per group: the outer-product
@@ -1050,7 +1051,7 @@ typedef struct {
     const nn_conv2d_shape *s;
     const float *dy, *w, *u;
     float *dx;
-    int m, fph, fpw, chunk, tasks;
+    int tile, m, fph, fpw, chunk, tasks;
 } KS(bwd_wg_job);
 
 static void KS(bwd_wg_task)(void *arg, int task) {
@@ -1064,7 +1065,7 @@ static void KS(bwd_wg_task)(void *arg, int task) {
         const float *dyc = J->dy + (size_t)n0 * s->cout * s->hout * s->wout;
         float *dxc = J->dx + (size_t)n0 * s->cin * s->h * s->w;
         /* tasks run side by side: each with a workspace of its own */
-        if (!KS(wg_run)(2, dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
+        if (!KS(wg_run)(J->tile, dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
                         s->w, dxc, NULL, false, true, nn_scratch_child(s->scratch, task))) {
             nn_conv2d_shape part = *s; /* no memory for the buffers: these images the slow way */
             part.n = count;
@@ -1081,11 +1082,12 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
      * padding d*(k-1) - p, which lands exactly on the input size. */
     int fph = s->dil_h * (s->kh - 1) - s->pad_h, fpw = s->dil_w * (s->kw - 1) - s->pad_w;
     if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
-        int m, k;
-        float *u = KS(wg_weights)(s, w, 2, true, &m, &k, NULL);
+        int m, k, tile = KS(wg_bwd_tile)(s);
+        float *u = KS(wg_weights)(s, w, tile, true, &m, &k, NULL);
         int threads = nn_threads_get();
         if (u && threads > 1 && s->n >= 2 * threads) {
-            KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .m = m, .fph = fph,
+            KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .tile = tile,
+                                .m = m, .fph = fph,
                                 .fpw = fpw, .chunk = ks_cdiv(s->n, 4 * threads),
                                 .tasks = threads};
             nn_scratch_reserve_children(s->scratch, threads); /* else they allocate per call */
@@ -1093,7 +1095,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
             nn_scratch_release(s->scratch, u);
             return;
         }
-        bool done = u && KS(wg_run)(2, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
+        bool done = u && KS(wg_run)(tile, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
                                     s->w, dx, NULL, false, true, s->scratch);
         nn_scratch_release(s->scratch, u);
         if (done) return;

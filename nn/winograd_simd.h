@@ -1,35 +1,60 @@
 /*
- * winograd_simd.h - Winograd F(2x2, 3x3) for 3x3, stride-1, dilation-1
- * convolutions without groups; part of the kernels_simd.h template (same
- * vector vocabulary, same micro-kernel).
+ * winograd_simd.h - Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3, stride-1,
+ * dilation-1 convolutions without groups; part of the kernels_simd.h
+ * template (same vector vocabulary, same micro-kernel).
  *
- * Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch
- * around it as
+ * Each tile x tile block of outputs ("tile", 2x2 or 4x4) is computed from
+ * the alpha x alpha input patch around it (alpha = tile + 2: 4 or 6) as
  *     Y = A^T [ sum_ci (G g G^T) .* (B^T d B) ] A
- * with g the 3x3 kernel, d the patch and
+ * with g the 3x3 kernel and d the patch. F(2x2):
  *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
  *     G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
- *     A^T = [1 1 1 0; 0 1 -1 -1].
- * The sum over input channels of the 16 elementwise products is 16
- * independent GEMMs, M[xi][co][t] = sum_ci U[xi][co][ci] V[xi][ci][t], run by
- * the GEMM micro-kernel; that is 16 multiplies per 4 outputs and input
- * channel instead of 36 (2.25x fewer). The transforms add work per element
- * of input and output only.
+ *     A^T = [1 1 1 0; 0 1 -1 -1];
+ * F(4x4), the points 0, +-1, +-2 and infinity (Lavin & Gray 2015):
+ *     B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ *            0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *     G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ *            1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+ * The sum over input channels of the alpha^2 elementwise products is
+ * alpha^2 (16 or 36) independent GEMMs, M[xi][co][t] = sum_ci U[xi][co][ci]
+ * V[xi][ci][t], run by the GEMM micro-kernel: per output and input channel
+ * 16/4 = 4 multiplies for F(2x2), 36/16 = 2.25 for F(4x4), against 9 direct
+ * (2.25x and 4x fewer). The transforms add work per element of input,
+ * output and weights only; they run on VL tiles at a time (the patch
+ * elements of VL neighbouring tiles are a strided gather), and F(4x4)'s
+ * pair up rows of B^T and A^T so each costs 12 and 10 adds/FMAs.
  *
- * Numerics: the transforms only add, subtract and halve, so the result
- * differs from direct convolution by a few float rounding steps; the tests
- * bound it relative to the magnitude of the result.
+ * Which variant runs (wg_fwd_tile, measured; details there): F(4x4) from
+ * 32 channels and 64 4x4 tiles per call, or 16 with the weights packed
+ * beforehand (the weight transform is then free); with 256x256 channels
+ * and more, only from 256 tiles per image when unpacked (U, 36 floats per
+ * kernel, outgrows L2 and each image's band reads it all). F(2x2) where
+ * F(4x4) does not run, from WG_FWD_MIN_CHANNELS (64 on AVX-512, 32 on
+ * AVX2) and 64 2x2 tiles (16 packed); the direct GEMM otherwise. Backward
+ * data (the forward convolution of dy with flipped kernels) takes F(4x4)
+ * where the unpacked forward would, else F(2x2) (wg_bwd_tile).
  *
- * Memory: V and M for all tiles of a large image would be 4x the input and
- * output, so the image is processed in bands of tile rows. When there are
- * enough bands (4 per thread), each thread takes whole bands with buffers of
- * its own and runs all three steps on them, with no waiting between steps;
- * otherwise the threads share each band (split by transform channel, then
- * by GEMM item, then by output channel). Each band streams
- * all of U (16 * cout * cin floats) once, so bands are sized against it:
- * V + M of a band hold about twice U's floats, at least enough to keep a
- * narrow layer's band in L2 and at most WG_BAND_MAX. Measured on VGG-16:
- * small bands win for 64-128 channels, large ones for 256-512.
+ * Numerics: F(2x2)'s transforms only add, subtract and halve; F(4x4)'s
+ * multiply by up to 25 (B^T on both sides) and 64 (A^T) and divide by 6
+ * and 24, so its rounding error is larger. Measured against a direct
+ * convolution in double on He-scaled weights, inputs in [-1, 1], 1-65
+ * channels (tests/test_winograd.c), the worst output's error relative to
+ * the sum of |w||x| over its window: F(4x4) 6.1e-6, F(2x2) 2.4e-7, the
+ * direct GEMM 2.2e-7; relative to max |y|: 7.5e-6, 3.5e-7, 8.2e-7.
+ *
+ * Memory: V and M for all tiles of a large image would be 4x (F(2x2)) or
+ * 2.25x (F(4x4)) the input and output, so the image is processed in bands
+ * of tile rows. When there are enough bands (4 per thread), each thread
+ * takes whole bands with buffers of its own and runs all three steps on
+ * them, with no waiting between steps; otherwise the threads share each
+ * band (split by transform channel, then by GEMM item, then by output
+ * channel). Each band streams all of U (alpha^2 * cout * cin floats) once,
+ * so bands are sized against it: V + M of a band hold about twice U's
+ * floats, at least enough to keep a narrow layer's band in L2 and at most
+ * WG_BAND_MAX. Measured on VGG-16 with F(2x2): small bands win for 64-128
+ * channels, large ones for 256-512; F(4x4)'s U is 2.25x larger, so its
+ * bands are cut into fewer, equal ones (a 38x38 map is one band).
  */
 
 #define WG_BAND_MIN (384 * 1024)      /* floats: V + M of a band in L2 */
@@ -37,8 +62,9 @@
 
 /* Rows of V and M are padded to an odd number of cache lines, so the 16
  * panels the micro-kernel reads at once do not alias in L1; likewise the 16
- * matrices of one kind (U, V or M) start one cache line past a multiple of
- * 4 KB from each other (wg_xi_stride), as the transforms touch all 16 at once. */
+ * or 36 matrices of one kind (U, V or M) start one cache line past a
+ * multiple of 4 KB from each other (wg_xi_stride), as the transforms touch
+ * them all at once. */
 static size_t KS(wg_xi_stride)(size_t floats) { return (floats + 1023) / 1024 * 1024 + 16; }
 
 static int KS(wg_ld)(int tiles) {
@@ -57,6 +83,25 @@ static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
 
 static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n); }
 
+/* Whether F(4x4) beats F(2x2) when each call transforms the weights: tiles
+ * enough over the call to repay the larger transform and, once U outgrows
+ * L2 (256x256 channels: 9 MB against F(2x2)'s 4 MB), tiles enough per
+ * image (each image's band reads all of U) -- see wg_fwd_tile. */
+static bool KS(wg4_unpacked_pays)(int cin, int cout, long tiles4_call, long tiles4_image) {
+    return ks_min(cin, cout) >= WG4_FWD_MIN_CHANNELS && tiles4_call >= 64 &&
+           ((long)cin * cout < 256L * 256 || tiles4_image >= 256);
+}
+
+/* Backward data's variant, where wg_ok: F(4x4) where the unpacked forward
+ * would pick it for the equivalent forward convolution (dx from dy), else
+ * F(2x2). VGG-16 at 300x300, 1 thread, ms F(2x2) / F(4x4): conv2_2 35.0 /
+ * 25.2, conv3_2 29.4 / 24.0, but 38x38 (100 tiles of 4x4) conv4_1 16.4 /
+ * 19.9, conv4_2 32.5 / 36.0. */
+static int KS(wg_bwd_tile)(const nn_conv2d_shape *s) {
+    long tiles4 = (long)ks_cdiv(s->h, 4) * ks_cdiv(s->w, 4);
+    return KS(wg4_unpacked_pays)(s->cin, s->cout, s->n * tiles4, tiles4) ? 4 : 2;
+}
+
 /* The forward variant: 0 (none: the direct GEMM), 2 for F(2x2) or 4 for
  * F(4x4), for a call on `batch` images with the weights packed beforehand
  * or not. Packed weights hold the U of wg_fwd_tile(s, 1, true), and a
@@ -69,10 +114,13 @@ static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n
  *     1.34, 96->96 at 30x40 1.37 / 0.92 / 1.34, but 16->32 1.93 / 1.58 /
  *     1.23: from WG4_FWD_MIN_CHANNELS (32) in and out;
  *   - unpacked, each call transforms the weights (36 floats per kernel
- *     against 16), which small maps do not repay: F(4x4) wins on VGG-16 at
- *     38x38 (100 4x4 tiles; 512->512 29.6 / 29.4 / 49.3, 256->512 14.9 /
- *     14.4 / 24.3) and on 30x40 (80 tiles), loses at 19x19 (25 tiles;
- *     512->512 10.6 / 13.0 / 13.6) and 15x20 (20): from 64 tiles. F(2x2)
+ *     against 16), which small maps do not repay: F(4x4) wins on face_ssd
+ *     at 30x40 (80 4x4 tiles, above), loses on VGG-16 at 19x19 (25 tiles;
+ *     512->512 10.6 / 13.0 / 13.6) and on 15x20 (20): from 64 tiles. With
+ *     256x256 channels and more U outgrows L2: at 38x38 (100 tiles)
+ *     512->512 29.6 / 29.4 / 49.3 and 256->512 14.9 / 14.4 / 24.3 are
+ *     ties, and backward data loses there (wg_bwd_tile), so F(4x4) needs
+ *     256 tiles per image (75x75: 361) for these (wg4_unpacked_pays). F(2x2)
  *     wins from 64 of its tiles (19x19: 100 tiles, above; face_ssd 160->160
  *     at 15x20, 80 tiles, 0.87 / 1.07 / 1.08; 8x10, 20 tiles: 0.40 / 0.85 /
  *     0.39);
@@ -97,9 +145,11 @@ static int KS(wg_fwd_tile)(const nn_conv2d_shape *s, int batch, bool packed) {
     if (s->direct_only || !shape_ok) return 0;
     if (s->winograd_tile == 2 || s->winograd_tile == 4) return s->winograd_tile;
     int channels = ks_min(s->cin, s->cout);
-    long tiles4 = (long)batch * ks_cdiv(s->hout, 4) * ks_cdiv(s->wout, 4);
+    long tiles4 = (long)ks_cdiv(s->hout, 4) * ks_cdiv(s->wout, 4);
     long tiles2 = (long)batch * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);
-    if (channels >= WG4_FWD_MIN_CHANNELS && tiles4 >= (packed ? 16 : 64)) return 4;
+    if (packed ? channels >= WG4_FWD_MIN_CHANNELS && tiles4 >= 16
+               : KS(wg4_unpacked_pays)(s->cin, s->cout, batch * tiles4, tiles4))
+        return 4;
     if (channels >= WG_FWD_MIN_CHANNELS && tiles2 >= (packed ? 16 : 64)) return 2;
     return 0;
 }
