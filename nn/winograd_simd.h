@@ -27,13 +27,12 @@
  *
  * Which variant runs (wg_fwd_tile, measured; details there): F(4x4) from
  * 32 channels and 64 4x4 tiles per call, or 16 with the weights packed
- * beforehand (the weight transform is then free); with 256x256 channels
- * and more, only from 256 tiles per image when unpacked (U, 36 floats per
- * kernel, outgrows L2 and each image's band reads it all). F(2x2) where
+ * beforehand (the weight transform is then free). F(2x2) where
  * F(4x4) does not run, from WG_FWD_MIN_CHANNELS (64 on AVX-512, 32 on
  * AVX2) and 64 2x2 tiles (16 packed); the direct GEMM otherwise. Backward
  * data (the forward convolution of dy with flipped kernels) takes F(4x4)
- * where the unpacked forward would, else F(2x2) (wg_bwd_tile).
+ * where the unpacked forward would, but from 256x256 channels only with
+ * 256 tiles per image, else F(2x2) (wg_bwd_tile).
  *
  * Numerics: F(2x2)'s transforms only add, subtract and halve; F(4x4)'s
  * multiply by up to 25 (B^T on both sides) and 64 (A^T) and divide by 6
@@ -83,23 +82,27 @@ static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
 
 static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n); }
 
-/* Whether F(4x4) beats F(2x2) when each call transforms the weights: tiles
- * enough over the call to repay the larger transform and, once U outgrows
- * L2 (256x256 channels: 9 MB against F(2x2)'s 4 MB), tiles enough per
- * image (each image's band reads all of U) -- see wg_fwd_tile. */
-static bool KS(wg4_unpacked_pays)(int cin, int cout, long tiles4_call, long tiles4_image) {
-    return ks_min(cin, cout) >= WG4_FWD_MIN_CHANNELS && tiles4_call >= 64 &&
-           ((long)cin * cout < 256L * 256 || tiles4_image >= 256);
+/* Whether F(4x4) beats F(2x2) when each call transforms the weights:
+ * channels enough, and tiles enough over the call to repay the larger
+ * weight transform (see wg_fwd_tile). */
+static bool KS(wg4_unpacked_pays)(int cin, int cout, long tiles4_call) {
+    return ks_min(cin, cout) >= WG4_FWD_MIN_CHANNELS && tiles4_call >= 64;
 }
 
 /* Backward data's variant, where wg_ok: F(4x4) where the unpacked forward
- * would pick it for the equivalent forward convolution (dx from dy), else
- * F(2x2). VGG-16 at 300x300, 1 thread, ms F(2x2) / F(4x4): conv2_2 35.0 /
- * 25.2, conv3_2 29.4 / 24.0, but 38x38 (100 tiles of 4x4) conv4_1 16.4 /
- * 19.9, conv4_2 32.5 / 36.0. */
+ * would pick it for the equivalent forward convolution (dx from dy), except
+ * that from 256x256 channels, where U (36 floats per kernel: 9 MB and more)
+ * outgrows L2 and each image's band reads it all, it needs 256 tiles per
+ * image. VGG-16 at 300x300, 1 thread, ms F(2x2) / F(4x4): AVX-512 conv2_2
+ * 35.0 / 25.2, conv3_2 29.4 / 24.0, but at 38x38 (100 tiles) conv4_1
+ * 15.6 / 17.6, conv4_2 30.5 / 34.2; AVX2 conv3_2 50.1 / 38.8, conv4_1
+ * 28.6 / 35.1, conv4_2 58.1 / 68.9. */
 static int KS(wg_bwd_tile)(const nn_conv2d_shape *s) {
     long tiles4 = (long)ks_cdiv(s->h, 4) * ks_cdiv(s->w, 4);
-    return KS(wg4_unpacked_pays)(s->cin, s->cout, s->n * tiles4, tiles4) ? 4 : 2;
+    bool large_u = (long)s->cin * s->cout >= 256L * 256;
+    return KS(wg4_unpacked_pays)(s->cin, s->cout, s->n * tiles4) && (!large_u || tiles4 >= 256)
+               ? 4
+               : 2;
 }
 
 /* The forward variant: 0 (none: the direct GEMM), 2 for F(2x2) or 4 for
@@ -116,11 +119,10 @@ static int KS(wg_bwd_tile)(const nn_conv2d_shape *s) {
  *   - unpacked, each call transforms the weights (36 floats per kernel
  *     against 16), which small maps do not repay: F(4x4) wins on face_ssd
  *     at 30x40 (80 4x4 tiles, above), loses on VGG-16 at 19x19 (25 tiles;
- *     512->512 10.6 / 13.0 / 13.6) and on 15x20 (20): from 64 tiles. With
- *     256x256 channels and more U outgrows L2: at 38x38 (100 tiles)
- *     512->512 29.6 / 29.4 / 49.3 and 256->512 14.9 / 14.4 / 24.3 are
- *     ties, and backward data loses there (wg_bwd_tile), so F(4x4) needs
- *     256 tiles per image (75x75: 361) for these (wg4_unpacked_pays). F(2x2)
+ *     512->512 10.6 / 13.0 / 13.6) and on 15x20 (20): from 64 tiles
+ *     (wg4_unpacked_pays). At 38x38 (100 tiles) 512->512 ties on AVX-512
+ *     (29.9 / 30.2 / 49.3; 256->512 14.7 / 14.7 / 24.3) and wins on AVX2
+ *     (52.0 / 43.3 / 97.2), so it takes F(4x4). F(2x2)
  *     wins from 64 of its tiles (19x19: 100 tiles, above; face_ssd 160->160
  *     at 15x20, 80 tiles, 0.87 / 1.07 / 1.08; 8x10, 20 tiles: 0.40 / 0.85 /
  *     0.39);
@@ -148,7 +150,7 @@ static int KS(wg_fwd_tile)(const nn_conv2d_shape *s, int batch, bool packed) {
     long tiles4 = (long)ks_cdiv(s->hout, 4) * ks_cdiv(s->wout, 4);
     long tiles2 = (long)batch * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);
     if (packed ? channels >= WG4_FWD_MIN_CHANNELS && tiles4 >= 16
-               : KS(wg4_unpacked_pays)(s->cin, s->cout, batch * tiles4, tiles4))
+               : KS(wg4_unpacked_pays)(s->cin, s->cout, batch * tiles4))
         return 4;
     if (channels >= WG_FWD_MIN_CHANNELS && tiles2 >= (packed ? 16 : 64)) return 2;
     return 0;
@@ -210,6 +212,10 @@ static void KS(wg_weight_panel)(void *arg, int panel) {
     vmask keep = vmask_range(0, MR);
     for (int ki = 0; ki < J->k; ki++) {
         const float *g0 = J->w + (size_t)m0 * row_step + (size_t)ki * col_step;
+        /* flipped, the panel's kernels are MR*9 floats in a row but each ki
+         * is a row of cin kernels further on: fetch a few ki ahead */
+        if (J->flip && ki + 4 < J->k)
+            for (int line = 0; line < mr * 9; line += 16) __builtin_prefetch(g0 + 4 * col_step + line);
         vf g[3][3], t[6][3];
         for (int i = 0; i < 9; i++)
             g[i / 3][i % 3] = vf_gather_stride(g0, J->flip ? 8 - i : i, row_step, mr, INT_MAX);

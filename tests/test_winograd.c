@@ -9,6 +9,8 @@
  *     padding 0 and 1, batch 2 and 3 (a band per thread on 2 threads), on
  *     every SIMD ISA this CPU has, 1-3 threads, weights unpacked and packed,
  *     against a direct convolution in double;
+ *   - backward data through F(4x4) (the flipped-kernel forward), also
+ *     with whole images per thread, against double;
  *   - the error bound. F(4x4)'s transforms multiply by up to 8 (A^T) and 5
  *     (B^T) and divide by 6 and 24 (G), so its rounding error is larger
  *     than F(2x2)'s. Each output's error is bounded relative to
@@ -254,6 +256,61 @@ START_TEST(bound_catches_a_wrong_tap) {
 }
 END_TEST
 
+/* ------------------------------------------- backward data through F(4x4) */
+
+/* Shapes that backward data runs through F(4x4) (wg_bwd_tile: >= 32
+ * channels, >= 64 4x4 tiles of dx over the batch, >= 256 2x2 tiles of dy);
+ * batch 4 on 2 threads takes whole images per thread. */
+static const wcase bwd_cases[] = {
+    /* n cin   h   w cout pad                 dx */
+    {1, 33, 33, 35, 40, 1, false, false}, /* 33x35      */
+    {4, 32, 17, 23, 33, 1, false, false}, /* 17x23 x 4  */
+    {2, 48, 26, 27, 35, 0, false, false}, /* no padding */
+};
+
+START_TEST(backward_data_vs_double) {
+    const wcase *c = &bwd_cases[_i];
+    nn_conv2d_shape s = make_shape(c, 0);
+    size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
+    size_t nw = (size_t)s.cout * s.cin * 9;
+    float *dy = tu_rand_floats(ny, 44 + _i), *w = tu_rand_floats(nw, 55 + _i);
+    double *dx_ref = calloc(nx, sizeof(double)), *size = calloc(nx, sizeof(double));
+    float *dx = malloc(nx * sizeof(float));
+    ck_assert(dx_ref && size && dx);
+    for (int n = 0; n < s.n; n++) /* dx[ci][iy][ix] = sum w[co][ci][ky][kx] dy[co][oy][ox] */
+        for (int co = 0; co < s.cout; co++)
+            for (int oy = 0; oy < s.hout; oy++)
+                for (int ox = 0; ox < s.wout; ox++) {
+                    double g = dy[(((size_t)n * s.cout + co) * s.hout + oy) * s.wout + ox];
+                    for (int ci = 0; ci < s.cin; ci++)
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int iy = oy - s.pad_h + ky, ix = ox - s.pad_w + kx;
+                                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                                size_t i = (((size_t)n * s.cin + ci) * s.h + iy) * s.w + ix;
+                                double t = w[((size_t)co * s.cin + ci) * 9 + ky * 3 + kx] * g;
+                                dx_ref[i] += t;
+                                size[i] += fabs(t);
+                            }
+                }
+    int saved = nn_threads_get();
+    for (int threads = 1; threads <= 3; threads++) {
+        nn_threads_set(threads);
+        for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512; isa++) {
+            const nn_kernels *k = nn_kernels_for((nn_isa)isa);
+            if (!k) continue;
+            memset(dx, 0, nx * sizeof(float)); /* backward accumulates */
+            k->conv2d_backward_data(&s, dy, w, dx);
+            double e = worst_error(dx, dx_ref, size, nx);
+            ck_assert_msg(e <= F4_ERROR_BOUND, "%s backward data, case %d, %d threads: error %.3g",
+                          k->name, _i, threads, e);
+        }
+    }
+    nn_threads_set(saved);
+    free(dy), free(w), free(dx_ref), free(size), free(dx);
+}
+END_TEST
+
 Suite *winograd_suite(void) {
     Suite *s = suite_create("winograd");
     TCase *tc = tcase_create("f4x4");
@@ -261,6 +318,8 @@ Suite *winograd_suite(void) {
     tcase_add_test(tc, matrices_compute_correlation);
     tcase_add_loop_test(tc, odd_shapes_vs_double, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, bound_catches_a_wrong_tap);
+    tcase_add_loop_test(tc, backward_data_vs_double, 0,
+                        (int)(sizeof bwd_cases / sizeof bwd_cases[0]));
     suite_add_tcase(s, tc);
     return s;
 }
