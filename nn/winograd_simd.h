@@ -26,8 +26,9 @@
  * pair up rows of B^T and A^T so each costs 12 and 10 adds/FMAs.
  *
  * Which variant runs (wg_fwd_tile, measured; details there): F(4x4) from
- * 32 channels and 64 4x4 tiles per call, or 16 with the weights packed
- * beforehand (the weight transform is then free). F(2x2) where
+ * 16 channels and 64 4x4 tiles per call, or 16 tiles when U is small or
+ * the weights were packed beforehand (the weight transform is then free).
+ * F(2x2) where
  * F(4x4) does not run, from WG_FWD_MIN_CHANNELS (64 on AVX-512, 32 on
  * AVX2) and 64 2x2 tiles (16 packed); the direct GEMM otherwise. Backward
  * data (the forward convolution of dy with flipped kernels) takes F(4x4)
@@ -37,10 +38,11 @@
  * Numerics: F(2x2)'s transforms only add, subtract and halve; F(4x4)'s
  * multiply by up to 25 (B^T on both sides) and 64 (A^T) and divide by 6
  * and 24, so its rounding error is larger. Measured against a direct
- * convolution in double on He-scaled weights, inputs in [-1, 1], 1-65
+ * convolution in double on He-scaled weights, inputs in [-1, 1], 1-130
  * channels (tests/test_winograd.c), the worst output's error relative to
  * the sum of |w||x| over its window: F(4x4) 6.1e-6, F(2x2) 2.4e-7, the
- * direct GEMM 2.2e-7; relative to max |y|: 7.5e-6, 3.5e-7, 8.2e-7.
+ * direct GEMM 2.2e-7; relative to max |y|: 7.5e-6, 4.1e-7, 8.2e-7. The
+ * tests bound it at 2e-5 and 1e-6 per output.
  *
  * Memory: V and M for all tiles of a large image would be 4x (F(2x2)) or
  * 2.25x (F(4x4)) the input and output, so the image is processed in bands
@@ -84,9 +86,11 @@ static bool KS(wg_ok)(const nn_conv2d_shape *s) { return KS(wg_ok_batch)(s, s->n
 
 /* Whether F(4x4) beats F(2x2) when each call transforms the weights:
  * channels enough, and tiles enough over the call to repay the larger
- * weight transform (see wg_fwd_tile). */
+ * weight transform: 64, or 16 while U (36 floats per kernel) fits in L2
+ * (see wg_fwd_tile). */
 static bool KS(wg4_unpacked_pays)(int cin, int cout, long tiles4_call) {
-    return ks_min(cin, cout) >= WG4_FWD_MIN_CHANNELS && tiles4_call >= 64;
+    bool small_u = (long)cin * cout <= 128L * 128;
+    return ks_min(cin, cout) >= WG4_FWD_MIN_CHANNELS && tiles4_call >= (small_u ? 16 : 64);
 }
 
 /* Backward data's variant, where wg_ok: F(4x4) where the unpacked forward
@@ -110,32 +114,33 @@ static int KS(wg_bwd_tile)(const nn_conv2d_shape *s) {
  * or not. Packed weights hold the U of wg_fwd_tile(s, 1, true), and a
  * packed call uses that whatever its batch.
  *
- * The rule, from build/bench (1 thread, AVX-512, workspace kept across
- * calls; ms F(2x2) / F(4x4) / direct GEMM, unpacked; "p" packed):
- *   - F(4x4) needs fewer channels than F(2x2): face_ssd at 640x480
- *     32->32 at 120x160 2.93 / 2.37 / 2.47, 48->48 at 60x80 1.38 / 1.17 /
- *     1.34, 96->96 at 30x40 1.37 / 0.92 / 1.34, but 16->32 1.93 / 1.58 /
- *     1.23: from WG4_FWD_MIN_CHANNELS (32) in and out;
+ * The rule, from build/bench --winograd=2|4 (1 thread, workspace kept
+ * across calls; ms F(2x2) / F(4x4) / direct GEMM, unpacked; "p": packed):
+ *   - F(4x4) needs fewer channels than F(2x2): face_ssd at 640x480,
+ *     16->32 at 120x160 AVX-512 1.90 / 1.10 / 1.17, AVX2 2.73 / 1.55 /
+ *     2.36; 32->48 at 60x80 AVX-512 1.04 / 0.70 / 0.86: from
+ *     WG4_FWD_MIN_CHANNELS (16 on both) in and out;
  *   - unpacked, each call transforms the weights (36 floats per kernel
- *     against 16), which small maps do not repay: F(4x4) wins on face_ssd
- *     at 30x40 (80 4x4 tiles, above), loses on VGG-16 at 19x19 (25 tiles;
- *     512->512 10.6 / 13.0 / 13.6) and on 15x20 (20): from 64 tiles
- *     (wg4_unpacked_pays). At 38x38 (100 tiles) 512->512 ties on AVX-512
- *     (29.9 / 30.2 / 49.3; 256->512 14.7 / 14.7 / 24.3) and wins on AVX2
- *     (52.0 / 43.3 / 97.2), so it takes F(4x4). F(2x2)
- *     wins from 64 of its tiles (19x19: 100 tiles, above; face_ssd 160->160
- *     at 15x20, 80 tiles, 0.87 / 1.07 / 1.08; 8x10, 20 tiles: 0.40 / 0.85 /
- *     0.39);
+ *     against 16), which small maps do not repay: VGG-16 512->512 at 19x19
+ *     (25 4x4 tiles) AVX-512 10.1 / 11.9 / 13.4, face_ssd 160->160 at 15x20
+ *     (20 tiles) 0.85 / 0.94 / 1.07 (AVX2 1.42 / 1.46 / 1.91); but where U
+ *     fits in L2 it pays early: 96->160 at 15x20 0.66 / 0.60 / 0.64 (AVX2
+ *     1.08 / 0.88 / 1.14). So F(4x4) from 64 tiles, or 16 up to 128x128
+ *     channels (wg4_unpacked_pays). At 38x38 (100 tiles) it wins: 512->512
+ *     29.9 / 26.5 / 49.0, 256->512 14.7 / 12.2 / 24.0 (AVX2 52.0 / 43.3 /
+ *     97.2). F(2x2) from 64 of its tiles (VGG-16 19x19, 100 tiles, above;
+ *     face_ssd 160->160 at 8x10, 20 tiles: 0.42 / 0.80 / 0.39);
  *   - packed, the weight transform is free, so small maps pay: 19x19
- *     512->512 p 8.6 / 6.4, 15x20 96->160 p 0.55 / 0.46 (direct 0.64), but
- *     8x10 160->160 p 0.24 / 0.48 (direct 0.39), where 6 4x4 tiles fill a
- *     fifth of the GEMM's NR columns: F(4x4) from 16 tiles, F(2x2) from 16.
- *   - 64x64 and larger maps: F(4x4) wherever it applies (VGG-16 at 75x75 to
- *     300x300: conv1_2 42.3 / 33.5 / 50.0, conv2_2 35.6 / 24.0 / 47.6,
- *     conv3_2 29.2 / 21.1 / 47.0).
+ *     512->512 p 9.1 / 6.0, 15x20 160->160 p 0.69 / 0.57, but 8x10
+ *     160->160 p 0.24 / 0.44 (direct 0.39), where 6 4x4 tiles fill a fifth
+ *     of the GEMM's NR columns: F(4x4) from 16 tiles, F(2x2) from 16;
+ *   - larger maps: F(4x4) wherever it applies (VGG-16 300x300 to 75x75:
+ *     conv1_2 42.5 / 30.3 / 49.7, conv2_2 35.8 / 22.3 / 47.0, conv3_2
+ *     29.3 / 19.4 / 47.0; AVX2 conv3_2 49.7 / 33.0 / 88.0).
  * The F(2x2) channel threshold WG_FWD_MIN_CHANNELS is set per ISA (the
- * direct GEMM's tile sets it). Measured on face_ssd at 640x480, 1 thread,
- * ms direct GEMM / F(2x2) (before F(4x4)):
+ * direct GEMM's tile sets it); it matters only where F(4x4) does not run.
+ * Measured on face_ssd at 640x480, 1 thread, ms direct GEMM / F(2x2)
+ * (before F(4x4)):
  *   AVX-512 (64):  16->32 1.27 / 2.18, 32->32 2.29 / 2.74, 32->48 0.81 /
  *                  0.97, 48->48 and 48->96 equal; VGG-16 64->64 at 300x300
  *                  49 / 42;
@@ -460,15 +465,16 @@ static inline void KS(wg4_at)(const vf m[6], vf o[4]) {
 
 /* F(4x4): Y = A^T M A (+ bias, ReLU, or += into y) for one output channel.
  * The 4 outputs of a tile row sit side by side in y, so a row of VL tiles
- * is 4 VL consecutive floats: they are interleaved through a small buffer
- * and written (or added) with vector stores, masked at the right edge. */
+ * is 4 VL consecutive floats: the 4 vectors are interleaved into them,
+ * straight into y when all are inside it, else through a small buffer and
+ * masked stores at the right edge. */
 static void KS(wg_output4)(void *arg, int co) {
     KS(wg_job) *J = arg;
     size_t xi_stride = J->m_xi;
     const float *mc = J->mm + (size_t)co * J->ld;
     float *plane = J->y + (size_t)co * J->hout * J->wout;
     vf bias = vf_set1(J->bias ? J->bias[co] : 0.0f);
-    float cols[4][VL], row_out[4 * VL];
+    float row_out[4 * VL];
     for (int ty = J->ty0; ty < J->ty1; ty++)
         for (int tx = 0; tx < J->tw; tx += VL) {
             int n = ks_min(VL, J->tw - tx), t = (ty - J->ty0) * J->tw + tx;
@@ -485,19 +491,21 @@ static void KS(wg_output4)(void *arg, int co) {
                 if (oy >= J->hout) break;
                 vf o[4];
                 KS(wg4_at)(a[i], o);
-                for (int j = 0; j < 4; j++) vf_storeu(cols[j], o[j]);
-                for (int l = 0; l < VL; l++)
-                    for (int j = 0; j < 4; j++) row_out[4 * l + j] = cols[j][l];
                 float *dst = plane + (size_t)oy * J->wout + ox0;
+                if (!J->accumulate)
+                    for (int j = 0; j < 4; j++) {
+                        o[j] = vf_add(o[j], bias);
+                        if (J->relu) o[j] = vf_max(o[j], vf_zero());
+                    }
+                if (count == 4 * VL && !J->accumulate) {
+                    vf_store_interleave4(dst, o[0], o[1], o[2], o[3]);
+                    continue;
+                }
+                vf_store_interleave4(row_out, o[0], o[1], o[2], o[3]);
                 for (int v = 0; v < count; v += VL) {
                     vmask keep = vmask_range(0, ks_min(VL, count - v));
                     vf val = vf_loadu(row_out + v);
-                    if (J->accumulate)
-                        val = vf_add(val, vf_maskz_loadu(dst + v, keep));
-                    else {
-                        val = vf_add(val, bias);
-                        if (J->relu) val = vf_max(val, vf_zero());
-                    }
+                    if (J->accumulate) val = vf_add(val, vf_maskz_loadu(dst + v, keep));
                     vf_mask_storeu(dst + v, keep, val);
                 }
             }

@@ -5,7 +5,8 @@
  *     not taken from the library): A^T [(G g G^T) .* (B^T d B)] A equals
  *     the direct 3x3 correlation of each patch, in double;
  *   - odd shapes forced onto each variant (nn_conv2d_shape.winograd_tile):
- *     1 to 65 channels, outputs not a multiple of 4 (33x35, 17x23, 5x5),
+ *     1 to 65 channels, outputs not a multiple of 4 (33x35, 17x23, 5x5,
+ *     9x70: rows of whole vectors of tiles and a partial one),
  *     padding 0 and 1, batch 2 and 3 (a band per thread on 2 threads), on
  *     every SIMD ISA this CPU has, 1-3 threads, weights unpacked and packed,
  *     against a direct convolution in double;
@@ -16,11 +17,13 @@
  *     than F(2x2)'s. Each output's error is bounded relative to
  *     sum |w| |x| over its window (the size of the terms summed, which a
  *     float dot product's error is proportional to), on He-scaled weights
- *     and inputs in [-1, 1]. Worst case measured over these shapes, the
+ *     and inputs in [-1, 1] (backward: weights and dy in [-1, 1]). Worst
+ *     case measured over these shapes (1 to 130 channels), the
  *     same on AVX2 and AVX-512 (max over outputs of |y - y_ref| /
  *     (sum |w||x| + |b|); in brackets max |y - y_ref| / max |y_ref|):
- *         F(4x4) 6.1e-6 (7.5e-6), F(2x2) 2.4e-7 (3.5e-7),
- *         direct GEMM 2.2e-7 (8.2e-7).
+ *         F(4x4) 6.1e-6 (7.5e-6), F(2x2) 2.4e-7 (4.1e-7),
+ *         direct GEMM 2.2e-7 (8.2e-7); backward data through F(4x4)
+ *         1.9e-6.
  *     F(4x4) is about 25x F(2x2), its largest per-output ratio on the
  *     one-channel case, where windows at the padding sum few terms. The
  *     tests allow 2e-5 for F(4x4) and 1e-6 for F(2x2), about 3x and 4x the
@@ -132,6 +135,9 @@ static const wcase cases[] = {
     {2, 64, 35, 37, 33, 0, false, false}, /* 33x35, batch 2             */
     {1, 65, 12, 16, 64, 1, true, false},  /* 12x16: whole tiles only    */
     {3, 64, 61, 45, 64, 1, true, true},   /* 9 bands: a band per thread */
+    {1, 32, 9, 70, 33, 1, true, true},    /* 9x70: rows of 16 whole tiles
+                                             (64 outputs) and a partial one */
+    {1, 130, 16, 16, 130, 1, false, false}, /* 130 channels             */
 };
 
 static nn_conv2d_shape make_shape(const wcase *c, int tile) {
@@ -266,6 +272,7 @@ static const wcase bwd_cases[] = {
     {1, 33, 33, 35, 40, 1, false, false}, /* 33x35      */
     {4, 32, 17, 23, 33, 1, false, false}, /* 17x23 x 4  */
     {2, 48, 26, 27, 35, 0, false, false}, /* no padding */
+    {1, 32, 18, 67, 32, 1, false, false}, /* 18x67      */
 };
 
 START_TEST(backward_data_vs_double) {
