@@ -82,6 +82,22 @@ static inline void vf_store_interleave4(float *p, vf a, vf b, vf c, vf d) {
     _mm256_storeu_ps(p + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
 }
 
+/* out[j][l] = p[4l + j] for l < 8: 32 floats split into four vectors
+ * (Winograd F(4x4)'s input patches, 4 apart): l and l + 4 are paired in
+ * the 128-bit lanes, then each lane's 4x4 is transposed. */
+static inline void vf_load_deinterleave4(const float *p, vf out[4]) {
+    vf v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+    vf v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
+    vf a = _mm256_permute2f128_ps(v0, v2, 0x20), b = _mm256_permute2f128_ps(v0, v2, 0x31);
+    vf c = _mm256_permute2f128_ps(v1, v3, 0x20), d = _mm256_permute2f128_ps(v1, v3, 0x31);
+    vf ab_lo = _mm256_unpacklo_ps(a, b), ab_hi = _mm256_unpackhi_ps(a, b);
+    vf cd_lo = _mm256_unpacklo_ps(c, d), cd_hi = _mm256_unpackhi_ps(c, d);
+    out[0] = _mm256_shuffle_ps(ab_lo, cd_lo, 0x44);
+    out[1] = _mm256_shuffle_ps(ab_lo, cd_lo, 0xEE);
+    out[2] = _mm256_shuffle_ps(ab_hi, cd_hi, 0x44);
+    out[3] = _mm256_shuffle_ps(ab_hi, cd_hi, 0xEE);
+}
+
 #include "kernels_simd.h"
 
 const nn_kernels nn_kernels_avx2 = {

@@ -75,6 +75,25 @@ static inline void vf_store_interleave4(float *p, vf a, vf b, vf c, vf d) {
     _mm512_storeu_ps(p + 48, _mm512_shuffle_f32x4(hi01, hi23, 0xDD));
 }
 
+/* out[j][l] = p[4l + j] for l < 16: 64 floats split into four vectors
+ * (Winograd F(4x4)'s input patches, 4 apart). The inverse of the above:
+ * the 128-bit lanes are transposed first, then each lane's 4x4. */
+static inline void vf_load_deinterleave4(const float *p, vf out[4]) {
+    vf v0 = _mm512_loadu_ps(p), v1 = _mm512_loadu_ps(p + 16);
+    vf v2 = _mm512_loadu_ps(p + 32), v3 = _mm512_loadu_ps(p + 48);
+    vf lo01 = _mm512_shuffle_f32x4(v0, v1, 0x44), lo23 = _mm512_shuffle_f32x4(v2, v3, 0x44);
+    vf hi01 = _mm512_shuffle_f32x4(v0, v1, 0xEE), hi23 = _mm512_shuffle_f32x4(v2, v3, 0xEE);
+    /* lane k of a, b, c, d: l = 4k, 4k + 1, 4k + 2, 4k + 3 */
+    vf a = _mm512_shuffle_f32x4(lo01, lo23, 0x88), b = _mm512_shuffle_f32x4(lo01, lo23, 0xDD);
+    vf c = _mm512_shuffle_f32x4(hi01, hi23, 0x88), d = _mm512_shuffle_f32x4(hi01, hi23, 0xDD);
+    vf ab_lo = _mm512_unpacklo_ps(a, b), ab_hi = _mm512_unpackhi_ps(a, b);
+    vf cd_lo = _mm512_unpacklo_ps(c, d), cd_hi = _mm512_unpackhi_ps(c, d);
+    out[0] = _mm512_shuffle_ps(ab_lo, cd_lo, 0x44);
+    out[1] = _mm512_shuffle_ps(ab_lo, cd_lo, 0xEE);
+    out[2] = _mm512_shuffle_ps(ab_hi, cd_hi, 0x44);
+    out[3] = _mm512_shuffle_ps(ab_hi, cd_hi, 0xEE);
+}
+
 #include "kernels_simd.h"
 
 const nn_kernels nn_kernels_avx512 = {

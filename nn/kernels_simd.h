@@ -14,6 +14,7 @@
  *   vf_hsum(v)          sum of the lanes
  *   vf_load_even(p)     p[0], p[2], ..., p[2*VL-2] (reads 2*VL floats)
  *   vf_store_interleave4(p, a, b, c, d)  p[4l + j] = (a, b, c, d)[j][l], 4*VL floats
+ *   vf_load_deinterleave4(p, out)        out[j][l] = p[4l + j], reads 4*VL floats
  *   MR, NRV            GEMM micro-tile: MR output rows x NRV vectors of pixels
  *   WG_FWD_MIN_CHANNELS  forward Winograd F(2x2) from this many channels in and out
  *   WG4_FWD_MIN_CHANNELS forward Winograd F(4x4) from this many channels in and out

@@ -22,8 +22,10 @@
  * 16/4 = 4 multiplies for F(2x2), 36/16 = 2.25 for F(4x4), against 9 direct
  * (2.25x and 4x fewer). The transforms add work per element of input,
  * output and weights only; they run on VL tiles at a time (the patch
- * elements of VL neighbouring tiles are a strided gather), and F(4x4)'s
- * pair up rows of B^T and A^T so each costs 12 and 10 adds/FMAs.
+ * elements of VL neighbouring tiles are a strided gather for F(2x2), rows
+ * split 4 ways in registers for F(4x4), whose outputs are interleaved back
+ * the same way), and F(4x4)'s pair up rows of B^T and A^T so each costs 12
+ * and 10 adds/FMAs.
  *
  * Which variant runs (wg_fwd_tile, measured; details there): F(4x4) from
  * 16 channels and 64 4x4 tiles per call, or 16 tiles when U is small or
@@ -417,9 +419,33 @@ static inline void KS(wg4_bt)(const vf d[6], vf o[6]) {
     o[5] = vf_fma(mfive, d[3], vf_fma(four, d[1], d[5]));
 }
 
-/* F(4x4): V[xi][c][t] for one input channel over the band's tiles; tiles
- * are 4 apart, so VL tiles' patch element (r, q) is a stride-4 gather
- * (zero in the padding and past the image). */
+/* F(4x4): patch column q (0..5) of row `row` for VL tiles from tile tx,
+ * d[q][l] = row[4 (tx + l) - pad_w + q], zero outside [0, w). The 4 VL + 4
+ * floats from the first are split 4 ways twice (q = 0..3, then 4, 5 from 4
+ * further on); near the edges they are first copied with the padding made
+ * zero. */
+static inline void KS(wg4_patch_row)(const float *row, int x0, int w, vf d[6]) {
+    float edge[4 * VL + 4];
+    const float *src = row + x0;
+    if (x0 < 0 || x0 + 4 * VL + 4 > w) {
+        for (int c = 0; c < 4 * VL + 4; c += VL) {
+            int lo = ks_max(0, -(x0 + c)), hi = ks_min(ks_min(VL, 4 * VL + 4 - c), w - (x0 + c));
+            vf v = lo < hi ? vf_maskz_loadu(row + x0 + c, vmask_range(lo, hi)) : vf_zero();
+            if (c + VL <= 4 * VL + 4)
+                vf_storeu(edge + c, v);
+            else
+                vf_mask_storeu(edge + c, vmask_range(0, 4 * VL + 4 - c), v);
+        }
+        src = edge;
+    }
+    vf next[4];
+    vf_load_deinterleave4(src, d);
+    vf_load_deinterleave4(src + 4, next);
+    d[4] = next[0];
+    d[5] = next[1];
+}
+
+/* F(4x4): V[xi][c][t] for one input channel over the band's tiles. */
 static void KS(wg_input4)(void *arg, int c) {
     KS(wg_job) *J = arg;
     const float *plane = J->x + (size_t)c * J->h * J->w;
@@ -429,25 +455,22 @@ static void KS(wg_input4)(void *arg, int c) {
         int iy0 = 4 * ty - J->pad_h;
         for (int tx = 0; tx < J->tw; tx += VL) {
             int n = ks_min(VL, J->tw - tx), t = (ty - J->ty0) * J->tw + tx;
-            vf bt[6][6]; /* B^T d, column by column */
-            for (int q = 0; q < 6; q++) {
-                vf d[6], o[6];
-                for (int r = 0; r < 6; r++) {
-                    int iy = iy0 + r;
-                    d[r] = iy >= 0 && iy < J->h
-                               ? vf_gather_stride(plane + (size_t)iy * J->w, 4 * tx - J->pad_w + q,
-                                                  4, n, J->w)
-                               : vf_zero();
-                }
-                KS(wg4_bt)(d, o);
-                for (int r = 0; r < 6; r++) bt[r][q] = o[r];
+            vf db[6][6]; /* d B, row by row as the rows are read */
+            for (int r = 0; r < 6; r++) {
+                int iy = iy0 + r;
+                vf d[6];
+                if (iy >= 0 && iy < J->h)
+                    KS(wg4_patch_row)(plane + (size_t)iy * J->w, 4 * tx - J->pad_w, J->w, d);
+                else
+                    for (int q = 0; q < 6; q++) d[q] = vf_zero();
+                KS(wg4_bt)(d, db[r]);
             }
             vmask keep = vmask_range(0, n);
-            for (int r = 0; r < 6; r++) { /* (B^T d) B */
-                vf o[6];
-                KS(wg4_bt)(bt[r], o);
-                for (int q = 0; q < 6; q++)
-                    vf_mask_storeu(vc + (r * 6 + q) * xi_stride + t, keep, o[q]);
+            for (int q = 0; q < 6; q++) { /* B^T (d B), column by column */
+                vf col[6] = {db[0][q], db[1][q], db[2][q], db[3][q], db[4][q], db[5][q]}, o[6];
+                KS(wg4_bt)(col, o);
+                for (int r = 0; r < 6; r++)
+                    vf_mask_storeu(vc + (r * 6 + q) * xi_stride + t, keep, o[r]);
             }
         }
     }
