@@ -138,6 +138,8 @@ static const wcase cases[] = {
     {1, 32, 9, 70, 33, 1, true, true},    /* 9x70: rows of 16 whole tiles
                                              (64 outputs) and a partial one */
     {1, 130, 16, 16, 130, 1, false, false}, /* 130 channels             */
+    {1, 17, 6, 140, 20, 1, true, false},  /* 6x140: vectors of tiles away
+                                             from both edges (AVX-512)  */
 };
 
 static nn_conv2d_shape make_shape(const wcase *c, int tile) {
