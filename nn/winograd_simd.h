@@ -30,9 +30,9 @@
  * Which variant runs (wg_fwd_tile, measured; details there): F(4x4) from
  * 16 channels and 64 4x4 tiles per call, or 16 tiles when U is small or
  * the weights were packed beforehand (the weight transform is then free).
- * F(2x2) where
- * F(4x4) does not run, from WG_FWD_MIN_CHANNELS (64 on AVX-512, 32 on
- * AVX2) and 64 2x2 tiles (16 packed); the direct GEMM otherwise. Backward
+ * F(2x2) where F(4x4) does not run, from WG_FWD_MIN_CHANNELS (64 on
+ * AVX-512, 32 on AVX2) and 64 2x2 tiles (16 packed); the direct GEMM
+ * otherwise. Backward
  * data (the forward convolution of dy with flipped kernels) takes F(4x4)
  * where the unpacked forward would, but from 256x256 channels only with
  * 256 tiles per image, else F(2x2) (wg_bwd_tile).
@@ -75,9 +75,9 @@ static int KS(wg_ld)(int tiles) {
     return (ld / 16) % 2 ? ld : ld + 16;
 }
 
-/* Winograd backward data (F(2x2)) applies: 3x3, stride 1, dilation 1, no
- * groups, enough channels for the GEMMs to pay, and enough tiles (over the
- * batch) to amortise the weight transform. */
+/* Winograd backward data (either variant, wg_bwd_tile) applies: 3x3,
+ * stride 1, dilation 1, no groups, enough channels for the GEMMs to pay,
+ * and enough tiles (over the batch) to amortise the weight transform. */
 static bool KS(wg_ok_batch)(const nn_conv2d_shape *s, int batch) {
     long tiles = (long)batch * ks_cdiv(s->hout, 2) * ks_cdiv(s->wout, 2);
     return s->kh == 3 && s->kw == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
@@ -100,9 +100,10 @@ static bool KS(wg4_unpacked_pays)(int cin, int cout, long tiles4_call) {
  * that from 256x256 channels, where U (36 floats per kernel: 9 MB and more)
  * outgrows L2 and each image's band reads it all, it needs 256 tiles per
  * image. VGG-16 at 300x300, 1 thread, ms F(2x2) / F(4x4): AVX-512 conv2_2
- * 35.0 / 25.2, conv3_2 29.4 / 24.0, but at 38x38 (100 tiles) conv4_1
- * 15.6 / 17.6, conv4_2 30.5 / 34.2; AVX2 conv3_2 50.1 / 38.8, conv4_1
- * 28.6 / 35.1, conv4_2 58.1 / 68.9. */
+ * 34.3 / 20.7, conv3_2 27.8 / 19.2, but at 38x38 (100 tiles) conv4_1
+ * 15.1 / 15.8, conv4_2 31.3 / 30.8; AVX2 conv3_2 47.1 / 34.5, conv4_1
+ * 26.4 / 30.9, conv4_2 53.2 / 61.2 (the flipped weights' transform reads
+ * them across rows, and dx is added to, not stored). */
 static int KS(wg_bwd_tile)(const nn_conv2d_shape *s) {
     long tiles4 = (long)ks_cdiv(s->h, 4) * ks_cdiv(s->w, 4);
     bool large_u = (long)s->cin * s->cout >= 256L * 256;
