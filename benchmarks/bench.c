@@ -14,12 +14,17 @@
  * other work, 1-thread comparisons are steadier in CPU time than in wall
  * time, which counts the time the thread waited for a core), GFLOP/s counted as
  * 2*Cout*Ho*Wo*(Cin/G)*Kh*Kw, and the percentage of the FP32 peak measured
- * on this machine at the same thread count (an FMA loop). Peers (oneDNN,
+ * on this machine at the same thread count (an FMA loop). The kernels get a
+ * workspace (nn_conv2d_shape.scratch) kept across calls, as a ctx gives
+ * them, so their buffers are not allocated and faulted in per call. Peers (oneDNN,
  * OpenBLAS im2col+sgemm) are timed too when their libraries are installed.
  *
  *   build/bench [--json] [--net=vgg|face_ssd] [--layers=conv1_1,conv4] [--passes=fwd,fwd_direct,bwd_data,bwd_weights,fwd_packed]
- *               [--threads=1,2] [--repeats=N] [--isa=avx2] [--no-peers]
+ *               [--threads=1,2] [--repeats=N] [--isa=avx2] [--no-peers] [--winograd=2|4]
  * A layer filter matches name prefixes ("conv4" is conv4_1..conv4_3).
+ * --winograd=2 or 4 forces Winograd F(2x2) or F(4x4) in the forward passes
+ * wherever it can run (3x3 stride 1; nn_conv2d_shape.winograd_tile), to
+ * measure what the selection rule (nn/winograd_simd.h, wg_fwd_tile) picks from.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +33,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "nn_internal.h"
 #include "timing.h"
 
 typedef struct {
@@ -83,6 +89,7 @@ typedef struct {
     bool pass_on[N_PASSES];
     int threads[8], n_threads;
     int repeats;
+    int winograd_tile; /* --winograd=2|4: that variant wherever Winograd can run */
 } options;
 
 static bool layer_selected(const options *o, const char *name) {
@@ -97,7 +104,7 @@ static bool layer_selected(const options *o, const char *name) {
 static void usage(void) {
     fprintf(stderr, "usage: bench [--json] [--net=vgg|face_ssd] [--layers=a,b] [--passes=fwd,fwd_direct,bwd_data,bwd_weights,fwd_packed]\n"
                     "             [--threads=1,2] [--repeats=N] [--isa=reference|avx2|avx512]"
-                    " [--no-peers]\n");
+                    " [--no-peers] [--winograd=2|4]\n");
 }
 
 static bool parse_args(int argc, char **argv, options *o) {
@@ -135,6 +142,8 @@ static bool parse_args(int argc, char **argv, options *o) {
         } else if (strncmp(a, "--repeats=", 10) == 0) {
             o->repeats = atoi(a + 10);
             if (o->repeats < 1) o->repeats = 1;
+        } else if (strcmp(a, "--winograd=2") == 0 || strcmp(a, "--winograd=4") == 0) {
+            o->winograd_tile = atoi(a + 11);
         } else if (strncmp(a, "--isa=", 6) == 0) {
             int isa = -1;
             for (int k = NN_ISA_REFERENCE; k <= NN_ISA_AVX512; k++)
@@ -229,7 +238,8 @@ int main(int argc, char **argv) {
     }
 
     double *times = malloc(sizeof(double) * o.repeats);
-    if (!times) return 1;
+    nn_scratch *scratch = nn_scratch_create();
+    if (!times || !scratch) return 1;
     bool first_row = true;
     for (int ti = 0; ti < o.n_threads; ti++) {
         int threads = o.threads[ti];
@@ -239,6 +249,8 @@ int main(int argc, char **argv) {
             const layer *l = &o.layers[li];
             if (!layer_selected(&o, l->name)) continue;
             nn_conv2d_shape s = layer_shape(l);
+            s.scratch = scratch;
+            s.winograd_tile = o.winograd_tile;
             size_t nx = (size_t)s.cin * s.h * s.w, ny = (size_t)s.cout * s.hout * s.wout;
             size_t nw = (size_t)s.cout * s.cin * s.kh * s.kw;
             buffers bf = {alloc_filled(nx, 1), alloc_filled(nw, 2), alloc_filled(s.cout, 3),
@@ -327,6 +339,7 @@ int main(int argc, char **argv) {
         }
     }
     free(times);
+    nn_scratch_destroy(scratch);
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -17,7 +17,8 @@
 #define NRV 2
 #define DOT_M 3
 #define DOT_N 3
-#define WG_FWD_MIN_CHANNELS 32 /* forward Winograd from 32 channels (winograd_simd.h) */
+#define WG_FWD_MIN_CHANNELS 32 /* forward Winograd F(2x2) from 32 channels (winograd_simd.h) */
+#define WG4_FWD_MIN_CHANNELS 16 /* forward Winograd F(4x4) from 16 channels */
 #define KS(name) avx2_##name
 
 typedef __m256 vf;
@@ -64,6 +65,37 @@ static inline vf vf_load_even(const float *p) {
     __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
     __m256 e = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+}
+
+/* p[4l + j] = (a, b, c, d)[j][l] for l < 8: four vectors interleaved into
+ * 32 floats (Winograd F(4x4)'s output rows). Unpacks give per 128-bit lane
+ * the 4 values of one l; the lane permutes put those lanes in order. */
+static inline void vf_store_interleave4(float *p, vf a, vf b, vf c, vf d) {
+    vf ab_lo = _mm256_unpacklo_ps(a, b), ab_hi = _mm256_unpackhi_ps(a, b);
+    vf cd_lo = _mm256_unpacklo_ps(c, d), cd_hi = _mm256_unpackhi_ps(c, d);
+    vf u0 = _mm256_shuffle_ps(ab_lo, cd_lo, 0x44), u1 = _mm256_shuffle_ps(ab_lo, cd_lo, 0xEE);
+    vf u2 = _mm256_shuffle_ps(ab_hi, cd_hi, 0x44), u3 = _mm256_shuffle_ps(ab_hi, cd_hi, 0xEE);
+    /* 128-bit lane k of u_j is l = 4k + j */
+    _mm256_storeu_ps(p, _mm256_permute2f128_ps(u0, u1, 0x20));
+    _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+    _mm256_storeu_ps(p + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(p + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+}
+
+/* out[j][l] = p[4l + j] for l < 8: 32 floats split into four vectors
+ * (Winograd F(4x4)'s input patches, 4 apart): l and l + 4 are paired in
+ * the 128-bit lanes, then each lane's 4x4 is transposed. */
+static inline void vf_load_deinterleave4(const float *p, vf out[4]) {
+    vf v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+    vf v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
+    vf a = _mm256_permute2f128_ps(v0, v2, 0x20), b = _mm256_permute2f128_ps(v0, v2, 0x31);
+    vf c = _mm256_permute2f128_ps(v1, v3, 0x20), d = _mm256_permute2f128_ps(v1, v3, 0x31);
+    vf ab_lo = _mm256_unpacklo_ps(a, b), ab_hi = _mm256_unpackhi_ps(a, b);
+    vf cd_lo = _mm256_unpacklo_ps(c, d), cd_hi = _mm256_unpackhi_ps(c, d);
+    out[0] = _mm256_shuffle_ps(ab_lo, cd_lo, 0x44);
+    out[1] = _mm256_shuffle_ps(ab_lo, cd_lo, 0xEE);
+    out[2] = _mm256_shuffle_ps(ab_hi, cd_hi, 0x44);
+    out[3] = _mm256_shuffle_ps(ab_hi, cd_hi, 0xEE);
 }
 
 #include "kernels_simd.h"

@@ -17,7 +17,8 @@
 #define NRV 2
 #define DOT_M 6
 #define DOT_N 4
-#define WG_FWD_MIN_CHANNELS 64 /* forward Winograd from 64 channels (winograd_simd.h) */
+#define WG_FWD_MIN_CHANNELS 64 /* forward Winograd F(2x2) from 64 channels (winograd_simd.h) */
+#define WG4_FWD_MIN_CHANNELS 16 /* forward Winograd F(4x4) from 16 channels */
 #define KS(name) avx512_##name
 
 typedef __m512 vf;
@@ -55,6 +56,42 @@ static inline vf vf_gather_stride(const float *row, int ix, int stride, int n, i
 static inline vf vf_load_even(const float *p) {
     __m512i idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     return _mm512_permutex2var_ps(_mm512_loadu_ps(p), idx, _mm512_loadu_ps(p + 16));
+}
+
+/* p[4l + j] = (a, b, c, d)[j][l] for l < 16: four vectors interleaved into
+ * 64 floats (Winograd F(4x4)'s output rows). Unpacks give per 128-bit lane
+ * the 4 values of one l; the lane shuffles put those lanes in order. */
+static inline void vf_store_interleave4(float *p, vf a, vf b, vf c, vf d) {
+    vf ab_lo = _mm512_unpacklo_ps(a, b), ab_hi = _mm512_unpackhi_ps(a, b);
+    vf cd_lo = _mm512_unpacklo_ps(c, d), cd_hi = _mm512_unpackhi_ps(c, d);
+    vf u0 = _mm512_shuffle_ps(ab_lo, cd_lo, 0x44), u1 = _mm512_shuffle_ps(ab_lo, cd_lo, 0xEE);
+    vf u2 = _mm512_shuffle_ps(ab_hi, cd_hi, 0x44), u3 = _mm512_shuffle_ps(ab_hi, cd_hi, 0xEE);
+    /* 128-bit lane k of u_j is l = 4k + j: transpose the 4x4 lanes */
+    vf lo01 = _mm512_shuffle_f32x4(u0, u1, 0x44), lo23 = _mm512_shuffle_f32x4(u2, u3, 0x44);
+    vf hi01 = _mm512_shuffle_f32x4(u0, u1, 0xEE), hi23 = _mm512_shuffle_f32x4(u2, u3, 0xEE);
+    _mm512_storeu_ps(p, _mm512_shuffle_f32x4(lo01, lo23, 0x88));
+    _mm512_storeu_ps(p + 16, _mm512_shuffle_f32x4(lo01, lo23, 0xDD));
+    _mm512_storeu_ps(p + 32, _mm512_shuffle_f32x4(hi01, hi23, 0x88));
+    _mm512_storeu_ps(p + 48, _mm512_shuffle_f32x4(hi01, hi23, 0xDD));
+}
+
+/* out[j][l] = p[4l + j] for l < 16: 64 floats split into four vectors
+ * (Winograd F(4x4)'s input patches, 4 apart). The inverse of the above:
+ * the 128-bit lanes are transposed first, then each lane's 4x4. */
+static inline void vf_load_deinterleave4(const float *p, vf out[4]) {
+    vf v0 = _mm512_loadu_ps(p), v1 = _mm512_loadu_ps(p + 16);
+    vf v2 = _mm512_loadu_ps(p + 32), v3 = _mm512_loadu_ps(p + 48);
+    vf lo01 = _mm512_shuffle_f32x4(v0, v1, 0x44), lo23 = _mm512_shuffle_f32x4(v2, v3, 0x44);
+    vf hi01 = _mm512_shuffle_f32x4(v0, v1, 0xEE), hi23 = _mm512_shuffle_f32x4(v2, v3, 0xEE);
+    /* lane k of a, b, c, d: l = 4k, 4k + 1, 4k + 2, 4k + 3 */
+    vf a = _mm512_shuffle_f32x4(lo01, lo23, 0x88), b = _mm512_shuffle_f32x4(lo01, lo23, 0xDD);
+    vf c = _mm512_shuffle_f32x4(hi01, hi23, 0x88), d = _mm512_shuffle_f32x4(hi01, hi23, 0xDD);
+    vf ab_lo = _mm512_unpacklo_ps(a, b), ab_hi = _mm512_unpackhi_ps(a, b);
+    vf cd_lo = _mm512_unpacklo_ps(c, d), cd_hi = _mm512_unpackhi_ps(c, d);
+    out[0] = _mm512_shuffle_ps(ab_lo, cd_lo, 0x44);
+    out[1] = _mm512_shuffle_ps(ab_lo, cd_lo, 0xEE);
+    out[2] = _mm512_shuffle_ps(ab_hi, cd_hi, 0x44);
+    out[3] = _mm512_shuffle_ps(ab_hi, cd_hi, 0xEE);
 }
 
 #include "kernels_simd.h"

@@ -13,8 +13,11 @@
  *                       whose index lies in [0, W), zero elsewhere
  *   vf_hsum(v)          sum of the lanes
  *   vf_load_even(p)     p[0], p[2], ..., p[2*VL-2] (reads 2*VL floats)
+ *   vf_store_interleave4(p, a, b, c, d)  p[4l + j] = (a, b, c, d)[j][l], 4*VL floats
+ *   vf_load_deinterleave4(p, out)        out[j][l] = p[4l + j], reads 4*VL floats
  *   MR, NRV            GEMM micro-tile: MR output rows x NRV vectors of pixels
- *   WG_FWD_MIN_CHANNELS  forward Winograd from this many channels in and out
+ *   WG_FWD_MIN_CHANNELS  forward Winograd F(2x2) from this many channels in and out
+ *   WG4_FWD_MIN_CHANNELS forward Winograd F(4x4) from this many channels in and out
  *   DOT_M, DOT_N       backward-weights tile (see below)
  *   KS(name)           prefix for the static names (avx2_name / avx512_name)
  *
@@ -33,11 +36,12 @@
  *   forward        Cin*Kh*Kw <= 32 and strided (first layers): the small-Cin
  *                  direct loop;
  *                  depthwise (one channel per group): a direct loop per plane;
- *                  3x3 stride 1, >= WG_FWD_MIN_CHANNELS (AVX-512 64, AVX2
- *                  32), >= 256 2x2 tiles: Winograd F(2x2,3x3) (winograd_simd.h);
+ *                  3x3 stride 1 with channels and tiles enough: Winograd
+ *                  F(4x4,3x3) or F(2x2,3x3) (winograd_simd.h, wg_fwd_tile);
  *                  stride 1, output rows >= VL and few padding columns: the
  *                  direct GEMM; anything else: the packed GEMM.
- *   backward data  Winograd as above but from 16 channels (with >= 2 images
+ *   backward data  Winograd from 16 channels, >= 256 2x2 tiles: F(4x4) as the
+ *                  forward picks it, else F(2x2) (with >= 2 images
  *                  per thread, whole images per task); stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
  *   backward w.    >= NR/2 output channels per group: the outer-product
@@ -965,18 +969,19 @@ static void KS(forward_with)(const nn_conv2d_shape *s, const float *x, const flo
     }
     /* Packed weights hold Winograd's U when a single image would use it
      * (KS(conv2d_packed_floats)), whatever the batch of this call. */
-    if (KS(wg_fwd_ok_batch)(s, packed ? 1 : s->n)) {
+    int tile = KS(wg_fwd_tile)(s, packed ? 1 : s->n, packed != NULL);
+    if (tile) {
         int m, k;
-        float *u = packed ? NULL : KS(wg_weights)(s, w, false, &m, &k, NULL);
+        float *u = packed ? NULL : KS(wg_weights)(s, w, tile, false, &m, &k, NULL);
         if (packed) m = s->cout, k = s->cin;
         bool done = (packed || u) &&
-                    KS(wg_run)(x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
+                    KS(wg_run)(tile, x, s->n, s->cin, s->h, s->w, s->pad_h, s->pad_w,
                                packed ? packed : u, m, s->hout, s->wout, y, b, s->relu, false,
                                s->scratch);
         nn_scratch_release(s->scratch, u);
         if (done) return;
         if (packed) { /* no memory for the Winograd buffers */
-            KS(forward_wg_scalar)(s, x, packed, b, y);
+            KS(forward_wg_scalar)(s, x, packed, tile, b, y);
             return;
         }
     }
@@ -1010,7 +1015,8 @@ static size_t KS(conv2d_packed_floats)(const nn_conv2d_shape *s) {
     int taps = s->kh * s->kw;
     if (KS(small_cin_ok)(s)) return KS(small_cin_packed_floats)(s);
     if (KS(is_depthwise)(s)) return (size_t)s->cout * taps;
-    if (KS(wg_fwd_ok_batch)(s, 1)) return 16 * KS(wg_a_xi)(s->cout, s->cin);
+    int tile = KS(wg_fwd_tile)(s, 1, true);
+    if (tile) return KS(wg_xis)(tile) * KS(wg_a_xi)(s->cout, s->cin);
     return KS(packed_floats_for)(s, s->cout / s->groups, s->cin / s->groups * taps);
 }
 
@@ -1024,9 +1030,10 @@ static void KS(conv2d_pack_weights)(const nn_conv2d_shape *s, const float *w, fl
         memcpy(packed, w, sizeof(float) * s->cout * taps);
         return;
     }
-    if (KS(wg_fwd_ok_batch)(s, 1)) {
+    int tile = KS(wg_fwd_tile)(s, 1, true);
+    if (tile) {
         int m, k;
-        KS(wg_weights)(s, w, false, &m, &k, packed);
+        KS(wg_weights)(s, w, tile, false, &m, &k, packed);
         return;
     }
     KS(pack_weights)(s, w, KS_A_ROWS, s->cout / s->groups, s->cin / s->groups * taps, packed);
@@ -1046,7 +1053,7 @@ typedef struct {
     const nn_conv2d_shape *s;
     const float *dy, *w, *u;
     float *dx;
-    int m, fph, fpw, chunk, tasks;
+    int tile, m, fph, fpw, chunk, tasks;
 } KS(bwd_wg_job);
 
 static void KS(bwd_wg_task)(void *arg, int task) {
@@ -1060,7 +1067,7 @@ static void KS(bwd_wg_task)(void *arg, int task) {
         const float *dyc = J->dy + (size_t)n0 * s->cout * s->hout * s->wout;
         float *dxc = J->dx + (size_t)n0 * s->cin * s->h * s->w;
         /* tasks run side by side: each with a workspace of its own */
-        if (!KS(wg_run)(dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
+        if (!KS(wg_run)(J->tile, dyc, count, s->cout, s->hout, s->wout, J->fph, J->fpw, J->u, J->m, s->h,
                         s->w, dxc, NULL, false, true, nn_scratch_child(s->scratch, task))) {
             nn_conv2d_shape part = *s; /* no memory for the buffers: these images the slow way */
             part.n = count;
@@ -1077,11 +1084,12 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
      * padding d*(k-1) - p, which lands exactly on the input size. */
     int fph = s->dil_h * (s->kh - 1) - s->pad_h, fpw = s->dil_w * (s->kw - 1) - s->pad_w;
     if (KS(wg_ok)(s) && fph >= 0 && fpw >= 0) {
-        int m, k;
-        float *u = KS(wg_weights)(s, w, true, &m, &k, NULL);
+        int m, k, tile = KS(wg_bwd_tile)(s);
+        float *u = KS(wg_weights)(s, w, tile, true, &m, &k, NULL);
         int threads = nn_threads_get();
         if (u && threads > 1 && s->n >= 2 * threads) {
-            KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .m = m, .fph = fph,
+            KS(bwd_wg_job) B = {.s = s, .dy = dy, .w = w, .u = u, .dx = dx, .tile = tile,
+                                .m = m, .fph = fph,
                                 .fpw = fpw, .chunk = ks_cdiv(s->n, 4 * threads),
                                 .tasks = threads};
             nn_scratch_reserve_children(s->scratch, threads); /* else they allocate per call */
@@ -1089,7 +1097,7 @@ static void KS(conv2d_backward_data)(const nn_conv2d_shape *s, const float *dy, 
             nn_scratch_release(s->scratch, u);
             return;
         }
-        bool done = u && KS(wg_run)(dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
+        bool done = u && KS(wg_run)(tile, dy, s->n, s->cout, s->hout, s->wout, fph, fpw, u, m, s->h,
                                     s->w, dx, NULL, false, true, s->scratch);
         nn_scratch_release(s->scratch, u);
         if (done) return;

@@ -256,6 +256,10 @@ typedef struct {
     bool relu;                 /* forward: y = max(0, conv + b) */
     bool direct_only;          /* forward: no Winograd even where it applies (benchmarks
                                   and tests compare the two paths); packing follows it */
+    int winograd_tile;         /* forward, unless direct_only: 0 picks by the measured
+                                  rule; 2 or 4 forces F(2x2) or F(4x4) wherever Winograd
+                                  can run (3x3, stride 1; tests and benchmarks); packing
+                                  follows it */
     nn_scratch *scratch;       /* temporary buffers; NULL: allocated per call */
 } nn_conv2d_shape;
 
