@@ -36,6 +36,7 @@ typedef struct {
     bool per_class; /* background, mask, no_mask instead of background, face */
     int epochs, batch, size, eval_every, limit, threads, warmup, stop_after;
     float lr, weight_decay, val_fraction, min_face_px, input_scale, match_iou;
+    float threshold; /* the exported model's default face score */
     int input_long_side;
     bool epochs_given; /* --epochs on the command line (a resumed run may raise it) */
     uint64_t seed;
@@ -73,7 +74,9 @@ static void usage(FILE *f) {
             "  --export PATH        also write the best model (fp16) there at the end\n"
             "  --input-scale X      the model runs at image size x X (validation and export;\n"
             "                       default 1). With --resume on a finished run: re-export\n"
-            "  --input-long-side N  ... or with the longer side resized to N px (0: off)\n");
+            "  --input-long-side N  ... or with the longer side resized to N px (0: off)\n"
+            "  --threshold X        the exported model's default face score threshold\n"
+            "                       (default 0.5; pick it from `maskdet eval --threshold`)\n");
 }
 
 static bool parse_int_list(const char *s, int *out, int n) {
@@ -461,6 +464,8 @@ static int run(train_opts *o) {
         if (st == NN_OK) st = nn_weights_set_meta(half, "face_ssd.input_scale", scale, &err);
         snprintf(scale, sizeof scale, "%d", o->input_long_side);
         if (st == NN_OK) st = nn_weights_set_meta(half, "face_ssd.input_long_side", scale, &err);
+        snprintf(scale, sizeof scale, "%g", (double)o->threshold);
+        if (st == NN_OK) st = nn_weights_set_meta(half, "ssd.threshold", scale, &err);
         if (st == NN_OK) st = nn_weights_save(half, o->export_path, &err);
         nn_weights_free(half);
         nn_weights_free(w);
@@ -501,6 +506,7 @@ int cmd_train_detector(int argc, char **argv) {
                     .min_face_px = 4.0f,
                     .input_scale = 1.0f,
                     .match_iou = 0.5f,
+                    .threshold = 0.5f,
                     .seed = 1,
                     .spec = face_ssd_default_spec()};
     static const struct option longs[] = {
@@ -518,6 +524,7 @@ int cmd_train_detector(int argc, char **argv) {
         {"input-scale", required_argument, 0, 'I'},
         {"input-long-side", required_argument, 0, 'G'},
         {"match-iou", required_argument, 0, 'P'},
+        {"threshold", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
@@ -571,6 +578,10 @@ int cmd_train_detector(int argc, char **argv) {
         case 'I':
             o.input_scale = strtof(optarg, &end);
             bad = *end || !(o.input_scale > 0.05f && o.input_scale <= 8);
+            break;
+        case 'T':
+            o.threshold = strtof(optarg, &end);
+            bad = *end || !(o.threshold >= 0 && o.threshold <= 1);
             break;
         case 'P':
             o.match_iou = strtof(optarg, &end);

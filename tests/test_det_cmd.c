@@ -34,7 +34,8 @@ START_TEST(train_resume_and_eval) {
     dsf_write_voc_photos(tmp);
 
     /* straight through, with an exported model */
-    snprintf(args, sizeof args, TRAIN_ARGS " --export '%s/model.nnw' --input-scale 1.5", tmp, tmp,
+    snprintf(args, sizeof args,
+             TRAIN_ARGS " --export '%s/model.nnw' --input-scale 1.5 --threshold 0.625", tmp, tmp,
              "a", tmp);
     ck_assert_int_eq(run(args, tmp, NULL), 0);
     ck_assert(dsf_exists(tmp, "a/last.ckpt.nnw"));
@@ -91,6 +92,12 @@ START_TEST(train_resume_and_eval) {
     }
     ck_assert_msg(differs, "--match-iou 0.2 trained the same weights as 0.5");
     nn_weights_free(wc);
+    /* the exported model carries the chosen default threshold */
+    snprintf(path, sizeof path, "%s/model.nnw", tmp);
+    ck_assert_int_eq(nn_weights_load(path, &wc, &err), NN_OK);
+    m = nn_weights_meta(wc, "ssd.threshold");
+    ck_assert_msg(m && strtod(m, NULL) == 0.625, "ssd.threshold %s", m ? m : "(none)");
+    nn_weights_free(wc);
     nn_weights_free(wa);
     nn_weights_free(wb);
 
@@ -126,6 +133,7 @@ START_TEST(usage_errors) {
     ck_assert_int_eq(run("train-detector --data x --epochs 0", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --data x --match-iou 0", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --data x --match-iou 1.5", tmp, NULL), 2);
+    ck_assert_int_eq(run("train-detector --data x --threshold 2", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --help", tmp, NULL), 0);
     ck_assert_int_eq(run("eval --detector-only", tmp, NULL), 2);
     ck_assert_int_eq(run("eval --data x", tmp, NULL), 1); /* the full pipeline: no such folder */
