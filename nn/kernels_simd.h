@@ -1660,8 +1660,15 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
     return true;
 }
 
+#include "winograd_bw_simd.h"
+
 static void KS(conv2d_backward_weights)(const nn_conv2d_shape *s, const float *x,
                                         const float *dy, float *dw, float *db) {
+    /* Winograd where it applies and pays (winograd_tile 4 forces it, direct_only
+     * rules it out: tests and benchmarks) */
+    if (KS(wgb_applies)(s) && !s->direct_only && (s->winograd_tile == 4 || KS(wgb_pays)(s)) &&
+        KS(backward_weights_winograd)(s, x, dy, dw, db))
+        return;
     if (KS(backward_weights_outer)(s, x, dy, dw, db)) return;
     int cin_g = s->cin / s->groups, taps = s->kh * s->kw;
     KS(bw_job) J = {.s = s, .x = x, .dy = dy, .dw = dw, .db = db, .k = cin_g * taps};
