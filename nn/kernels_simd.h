@@ -44,7 +44,9 @@
  *                  forward picks it, else F(2x2) (with >= 2 images
  *                  per thread, whole images per task); stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
- *   backward w.    >= NR/2 output channels per group: the outer-product
+ *   backward w.    3x3 stride 1, padding <= 1, no groups, with channels and
+ *                  tiles enough: Winograd F(3x3, 4x4) (winograd_bw_simd.h,
+ *                  wgb_pays); >= NR/2 output channels per group: the outer-product
  *                  GEMM over pixels (x as HWC, dY transposed; see "backward
  *                  weights: the outer product"); else the dot-product tiles.
  *

@@ -38,9 +38,13 @@
  * Threads: items are (image, band); each task has its own copies, U, V and
  * M accumulator, and the accumulators are summed in the output transform.
  *
+ * Which shapes take it: wgb_pays (measured there), or any shape it applies
+ * to with nn_conv2d_shape.winograd_tile = 4 (tests, benchmarks).
+ *
  * Numerics: H multiplies by up to 15 per side, B^T by up to 10, and A^T
- * divides by 6 and 24, so the error is larger than the direct sum's; see
- * tests/test_winograd.c for the measured bound.
+ * divides by 6 and 24, so the error is larger than the direct sum's: worst
+ * weight 1.9e-6 of its sum |x||dy| against 1.9e-7 for the outer product
+ * (tests/test_winograd.c).
  */
 
 #define WGB_XIS 36
@@ -334,8 +338,13 @@ static void KS(wgb_output)(void *arg, int row) {
 }
 
 /* Floats of U + V per band and task: about half of L2, the other half
- * holding much of the M accumulator (36 * cout * cin floats). */
+ * holding much of the M accumulator (36 * cout * cin floats); but at least
+ * WGB_BAND_MIN_TILES tiles, as M is read and written once per band. Small
+ * CNN conv2/conv3 (batch 32, 1 thread, ms): bands of 64K floats 19.0 /
+ * 18.2, 128K 17.6 / 16.3, 512K 22.0 / 16.5; VGG-16 conv4_1 (256->512,
+ * 38x38), 32 tiles at least: 13.1 instead of 17.3. */
 #define WGB_BAND_FLOATS (128 * 1024)
+#define WGB_BAND_MIN_TILES 32
 
 /* The shapes this path computes. */
 static bool KS(wgb_applies)(const nn_conv2d_shape *s) {
@@ -344,10 +353,30 @@ static bool KS(wgb_applies)(const nn_conv2d_shape *s) {
            s->pad_w <= 1 && s->hout > 0 && s->wout > 0 && s->n > 0;
 }
 
-/* Whether Winograd beats the outer-product kernel: see the measurements
- * in the comment. */
+/* Whether Winograd beats the outer-product kernel (where it applies).
+ * Measured with build/bench --passes=bwd_weights (batch 1, ms Winograd /
+ * outer product; AVX-512 1 thread unless said) and bench_train:
+ *   - channels: VGG-16 conv1_1 (3 in) 7.2 / 4.2 (AVX2 9.3 / 8.0), the
+ *     small CNN's conv1 (3->32, batch 32) 21.3 / 12.7: the 3 channels fill
+ *     a fifth of a vector in V. From 16 in it wins: face_ssd conv2_1
+ *     (16->32 at 120x160) 0.92 / 1.36 (AVX2 1.39 / 2.54), and any number
+ *     out from 6: its conf heads (->6) 0.79 / 1.29, 0.13 / 0.34;
+ *   - tiles per call: few leave the fixed cost of M (zeroing, the output
+ *     transform, per band) unpaid: VGG-16 conv5 (512->512 at 19x19, 25
+ *     tiles) 16.8 / 14.5, face_ssd conv6_1 (160->160 at 8x10, 6 tiles)
+ *     0.64 / 0.40, conv5_2 (15x20, 20 tiles) 1.01 / 1.03 (2 threads 1.09 /
+ *     1.05); from 80 it wins: conv4_2 (96->96 at 30x40) 0.87 / 1.20, VGG-16
+ *     conv4_1 (100 tiles) 13.1 / 24.7. So from 64 tiles over the batch;
+ *   - M's size: 512x512 channels make it 37 MB per thread, streamed per
+ *     band: VGG-16 conv4_2 at 38x38, AVX2 106 / 93, 2 threads 45 / 27
+ *     (1 thread AVX-512 35 / 50); 256->512 still wins (conv4_1 above, 2
+ *     threads 11.2 / 12.7, AVX2 23.4 / 45.9). So up to 256 x 512.
+ * Elsewhere it wins by 1.5x to 2.5x: VGG-16 conv1_2 to conv3_3 26.3 /
+ * 44.9 ... 22.6 / 44.0 (AVX2 40.8 / 87.5 ... 32.7 / 85.3), the small
+ * CNN's conv2 and conv3 (batch 32) 17.6 / 31.5 and 16.5 / 29.6. */
 static bool KS(wgb_pays)(const nn_conv2d_shape *s) {
-    return s->cin >= 16 && s->cout >= 16;
+    long tiles = (long)s->n * ks_cdiv(s->hout, 4) * ks_cdiv(s->wout, 4);
+    return s->cin >= 16 && s->cout >= 6 && (long)s->cin * s->cout <= 256L * 512 && tiles >= 64;
 }
 
 /* The fraction of the GEMM's MR x NR blocks used by ma rows, nb columns. */
@@ -368,7 +397,8 @@ static bool KS(backward_weights_winograd)(const nn_conv2d_shape *s, const float 
     J.cd = J.x_on_b ? ks_cdiv(s->cout, VL) * VL : ks_cdiv(s->cout, NR) * NR;
     J.ldm = ks_cdiv(J.nb, NR) * NR;
     /* bands of whole tile rows, equal in size */
-    long band_tiles = ks_max(1, (int)(WGB_BAND_FLOATS / ((long)WGB_XIS * (J.cx + J.cd))));
+    long band_tiles = ks_max(WGB_BAND_MIN_TILES,
+                             (int)(WGB_BAND_FLOATS / ((long)WGB_XIS * (J.cx + J.cd))));
     J.band_rows = ks_max(1, ks_min(th, (int)(band_tiles / tw)));
     J.band_rows = ks_cdiv(th, ks_cdiv(th, J.band_rows));
     J.bands = ks_cdiv(th, J.band_rows);

@@ -12,6 +12,9 @@
  *     against a direct convolution in double;
  *   - backward data through F(4x4) (the flipped-kernel forward), also
  *     with whole images per thread, against double;
+ *   - backward weights through F(3x3, 4x4) (nn/winograd_bw_simd.h): its
+ *     matrices in double, odd shapes against a direct gradient in double
+ *     (bound and measured worst case at BW_ERROR_BOUND);
  *   - the error bound. F(4x4)'s transforms multiply by up to 8 (A^T) and 5
  *     (B^T) and divide by 6 and 24 (G), so its rounding error is larger
  *     than F(2x2)'s. Each output's error is bounded relative to
