@@ -103,10 +103,8 @@ static void KS(wgb_pack_x)(const KS(wgb_job) *J, int n, int ty0, int rows_in, fl
 }
 
 /* dy of band (n, band) as HWC: dyb[(r * wpd + q) * cd + c] =
- * dy[n][c][4 ty0 + r][q], zero past the output and for c >= cout; adds
- * each channel's sum to dbsum. */
-static void KS(wgb_pack_dy)(const KS(wgb_job) *J, int n, int ty0, int rows, float *dyb,
-                            float *dbsum) {
+ * dy[n][c][4 ty0 + r][q], zero past the output and for c >= cout. */
+static void KS(wgb_pack_dy)(const KS(wgb_job) *J, int n, int ty0, int rows, float *dyb) {
     const nn_conv2d_shape *s = J->s;
     int plane = s->hout * s->wout, cd = J->cd;
     const float *dyn = J->dy + (size_t)n * s->cout * plane;
@@ -120,7 +118,6 @@ static void KS(wgb_pack_dy)(const KS(wgb_job) *J, int n, int ty0, int rows, floa
         memset(d + (size_t)s->wout * cd, 0, sizeof(float) * (J->wpd - s->wout) * cd);
         for (int c = 0; c < cd; c += VL) {
             int lanes = ks_min(VL, s->cout - c);
-            vf sum = vf_zero();
             for (int ox = 0; ox < s->wout; ox += VL) {
                 int px = ks_min(VL, s->wout - ox);
                 float *dst = d + (size_t)ox * cd + c;
@@ -129,9 +126,7 @@ static void KS(wgb_pack_dy)(const KS(wgb_job) *J, int n, int ty0, int rows, floa
                                        plane, lanes, px);
                 else
                     for (int p = 0; p < px; p++) vf_storeu(dst + (size_t)p * cd, vf_zero());
-                for (int p = 0; p < px; p++) sum = vf_add(sum, vf_loadu(dst + (size_t)p * cd));
             }
-            vf_storeu(dbsum + c, vf_add(vf_loadu(dbsum + c), sum));
         }
     }
 }
@@ -157,6 +152,7 @@ static inline void KS(wgb_h)(const vf g[4], vf o[6]) {
  * channel vector c, from the HWC copy (6 rows of 6 vectors per tile). */
 static void KS(wgb_input)(const KS(wgb_job) *J, int rows, const float *xb, float *v) {
     int cx = J->cx;
+    size_t v_xi = J->v_xi;
     for (int ty = 0; ty < rows; ty++)
         for (int tx = 0; tx < J->tw; tx++) {
             int t = ty * J->tw + tx;
@@ -173,16 +169,19 @@ static void KS(wgb_input)(const KS(wgb_job) *J, int rows, const float *xb, float
                 for (int q = 0; q < 6; q++) { /* B^T (d B), column by column */
                     vf col[6] = {db[0][q], db[1][q], db[2][q], db[3][q], db[4][q], db[5][q]}, o[6];
                     KS(wg4_bt)(col, o);
-                    for (int r = 0; r < 6; r++) vf_storeu(vt + (r * 6 + q) * J->v_xi + c, o[r]);
+                    for (int r = 0; r < 6; r++) vf_storeu(vt + (r * 6 + q) * v_xi + c, o[r]);
                 }
             }
         }
 }
 
 /* U[xi][t][c..c+VL) = (H g H^T)[xi] for every tile t of the band and
- * channel vector c, from the HWC copy of dy (4 rows of 4 vectors per tile). */
-static void KS(wgb_dy)(const KS(wgb_job) *J, int rows, const float *dyb, float *u) {
+ * channel vector c, from the HWC copy of dy (4 rows of 4 vectors per tile).
+ * H's row 1 is all ones, so U[1][1] is the sum of the tile: summed into
+ * dbsum, it gives db. */
+static void KS(wgb_dy)(const KS(wgb_job) *J, int rows, const float *dyb, float *u, float *dbsum) {
     int cd = J->cd;
+    size_t u_xi = J->u_xi;
     for (int ty = 0; ty < rows; ty++)
         for (int tx = 0; tx < J->tw; tx++) {
             int t = ty * J->tw + tx;
@@ -199,7 +198,8 @@ static void KS(wgb_dy)(const KS(wgb_job) *J, int rows, const float *dyb, float *
                 for (int q = 0; q < 6; q++) { /* H (g H^T), column by column */
                     vf col[4] = {gh[0][q], gh[1][q], gh[2][q], gh[3][q]}, o[6];
                     KS(wgb_h)(col, o);
-                    for (int r = 0; r < 6; r++) vf_storeu(ut + (r * 6 + q) * J->u_xi + c, o[r]);
+                    for (int r = 0; r < 6; r++) vf_storeu(ut + (r * 6 + q) * u_xi + c, o[r]);
+                    if (q == 1) vf_storeu(dbsum + c, vf_add(vf_loadu(dbsum + c), o[1]));
                 }
             }
         }
@@ -287,9 +287,9 @@ static void KS(wgb_task)(void *arg, int task) {
         int n = item / J->bands, ty0 = item % J->bands * J->band_rows;
         int rows = ks_min(J->band_rows, th - ty0);
         KS(wgb_pack_x)(J, n, ty0, 4 * rows + 2, xb);
-        KS(wgb_pack_dy)(J, n, ty0, rows, dyb, dbsum);
+        KS(wgb_pack_dy)(J, n, ty0, rows, dyb);
         KS(wgb_input)(J, rows, xb, v);
-        KS(wgb_dy)(J, rows, dyb, u);
+        KS(wgb_dy)(J, rows, dyb, u, dbsum);
         KS(wgb_gemm)(J, rows * J->tw, u, v, mm);
     }
 }
