@@ -44,7 +44,9 @@
  *                  forward picks it, else F(2x2) (with >= 2 images
  *                  per thread, whole images per task); stride 1: the flipped forward through
  *                  the direct or packed GEMM; otherwise GEMM + col2im.
- *   backward w.    >= NR/2 output channels per group: the outer-product
+ *   backward w.    3x3 stride 1, padding <= 1, no groups, with channels and
+ *                  tiles enough: Winograd F(3x3, 4x4) (winograd_bw_simd.h,
+ *                  wgb_pays); >= NR/2 output channels per group: the outer-product
  *                  GEMM over pixels (x as HWC, dY transposed; see "backward
  *                  weights: the outer product"); else the dot-product tiles.
  *
@@ -1660,8 +1662,15 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
     return true;
 }
 
+#include "winograd_bw_simd.h"
+
 static void KS(conv2d_backward_weights)(const nn_conv2d_shape *s, const float *x,
                                         const float *dy, float *dw, float *db) {
+    /* Winograd where it applies and pays (winograd_tile 4 forces it, direct_only
+     * rules it out: tests and benchmarks) */
+    if (KS(wgb_applies)(s) && !s->direct_only && (s->winograd_tile == 4 || KS(wgb_pays)(s)) &&
+        KS(backward_weights_winograd)(s, x, dy, dw, db))
+        return;
     if (KS(backward_weights_outer)(s, x, dy, dw, db)) return;
     int cin_g = s->cin / s->groups, taps = s->kh * s->kw;
     KS(bw_job) J = {.s = s, .x = x, .dy = dy, .dw = dw, .db = db, .k = cin_g * taps};

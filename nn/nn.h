@@ -254,12 +254,14 @@ typedef struct {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
     int hout, wout;            /* output                     */
     bool relu;                 /* forward: y = max(0, conv + b) */
-    bool direct_only;          /* forward: no Winograd even where it applies (benchmarks
-                                  and tests compare the two paths); packing follows it */
+    bool direct_only;          /* forward and backward weights: no Winograd even where it
+                                  applies (benchmarks and tests compare the paths);
+                                  packing follows it */
     int winograd_tile;         /* forward, unless direct_only: 0 picks by the measured
                                   rule; 2 or 4 forces F(2x2) or F(4x4) wherever Winograd
                                   can run (3x3, stride 1; tests and benchmarks); packing
-                                  follows it */
+                                  follows it. Backward weights: 4 forces its Winograd
+                                  wherever it can run (3x3, stride 1, padding <= 1) */
     nn_scratch *scratch;       /* temporary buffers; NULL: allocated per call */
 } nn_conv2d_shape;
 

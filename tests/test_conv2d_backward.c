@@ -11,7 +11,9 @@
  * not a multiple of a panel, several pixel blocks with a short last one,
  * stride, dilation (one tap per span), groups, 1x1 and 7x7, batch 1 and
  * more, and an accumulator large enough to be split into channel slices;
- * and Winograd backward data on batches shared out among threads by image.
+ * Winograd backward data on batches shared out among threads by image; and
+ * Winograd backward weights where its rule takes it (the forced odd shapes
+ * are in test_winograd.c).
  * Backward kernels accumulate, so every output starts nonzero.
  */
 #include <math.h>
@@ -43,6 +45,10 @@ static const bcase cases[] = {
     /* Winograd backward data with images shared out among threads */
     {5, 17, 15, 16, 18, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* one image per chunk        */
     {9, 16, 12, 11, 16, 3, 3, 1, 1, 0, 0, 1, 1, 1},   /* two per chunk, a short one */
+    /* Winograd backward weights by the rule (wgb_pays: >= 16 in, >= 6 out,
+     * >= 64 tiles; the two cases above take it too) */
+    {2, 24, 35, 21, 10, 3, 3, 1, 1, 0, 0, 1, 1, 1},   /* 33x19, no padding, 90 tiles */
+    {1, 40, 50, 45, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* 50x45: bands on 2 threads  */
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -12,6 +12,9 @@
  *     against a direct convolution in double;
  *   - backward data through F(4x4) (the flipped-kernel forward), also
  *     with whole images per thread, against double;
+ *   - backward weights through F(3x3, 4x4) (nn/winograd_bw_simd.h): its
+ *     matrices in double, odd shapes against a direct gradient in double
+ *     (bound and measured worst case at BW_ERROR_BOUND);
  *   - the error bound. F(4x4)'s transforms multiply by up to 8 (A^T) and 5
  *     (B^T) and divide by 6 and 24 (G), so its rounding error is larger
  *     than F(2x2)'s. Each output's error is bounded relative to
@@ -320,6 +323,189 @@ START_TEST(backward_data_vs_double) {
 }
 END_TEST
 
+/* ------------------------------------ backward weights: F(3x3, 4x4) */
+
+/* The weight gradient of a 4x4 output tile is the correlation of the 6x6
+ * input patch d with the 4x4 dy tile g (3x3 values): A^T [(H g H^T) .*
+ * (B^T d B)] A with F(4x4)'s B^T, H the 4-tap filter evaluated at the
+ * points 0, 1, -1, 2, -2, inf, and A^T the 3 outputs' evaluation scaled by
+ * F(4x4)'s G scales (1/4, -1/6, -1/6, 1/24, 1/24, 1). Typed here from that
+ * derivation, not taken from the library. */
+static const double h_bw[6][4] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1},
+                                  {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
+static const double at_bw[3][6] = {{1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 0},
+                                   {0, -1.0 / 6, 1.0 / 6, 1.0 / 12, -1.0 / 12, 0},
+                                   {0, -1.0 / 6, -1.0 / 6, 1.0 / 6, 1.0 / 6, 1}};
+
+START_TEST(bw_matrices_compute_correlation) {
+    uint64_t state = 777;
+    for (int trial = 0; trial < 20; trial++) {
+        double d[6][6], g[4][4], hg[6][4], u[6][6], bd[6][6], v[6][6], am[3][6], dw[3][3];
+        for (int i = 0; i < 36 + 16; i++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            double r = (double)(state >> 11) / 9007199254740992.0 * 2 - 1;
+            if (i < 36)
+                d[i / 6][i % 6] = r;
+            else
+                g[(i - 36) / 4][(i - 36) % 4] = r;
+        }
+        for (int i = 0; i < 6; i++) /* hg = H g */
+            for (int j = 0; j < 4; j++) {
+                hg[i][j] = 0;
+                for (int l = 0; l < 4; l++) hg[i][j] += h_bw[i][l] * g[l][j];
+            }
+        for (int i = 0; i < 6; i++) /* u = hg H^T */
+            for (int j = 0; j < 6; j++) {
+                u[i][j] = 0;
+                for (int l = 0; l < 4; l++) u[i][j] += hg[i][l] * h_bw[j][l];
+            }
+        for (int i = 0; i < 6; i++) /* bd = B^T d */
+            for (int j = 0; j < 6; j++) {
+                bd[i][j] = 0;
+                for (int l = 0; l < 6; l++) bd[i][j] += bt4[i][l] * d[l][j];
+            }
+        for (int i = 0; i < 6; i++) /* v = (bd B) .* u */
+            for (int j = 0; j < 6; j++) {
+                v[i][j] = 0;
+                for (int l = 0; l < 6; l++) v[i][j] += bd[i][l] * bt4[j][l];
+                v[i][j] *= u[i][j];
+            }
+        for (int i = 0; i < 3; i++) /* am = A^T v */
+            for (int j = 0; j < 6; j++) {
+                am[i][j] = 0;
+                for (int l = 0; l < 6; l++) am[i][j] += at_bw[i][l] * v[l][j];
+            }
+        for (int i = 0; i < 3; i++) /* dw = am A */
+            for (int j = 0; j < 3; j++) {
+                dw[i][j] = 0;
+                for (int l = 0; l < 6; l++) dw[i][j] += am[i][l] * at_bw[j][l];
+                double direct = 0;
+                for (int oy = 0; oy < 4; oy++)
+                    for (int ox = 0; ox < 4; ox++) direct += g[oy][ox] * d[oy + i][ox + j];
+                ck_assert_msg(fabs(dw[i][j] - direct) < 1e-12, "tap (%d,%d): %.17g vs direct %.17g",
+                              i, j, dw[i][j], direct);
+            }
+    }
+}
+END_TEST
+
+/* Shapes forced onto the Winograd weight gradient (winograd_tile 4): 1 to
+ * 65 channels each way, outputs 5x5, 17x23 and 33x35, padding 0 and 1,
+ * batch 1 to 3. */
+static const wcase bw_cases[] = {
+    /* n cin   h   w cout pad                 output */
+    {2, 1, 33, 35, 7, 1, false, false},   /* 33x35, one channel in */
+    {1, 3, 19, 25, 17, 0, false, false},  /* 17x23, no padding     */
+    {3, 7, 5, 5, 33, 1, false, false},    /* 5x5: a partial tile   */
+    {1, 17, 7, 7, 64, 0, false, false},   /* 5x5, no padding       */
+    {2, 33, 17, 23, 65, 1, false, false}, /* 17x23                 */
+    {1, 65, 35, 37, 64, 0, false, false}, /* 33x35                 */
+    {3, 64, 17, 23, 17, 1, false, false}, /* 17x23 x 3             */
+    {1, 64, 33, 35, 1, 1, false, false},  /* one channel out       */
+    {2, 65, 33, 35, 3, 1, false, false},  /* three channels out    */
+};
+
+/* dW and db in double, as the kernels add them to dw0 and db0; per weight
+ * the size of its terms, sum |x||dy| (db: sum |dy|). */
+static void bw_reference(const nn_conv2d_shape *s, const float *x, const float *dy,
+                         const float *dw0, const float *db0, double *dw_ref, double *dw_size,
+                         double *db_ref, double *db_size) {
+    size_t nw = (size_t)s->cout * s->cin * 9;
+    for (size_t i = 0; i < nw; i++) dw_ref[i] = dw0[i], dw_size[i] = fabs(dw0[i]);
+    for (int co = 0; co < s->cout; co++) db_ref[co] = db0[co], db_size[co] = fabs(db0[co]);
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++) {
+            const float *g = dy + ((size_t)n * s->cout + co) * s->hout * s->wout;
+            for (int p = 0; p < s->hout * s->wout; p++) {
+                db_ref[co] += g[p];
+                db_size[co] += fabs(g[p]);
+            }
+            for (int ci = 0; ci < s->cin; ci++) {
+                const float *xp = x + ((size_t)n * s->cin + ci) * s->h * s->w;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        double acc = 0, mag = 0;
+                        for (int oy = 0; oy < s->hout; oy++) {
+                            int iy = oy - s->pad_h + ky;
+                            if (iy < 0 || iy >= s->h) continue;
+                            for (int ox = 0; ox < s->wout; ox++) {
+                                int ix = ox - s->pad_w + kx;
+                                if (ix < 0 || ix >= s->w) continue;
+                                double t = (double)g[oy * s->wout + ox] * xp[iy * s->w + ix];
+                                acc += t;
+                                mag += fabs(t);
+                            }
+                        }
+                        size_t i = ((size_t)co * s->cin + ci) * 9 + ky * 3 + kx;
+                        dw_ref[i] += acc;
+                        dw_size[i] += mag;
+                    }
+            }
+        }
+}
+
+/* Per weight, relative to sum |x||dy| (and |dw0|): worst case measured over
+ * bw_cases, x and dy in [-1, 1], on AVX2 and AVX-512 and 1-3 threads:
+ * 1.9e-6, on the 5x5 case without padding (the outer-product kernel on the
+ * same cases: 1.9e-7). The terms are summed as transformed values up to
+ * 15^2 * 10^2 times larger before A^T divides them down, hence the larger
+ * error; the bound is 3x the worst. */
+#define BW_ERROR_BOUND 6e-6
+
+START_TEST(backward_weights_vs_double) {
+    const wcase *c = &bw_cases[_i];
+    nn_conv2d_shape s = make_shape(c, 4);
+    size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
+    size_t nw = (size_t)s.cout * s.cin * 9;
+    float *x = tu_rand_floats(nx, 66 + _i), *dy = tu_rand_floats(ny, 77 + _i);
+    float *dw0 = tu_rand_floats(nw, 88 + _i), *db0 = tu_rand_floats(s.cout, 99 + _i);
+    double *dw_ref = malloc(nw * sizeof(double)), *dw_size = malloc(nw * sizeof(double));
+    double *db_ref = malloc(s.cout * sizeof(double)), *db_size = malloc(s.cout * sizeof(double));
+    float *dw = malloc(nw * sizeof(float)), *db = malloc(s.cout * sizeof(float));
+    ck_assert(dw_ref && dw_size && db_ref && db_size && dw && db);
+    bw_reference(&s, x, dy, dw0, db0, dw_ref, dw_size, db_ref, db_size);
+    int saved = nn_threads_get();
+    for (int threads = 1; threads <= 3; threads++) {
+        nn_threads_set(threads);
+        for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512; isa++) {
+            const nn_kernels *k = nn_kernels_for((nn_isa)isa);
+            if (!k) continue;
+            memcpy(dw, dw0, nw * sizeof(float)); /* backward accumulates */
+            memcpy(db, db0, s.cout * sizeof(float));
+            k->conv2d_backward_weights(&s, x, dy, dw, db);
+            double e = worst_error(dw, dw_ref, dw_size, nw);
+            ck_assert_msg(e <= BW_ERROR_BOUND, "%s backward weights, case %d, %d threads: error %.3g",
+                          k->name, _i, threads, e);
+            e = worst_error(db, db_ref, db_size, s.cout);
+            ck_assert_msg(e <= 1e-6, "%s db, case %d, %d threads: error %.3g", k->name, _i,
+                          threads, e);
+        }
+    }
+    nn_threads_set(saved);
+    free(x), free(dy), free(dw0), free(db0), free(dw_ref), free(dw_size), free(db_ref);
+    free(db_size), free(dw), free(db);
+}
+END_TEST
+
+/* A wrong input tap must fail the bound: one x value off by half its range
+ * makes the 9 * cout weights that see it wrong. */
+START_TEST(bw_bound_catches_a_wrong_tap) {
+    nn_conv2d_shape s = make_shape(&bw_cases[4], 4);
+    size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
+    size_t nw = (size_t)s.cout * s.cin * 9;
+    float *x = tu_rand_floats(nx, 1), *dy = tu_rand_floats(ny, 2);
+    float *dw = calloc(nw, sizeof(float)), *db = calloc(s.cout, sizeof(float));
+    double *dw_ref = malloc(nw * sizeof(double)), *dw_size = malloc(nw * sizeof(double));
+    double *db_ref = malloc(s.cout * sizeof(double)), *db_size = malloc(s.cout * sizeof(double));
+    ck_assert(dw && db && dw_ref && dw_size && db_ref && db_size);
+    bw_reference(&s, x, dy, dw, db, dw_ref, dw_size, db_ref, db_size);
+    x[(size_t)5 * s.w + 7] += 0.5f; /* image 0, channel 0, row 5, column 7 */
+    nn_kernels_get()->conv2d_backward_weights(&s, x, dy, dw, db);
+    ck_assert_double_gt(worst_error(dw, dw_ref, dw_size, nw), 10 * BW_ERROR_BOUND);
+    free(x), free(dy), free(dw), free(db), free(dw_ref), free(dw_size), free(db_ref), free(db_size);
+}
+END_TEST
+
 Suite *winograd_suite(void) {
     Suite *s = suite_create("winograd");
     TCase *tc = tcase_create("f4x4");
@@ -329,6 +515,10 @@ Suite *winograd_suite(void) {
     tcase_add_test(tc, bound_catches_a_wrong_tap);
     tcase_add_loop_test(tc, backward_data_vs_double, 0,
                         (int)(sizeof bwd_cases / sizeof bwd_cases[0]));
+    tcase_add_test(tc, bw_matrices_compute_correlation);
+    tcase_add_loop_test(tc, backward_weights_vs_double, 0,
+                        (int)(sizeof bw_cases / sizeof bw_cases[0]));
+    tcase_add_test(tc, bw_bound_catches_a_wrong_tap);
     suite_add_tcase(s, tc);
     return s;
 }
