@@ -259,6 +259,30 @@ typedef struct {
     bool two[NRV], any[NRV];
 } KS(smap);
 
+/* The MR x (NRV vectors) register tile that the GEMM micro-kernel, the
+ * backward-weights outer product and Winograd's weight-gradient GEMM share:
+ * clear its first mr rows, and add one rank-1 step acc[r][j] += a[r] * b[j].
+ * Always inlined with a constant mr, so acc lives in registers. */
+static inline __attribute__((always_inline)) void KS(tile_zero)(vf acc[MR][NRV], const int mr) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NRV; j++)
+            if (r < mr) acc[r][j] = vf_zero();
+}
+
+static inline __attribute__((always_inline)) void KS(tile_fma)(vf acc[MR][NRV], const float *a,
+                                                                 const vf b[NRV], const int mr) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        if (r < mr) {
+            vf av = vf_set1(a[r]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NRV; j++) acc[r][j] = vf_fma(av, b[j], acc[r][j]);
+        }
+    }
+}
+
 /* The MR x NR tile c = a-panel x B over kc steps, for the first mr rows:
  *   acc = (load_c ? c : 0) + (bias ? bias[r] : 0) + sum_k a[k][r] * B_k
  *   c = relu ? max(acc, 0) : acc
@@ -270,25 +294,14 @@ KS(ukernel_body)(int kc, const float *restrict a, const float *b, const int *res
                  float *c, int ldc, const KS(smap) *map, const float *bias, bool load_c,
                  bool relu, const int mr) {
     vf acc[MR][NRV];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NRV; j++)
-            if (r < mr) acc[r][j] = vf_zero();
+    KS(tile_zero)(acc, mr);
     for (int k = 0; k < kc; k++) {
         const float *bk = b + boff[k];
         __builtin_prefetch(a + (size_t)(k + 8) * MR); /* the weight panel streams from L2 */
         vf bv[NRV];
 #pragma GCC unroll 4
         for (int j = 0; j < NRV; j++) bv[j] = vf_loadu(bk + j * VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            if (r < mr) {
-                vf av = vf_set1(a[(size_t)k * MR + r]);
-#pragma GCC unroll 4
-                for (int j = 0; j < NRV; j++) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
-            }
-        }
+        KS(tile_fma)(acc, a + (size_t)k * MR, bv, mr);
     }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
@@ -1315,25 +1328,14 @@ static inline __attribute__((always_inline)) void
 KS(bwo_body)(const float *xb, int rows, int row_step, int wout, int col_step,
              const float *restrict bt, float *out, const int *orow, const int mr) {
     vf acc[MR][NRV];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NRV; j++)
-            if (r < mr) acc[r][j] = vf_zero();
+    KS(tile_zero)(acc, mr);
     for (int oy = 0; oy < rows; oy++) {
         const float *xp = xb + (size_t)oy * row_step;
         for (int ox = 0; ox < wout; ox++, xp += col_step, bt += NR) {
             vf bv[NRV];
 #pragma GCC unroll 4
             for (int j = 0; j < NRV; j++) bv[j] = vf_load(bt + j * VL);
-#pragma GCC unroll 16
-            for (int r = 0; r < MR; r++) {
-                if (r < mr) {
-                    vf av = vf_set1(xp[r]);
-#pragma GCC unroll 4
-                    for (int j = 0; j < NRV; j++) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
-                }
-            }
+            KS(tile_fma)(acc, xp, bv, mr);
         }
     }
 #pragma GCC unroll 16

@@ -213,23 +213,12 @@ static inline __attribute__((always_inline)) void
 KS(wgb_body)(int tiles, const float *a, int lda, const float *b, int ldb, float *m, int ldm,
              const int mr) {
     vf acc[MR][NRV];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NRV; j++)
-            if (r < mr) acc[r][j] = vf_zero();
+    KS(tile_zero)(acc, mr);
     for (int t = 0; t < tiles; t++, a += lda, b += ldb) {
         vf bv[NRV];
 #pragma GCC unroll 4
         for (int j = 0; j < NRV; j++) bv[j] = vf_loadu(b + j * VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            if (r < mr) {
-                vf av = vf_set1(a[r]);
-#pragma GCC unroll 4
-                for (int j = 0; j < NRV; j++) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
-            }
-        }
+        KS(tile_fma)(acc, a, bv, mr);
     }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
