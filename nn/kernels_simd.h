@@ -1444,6 +1444,19 @@ static inline __attribute__((always_inline)) void KS(transpose_copy)(float *dst,
     for (int c = 0; c < nc; c++) vf_storeu(dst + c * ld, r[c]);
 }
 
+/* Row iy of a channels-last copy with its padding made real: wp columns of
+ * cs floats at d. Zeroes the padding columns (or the whole row when iy is a
+ * padding row, returning NULL) and returns where input column 0 goes. */
+static float *KS(padded_row_cl)(float *d, int iy, const nn_conv2d_shape *s, int wp, int cs) {
+    if (iy < 0 || iy >= s->h) {
+        memset(d, 0, sizeof(float) * wp * cs);
+        return NULL;
+    }
+    memset(d, 0, sizeof(float) * s->pad_w * cs);
+    memset(d + (size_t)(s->pad_w + s->w) * cs, 0, sizeof(float) * (wp - s->pad_w - s->w) * cs);
+    return d + (size_t)s->pad_w * cs;
+}
+
 /* Input rows of output rows [oy0, oy0+rows) of image n, channels [c0, c0+cs)
  * of group g, as HWC: xb[(iy*wp + ix)*cs + c], zero in the padding. */
 static void KS(bwo_pack_x)(const KS(bwo_job) *J, int n, int g, int c0, int cs, int oy0, int rows,
@@ -1453,15 +1466,8 @@ static void KS(bwo_pack_x)(const KS(bwo_job) *J, int n, int g, int c0, int cs, i
     const float *xg = J->x + ((size_t)n * s->cin + (size_t)g * J->cin_g + c0) * plane;
     for (int r = 0; r < rows_in; r++) {
         int iy = oy0 * s->stride_h - s->pad_h + r;
-        float *d = xb + (size_t)r * J->wp * cs;
-        if (iy < 0 || iy >= s->h) {
-            memset(d, 0, sizeof(float) * J->wp * cs);
-            continue;
-        }
-        memset(d, 0, sizeof(float) * s->pad_w * cs);
-        memset(d + (size_t)(s->pad_w + s->w) * cs, 0,
-               sizeof(float) * (J->wp - s->pad_w - s->w) * cs);
-        float *dp = d + (size_t)s->pad_w * cs;
+        float *dp = KS(padded_row_cl)(xb + (size_t)r * J->wp * cs, iy, s, J->wp, cs);
+        if (!dp) continue;
         const float *src = xg + (size_t)iy * s->w;
         int c = 0;
         /* whole vectors of channels: VL x VL tiles (channels x pixels) */

@@ -78,15 +78,8 @@ static void KS(wgb_pack_x)(const KS(wgb_job) *J, int n, int ty0, int rows_in, fl
     const float *xn = J->x + (size_t)n * s->cin * plane;
     for (int r = 0; r < rows_in; r++) {
         int iy = 4 * ty0 - s->pad_h + r;
-        float *d = xb + (size_t)r * J->wpx * cx;
-        if (iy < 0 || iy >= s->h) {
-            memset(d, 0, sizeof(float) * J->wpx * cx);
-            continue;
-        }
-        memset(d, 0, sizeof(float) * s->pad_w * cx);
-        memset(d + (size_t)(s->pad_w + s->w) * cx, 0,
-               sizeof(float) * (J->wpx - s->pad_w - s->w) * cx);
-        float *dp = d + (size_t)s->pad_w * cx;
+        float *dp = KS(padded_row_cl)(xb + (size_t)r * J->wpx * cx, iy, s, J->wpx, cx);
+        if (!dp) continue;
         for (int c = 0; c < cx; c += VL) {
             int lanes = ks_min(VL, s->cin - c);
             for (int ix = 0; ix < s->w; ix += VL) {
