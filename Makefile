@@ -79,6 +79,10 @@ $(BUILD)/obj/%_avx512.o: %_avx512.c
 VEC_SRC = nn/activation.c nn/batchnorm.c nn/dropout.c nn/elementwise.c nn/linear.c nn/loss.c \
           nn/pool.c nn/shape.c nn/softmax.c nn/vec.c
 $(call obj,$(VEC_SRC)): OPT += -O3
+# NMS tests a box against all kept ones in such a loop (vision/ssd.c); its
+# comparisons vectorize only when they may not raise FP exceptions, which we
+# never read.
+$(call obj,vision/ssd.c): OPT += -O3 -fno-trapping-math
 
 # Libraries are linked with --whole-archive-free ordering: datasets, vision, nn.
 $(LIBNN): $(call obj,$(NN_SRC))

@@ -391,6 +391,72 @@ START_TEST(nms_ties) {
 }
 END_TEST
 
+/* The plainest NMS there is, the reference for ssd_nms's selection (a
+ * quickselect, a merge sort) and its branch-free overlap test: candidates
+ * above thr in index order, a stable insertion sort by score, the first top_k,
+ * then each box against every kept one with ssd_iou. */
+static int naive_nms(const float *boxes, const float *scores, int n, float thr, float iou,
+                     int top_k, int *keep) {
+    int *order = malloc(sizeof *order * (size_t)(n + 1)), m = 0, kept = 0;
+    for (int i = 0; i < n; i++)
+        if (scores[i] > thr) order[m++] = i;
+    for (int i = 1; i < m; i++) /* stable: move left only past lower scores */
+        for (int j = i; j > 0 && scores[order[j]] > scores[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    if (top_k >= 0 && top_k < m) m = top_k;
+    for (int c = 0; c < m; c++) {
+        bool ok = true;
+        for (int k = 0; k < kept && ok; k++)
+            ok = ssd_iou(boxes + (size_t)order[c] * 4, boxes + (size_t)keep[k] * 4) <= iou;
+        if (ok) keep[kept++] = order[c];
+    }
+    free(order);
+    return kept;
+}
+
+static unsigned next_rand(unsigned *state) { /* a small LCG: the test's own stream */
+    *state = *state * 1103515245u + 12345u;
+    return *state >> 8;
+}
+
+START_TEST(nms_random_vs_naive) {
+    /* Random boxes on a 100 x 100 field, many the same or inverted (x2 <
+     * x1), scores from a few values so ties are everywhere; top_k from none
+     * to more than there are candidates. */
+    enum { N = 700 };
+    float *boxes = malloc(sizeof(float) * N * 4), *scores = malloc(sizeof(float) * N);
+    int *keep = malloc(sizeof(int) * N), *want = malloc(sizeof(int) * N);
+    unsigned seed = 12345;
+    for (int round = 0; round < 60; round++) {
+        int n = 1 + (int)(next_rand(&seed) % N);
+        for (int i = 0; i < n; i++) {
+            float *b = boxes + (size_t)i * 4;
+            if (i > 0 && next_rand(&seed) % 8 == 0) { /* an exact duplicate */
+                memcpy(b, boxes + (size_t)(next_rand(&seed) % (unsigned)i) * 4, sizeof(float) * 4);
+            } else {
+                b[0] = (float)(next_rand(&seed) % 100), b[1] = (float)(next_rand(&seed) % 100);
+                b[2] = b[0] + (float)(next_rand(&seed) % 30) - (next_rand(&seed) % 16 == 0 ? 5 : 0);
+                b[3] = b[1] + (float)(next_rand(&seed) % 30);
+            }
+            scores[i] = (float)(next_rand(&seed) % (round % 3 == 0 ? 4 : 50)) / 50.0f;
+        }
+        static const int top_ks[] = {-1, 0, 1, 5, 37, 400, 10000};
+        int top_k = top_ks[round % 7];
+        float iou = round % 2 ? 0.45f : 0.3f, thr = round % 5 == 0 ? -1.0f : 0.1f;
+        int n_keep = -1;
+        nn_error err;
+        ck_assert_int_eq(ssd_nms(boxes, scores, 1, n, thr, iou, top_k, keep, &n_keep, &err), NN_OK);
+        int n_want = naive_nms(boxes, scores, n, thr, iou, top_k, want);
+        ck_assert_msg(n_keep == n_want, "round %d (n %d, top_k %d): kept %d, naive %d", round, n,
+                      top_k, n_keep, n_want);
+        for (int i = 0; i < n_keep; i++) ck_assert_int_eq(keep[i], want[i]);
+    }
+    free(boxes), free(scores), free(keep), free(want);
+}
+END_TEST
+
 START_TEST(nms_vs_torchvision) {
     tu_fixture *fx = tu_fixture_load("fixtures/ssd_torchvision.nnfx");
     ck_assert_ptr_nonnull(fx);
@@ -590,6 +656,7 @@ Suite *ssd_suite(void) {
     tc = tcase_create("nms");
     tcase_add_test(tc, nms_by_hand);
     tcase_add_test(tc, nms_ties);
+    tcase_add_test(tc, nms_random_vs_naive);
     tcase_add_test(tc, nms_vs_torchvision);
     tcase_add_test(tc, detect_by_hand);
     tcase_add_test(tc, detect_many_classes_vs_per_class_nms);

@@ -78,6 +78,7 @@ struct detector {
     int *best_label;
     candidate *order;
     ssd_detection *found; /* priors entries */
+    ssd_scratch post_scratch; /* ssd_detect_reuse's buffers, kept between frames */
     detector_timing timing;
 };
 
@@ -538,6 +539,7 @@ void detector_free(detector *d) {
     free(d->best_label);
     free(d->order);
     free(d->found);
+    ssd_scratch_free(&d->post_scratch);
     free(d);
 }
 
@@ -949,8 +951,8 @@ nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float imag
     int found = 0;
     if (d->area_offset > 0) {
         found = aizoo_detect(d, loc->data, conf->data, &p);
-    } else if ((st = ssd_detect(&d->priors, loc->data, conf->data, &p, d->found, (int)n, &found,
-                                err))) {
+    } else if ((st = ssd_detect_reuse(&d->priors, loc->data, conf->data, &p, d->found, (int)n,
+                                      &found, &d->post_scratch, err))) {
         return st;
     }
     if (found > max_out)

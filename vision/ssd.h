@@ -156,8 +156,11 @@ nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *co
  * class count it allocates nothing, not even inside qsort. */
 typedef struct {
     float *boxes, *best;
+    float *kept; /* the boxes NMS keeps, column by column: 5 per prior */
     int *best_label, *keep;
     void *cand, *all; /* (score, index) pairs */
+    float *sort_keys; /* room for sorting them */
+    void *sort_tmp;
     size_t priors_cap, all_cap;
 } ssd_scratch;
 void ssd_scratch_free(ssd_scratch *s);
