@@ -3,7 +3,8 @@
  * batch 1, for the forward pass, backward data and backward weights, on 1
  * and 2 threads. Two layer sets (--net):
  *   vgg       the 13 VGG-16 convolutions at 300x300 plus SSD's conv6 (3x3,
- *             dilation 6, 512->1024 at 19x19) and conv7 (1x1, 1024->1024)
+ *             dilation 6, 512->1024 at 19x19), conv7 (1x1, 1024->1024) and
+ *             its two largest heads, conf4_3 and conf7
  *   face_ssd  every convolution of the face detector (vision/face_ssd.c,
  *             default widths 16,32,48,96,160,160, 2 classes) at 640x480:
  *             conv1 is 3x3 stride 2, the rest 3x3 stride 1 pad 1, and each
@@ -51,6 +52,9 @@ static const layer vgg_layers[] = {
     {"conv5_1",  512,  512,  19,  19, 3, 1, 1, 1}, {"conv5_2",  512,  512,  19,  19, 3, 1, 1, 1},
     {"conv5_3",  512,  512,  19,  19, 3, 1, 1, 1}, {"conv6",    512, 1024,  19,  19, 3, 1, 6, 6},
     {"conv7",   1024, 1024,  19,  19, 1, 1, 0, 1},
+    /* SSD300's two largest heads: the class scores (91 classes x 4 and x 6
+     * priors per cell) on conv4_3 and on conv7 */
+    {"conf4_3",  512,  364,  38,  38, 3, 1, 1, 1}, {"conf7",   1024,  546,  19,  19, 3, 1, 1, 1},
 };
 
 /* Input sizes: 640x480 -> conv1 (stride 2) 320x240 -> pool 160x120, then a
