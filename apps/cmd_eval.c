@@ -56,7 +56,8 @@ static void usage(FILE *f) {
             "annotated folder (VOC or Kaggle JSON) and reports AP@0.5 (VOC all-point) of\n"
             "mask and no_mask (mask_weared_incorrect counts as no_mask), their mean (mAP),\n"
             "face AP@0.5 overall and by face size (< 16, 16-32, >= 32 px, the longer side),\n"
-            "and precision / recall at the chosen thresholds.\n"
+            "and precision / recall at the chosen thresholds, with the false positives\n"
+            "by cause (a second box on a face, a misplaced box, no labelled face near).\n"
             "A face's score as class c is face_score x P(c | face) from the classifier; a\n"
             "one-stage mask detector (e.g. AIZOO) is scored with its own labels and scores.\n"
             "  --detector MODEL     detector model file (default: the bundled face detector)\n"
@@ -353,6 +354,11 @@ static void report(const eval_options *o, const char *det_path, const det_eval_s
         cJSON_AddNumberToObject(j, "threshold", face_threshold);
         cJSON_AddItemToObject(j, "precision", num_or_null(es->face.precision_at_threshold));
         cJSON_AddItemToObject(j, "recall", num_or_null(es->face.recall_at_threshold));
+        cJSON *fp = cJSON_CreateObject();
+        cJSON_AddNumberToObject(fp, "duplicate", es->face.n_fp_duplicate);
+        cJSON_AddNumberToObject(fp, "misplaced", es->face.n_fp_misplaced);
+        cJSON_AddNumberToObject(fp, "no_face", es->face.n_fp_no_face);
+        cJSON_AddItemToObject(j, "false_positives", fp);
         cJSON_AddItemToObject(j, "input_scale", num_or_null(scale));
         cJSON_AddItemToObject(j, "input_long_side", num_or_null(long_side));
         cJSON_AddNumberToObject(j, "detect_ms_per_image", ms->detect);
@@ -378,6 +384,10 @@ static void report(const eval_options *o, const char *det_path, const det_eval_s
                es->by_size[r].ap);
     printf("at face score >= %.2f: precision %.4f, recall %.4f\n", face_threshold,
            es->face.precision_at_threshold, es->face.recall_at_threshold);
+    printf("  false positives %d: %d second boxes on a face, %d misplaced (IoU 0.1-0.5), "
+           "%d with no labelled face near\n",
+           es->face.n_fp_at_threshold, es->face.n_fp_duplicate, es->face.n_fp_misplaced,
+           es->face.n_fp_no_face);
     for (int c = 0; c < n_labels; c++)
         printf("  reported %-8s precision %.4f, recall %.4f\n", class_names[c],
                es->class_precision[c], es->class_recall[c]);

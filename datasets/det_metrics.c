@@ -129,6 +129,9 @@ nn_status det_evaluate(const det_image *images, int n_images, const det_eval_par
         if (d->score >= p->score_threshold) {
             out->n_tp_at_threshold += is_tp;
             out->n_fp_at_threshold += !is_tp;
+            if (!is_tp && best >= p->iou_threshold) out->n_fp_duplicate++;
+            else if (!is_tp && best >= 0.1f) out->n_fp_misplaced++;
+            else if (!is_tp) out->n_fp_no_face++;
         }
         out->recall[out->n_points] = out->n_gt > 0 ? (double)tp / out->n_gt : NAN;
         out->precision[out->n_points] = (double)tp / (tp + fp);

@@ -65,6 +65,12 @@ typedef struct {
     int n_gt;                /* ground truth counted (not ignored) */
     int n_pred;              /* detections counted (not left out) */
     int n_tp_at_threshold, n_fp_at_threshold;
+    /* The false positives at the threshold by cause, after the best IoU with
+     * a ground-truth box of the label: a second box on a face already found
+     * (IoU >= iou_threshold), a box misplaced on a face (IoU 0.1 up to
+     * iou_threshold), or no labelled face near (IoU < 0.1: background, or a
+     * face the annotations leave out). They add up to n_fp_at_threshold. */
+    int n_fp_duplicate, n_fp_misplaced, n_fp_no_face;
     double precision_at_threshold, recall_at_threshold; /* NaN when undefined */
     int n_points;            /* the PR curve: one point per counted detection */
     double *recall, *precision; /* malloc'ed (NULL when n_points == 0) */

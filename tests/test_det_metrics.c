@@ -2,6 +2,7 @@
  * per-class AP on hand-made cases whose values are worked out in comments. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "det_metrics.h"
@@ -37,7 +38,25 @@ START_TEST(ap_hand_case) {
     NEAR(r.recall_at_threshold, 1.0 / 3);
     NEAR(r.precision[4], 0.4);
     NEAR(r.recall[3], 2.0 / 3);
+    /* the two false positives above .65: .8 on nothing, .7 a second box on A */
+    ck_assert_int_eq(r.n_fp_duplicate, 1);
+    ck_assert_int_eq(r.n_fp_misplaced, 0);
+    ck_assert_int_eq(r.n_fp_no_face, 1);
     det_ap_result_free(&r);
+
+    /* at 0: the .5 on nothing joins; a box half off B (IoU 1/3) is misplaced */
+    p.score_threshold = 0.0f;
+    det_pred off[6];
+    memcpy(off, pred, sizeof pred);
+    off[5] = (det_pred){25, 0, 35, 10, 0, 0.3f};
+    det_image im_off = {gt, 3, off, 6};
+    ck_assert_int_eq(det_evaluate(&im_off, 1, &p, &r, &err), NN_OK);
+    ck_assert_int_eq(r.n_fp_at_threshold, 4);
+    ck_assert_int_eq(r.n_fp_duplicate, 1);
+    ck_assert_int_eq(r.n_fp_misplaced, 1);
+    ck_assert_int_eq(r.n_fp_no_face, 2);
+    det_ap_result_free(&r);
+    p.score_threshold = 0.65f;
 
     /* the same split over two images gives the same AP */
     det_image two[2] = {{gt, 2, pred, 4}, {gt + 2, 1, pred + 4, 1}};

@@ -120,6 +120,20 @@ START_TEST(json_keys_and_saved_detections) {
     /* both faces are 32 px: large only, so small and medium have no AP */
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(by, "small")));
     ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(by, "large")));
+    /* the false positives by cause add up to those precision and recall imply */
+    cJSON *fp = cJSON_GetObjectItem(j, "false_positives");
+    const char *causes[] = {"duplicate", "misplaced", "no_face"};
+    int n_fp = 0;
+    for (int k = 0; k < 3; k++) {
+        cJSON *v = cJSON_GetObjectItem(fp, causes[k]);
+        ck_assert_msg(cJSON_IsNumber(v) && v->valueint >= 0, "false_positives.%s", causes[k]);
+        n_fp += v->valueint;
+    }
+    cJSON *prec = cJSON_GetObjectItem(j, "precision"), *rec = cJSON_GetObjectItem(j, "recall");
+    if (cJSON_IsNumber(prec) && prec->valuedouble > 0) {
+        double tp = rec->valuedouble * 2;
+        ck_assert_msg(fabs(tp / prec->valuedouble - tp - n_fp) < 1e-6, "%d false positives", n_fp);
+    }
     ck_assert(dsf_exists(tmp, "pr.png"));
     cJSON *saved = parse_saved(strcat(strcpy(args, tmp), "/d.jsonl"), 2, 0.05f);
     cJSON_Delete(saved);
