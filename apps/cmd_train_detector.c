@@ -64,6 +64,8 @@ static void usage(FILE *f) {
             "                       besides each face's best prior (default 0.5)\n"
             "  --widths a,b,c,d,e,f network channels (default 16,32,48,96,160,160)\n"
             "  --maps N             feature maps, strides 4..4*2^(N-1) (default 5)\n"
+            "  --top-down N         the first N maps also get the next map's features,\n"
+            "                       upsampled (a feature-pyramid path; default 0)\n"
             "  --sizes S            prior sizes in input px per map, maps separated by ';'\n"
             "                       (default 8,10,13;16,20,25;32,40,50;64,80,100;128,180,256;\n"
             "                       sets the number of maps)\n"
@@ -107,7 +109,8 @@ static nn_status config_to_meta(const train_opts *o, nn_weights *w, nn_error *er
                 {"config.lr", o->lr},               {"config.weight_decay", o->weight_decay},
                 {"config.val_fraction", o->val_fraction},
                 {"config.min_face", o->min_face_px}, {"config.maps", o->spec.n_maps},
-                {"config.per_class", o->per_class}, {"config.match_iou", o->match_iou}};
+                {"config.per_class", o->per_class}, {"config.match_iou", o->match_iou},
+                {"config.top_down", o->spec.top_down}};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         snprintf(buf, sizeof buf, "%.9g", nums[i].v);
         if (nn_weights_set_meta(w, nums[i].k, buf, err) != NN_OK) return err->code;
@@ -143,6 +146,7 @@ static nn_status config_from_meta(const nn_weights *w, train_opts *o, nn_error *
     o->min_face_px = (float)meta_num(w, "config.min_face", o->min_face_px);
     o->match_iou = (float)meta_num(w, "config.match_iou", 0.5); /* older runs: 0.5 */
     o->spec.n_maps = (int)meta_num(w, "config.maps", o->spec.n_maps);
+    o->spec.top_down = (int)meta_num(w, "config.top_down", 0); /* older runs: none */
     o->per_class = meta_num(w, "config.per_class", o->per_class) != 0;
     /* The seed decides the split, the photo order and every augmentation: a
      * resume under another seed would silently train on other data. */
@@ -519,6 +523,7 @@ int cmd_train_detector(int argc, char **argv) {
         {"min-face", required_argument, 0, 'm'}, {"widths", required_argument, 0, 'x'},
         {"sizes", required_argument, 0, 'z'},
         {"maps", required_argument, 0, 'M'},     {"limit", required_argument, 0, 'L'},
+        {"top-down", required_argument, 0, 'D'},
         {"threads", required_argument, 0, 't'},  {"resume", no_argument, 0, 'r'},
         {"export", required_argument, 0, 'X'},   {"stop-after", required_argument, 0, 'A'},
         {"input-scale", required_argument, 0, 'I'},
@@ -566,6 +571,10 @@ int cmd_train_detector(int argc, char **argv) {
         case 'M':
             o.spec.n_maps = (int)strtol(optarg, &end, 10);
             bad = *end || o.spec.n_maps < 1 || o.spec.n_maps > FACE_SSD_MAX_MAPS;
+            break;
+        case 'D':
+            o.spec.top_down = (int)strtol(optarg, &end, 10);
+            bad = *end || o.spec.top_down < 0 || o.spec.top_down >= FACE_SSD_MAX_MAPS;
             break;
         case 'L': o.limit = (int)strtol(optarg, &end, 10), bad = *end || o.limit < 0; break;
         case 't': o.threads = (int)strtol(optarg, &end, 10), bad = *end || o.threads < 1; break;

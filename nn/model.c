@@ -27,8 +27,8 @@
 
 typedef enum {
     L_CONV2D, L_BATCH_NORM, L_RELU, L_LEAKY_RELU, L_SIGMOID, L_MAX_POOL, L_AVG_POOL,
-    L_GLOBAL_AVG_POOL, L_FLATTEN, L_LINEAR, L_DROPOUT, L_ADD, L_CONCAT, L_PERMUTE, L_RESHAPE,
-    L_SOFTMAX, L_L2NORM,
+    L_GLOBAL_AVG_POOL, L_FLATTEN, L_LINEAR, L_DROPOUT, L_ADD, L_CONCAT, L_UPSAMPLE2X, L_PERMUTE,
+    L_RESHAPE, L_SOFTMAX, L_L2NORM,
     L_IDENTITY, /* a layer folded away for inference: passes its input through */
 } layer_kind;
 
@@ -301,6 +301,12 @@ int nn_model_add(nn_model *m, const char *name, int a, int b) {
     return l ? m->n_layers - 1 : -1;
 }
 
+int nn_model_upsample2x(nn_model *m, const char *name, int in, int like) {
+    int ins[2] = {in, like};
+    layer *l = add_layer(m, L_UPSAMPLE2X, name, 2, ins); /* channels: in's */
+    return l ? m->n_layers - 1 : -1;
+}
+
 int nn_model_concat(nn_model *m, const char *name, int n, const int *ins, int axis) {
     if (n < 1 || !ins) return fail(m, "concat '%s': needs at least one input", name ? name : "?");
     layer *l = add_layer(m, L_CONCAT, name, n, ins);
@@ -376,6 +382,7 @@ static nn_tensor *layer_forward(nn_model *m, nn_ctx *ctx, layer *l, nn_tensor **
     case L_DROPOUT: return nn_dropout(ctx, x[0], l->p);
     case L_ADD: return nn_add(ctx, x[0], x[1]);
     case L_CONCAT: return nn_concat(ctx, l->n_in, x, l->axis);
+    case L_UPSAMPLE2X: return nn_upsample2x(ctx, x[0], x[1]);
     case L_PERMUTE: return nn_permute(ctx, x[0], l->dims);
     case L_RESHAPE: return nn_reshape(ctx, x[0], l->ndim, l->dims);
     case L_SOFTMAX: return nn_softmax(ctx, x[0], l->axis);

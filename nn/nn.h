@@ -239,6 +239,10 @@ nn_tensor *nn_cross_entropy(nn_ctx *ctx, nn_tensor *logits, const int *targets,
  * Mean divides by the number of selected elements. */
 nn_tensor *nn_smooth_l1(nn_ctx *ctx, nn_tensor *pred, const float *target,
                         const float *mask, float beta, nn_reduction reduction);
+/* Nearest-neighbour upsampling by 2 to like's height and width (which must
+ * halve, rounded up, to x's): y[n,c,oy,ox] = x[n,c,oy/2,ox/2]. like gives
+ * only the size. */
+nn_tensor *nn_upsample2x(nn_ctx *ctx, nn_tensor *x, const nn_tensor *like);
 /* SSD's Normalize layer: y[n,c,h,w] = scale[c] * x[n,c,h,w] / sqrt(sum_c x^2 + eps). */
 nn_tensor *nn_l2norm(nn_ctx *ctx, nn_tensor *x, nn_tensor *scale, float eps);
 
@@ -349,6 +353,8 @@ int nn_model_permute(nn_model *m, const char *name, int in, int ndim, const int 
 int nn_model_reshape(nn_model *m, const char *name, int in, int ndim, const int *shape);
 int nn_model_softmax(nn_model *m, const char *name, int in, int axis);
 int nn_model_l2norm(nn_model *m, const char *name, int in, float initial_scale, float eps);
+/* nn_upsample2x of layer in's output to the size of layer like's output. */
+int nn_model_upsample2x(nn_model *m, const char *name, int in, int like);
 
 /* Runs every layer; returns the last layer's output (NULL on error, see ctx).
  * Any layer's output stays readable through nn_model_output until nn_ctx_reset,

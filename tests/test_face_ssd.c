@@ -59,10 +59,13 @@ START_TEST(sizes_text) {
 }
 END_TEST
 
+/* _i: without the top-down path, and with it into every map but the last
+ * (each upsampling then meets the odd sizes the ceil-mode pools leave). */
 START_TEST(heads_match_priors_at_odd_sizes) {
     face_ssd f;
     nn_error err = {0};
     face_ssd_spec spec = face_ssd_default_spec();
+    spec.top_down = _i ? spec.n_maps - 1 : 0;
     ck_assert_int_eq(face_ssd_build(&spec, 3, NULL, &f, &err), NN_OK);
     nn_model_init(f.model, 1);
     nn_ctx *ctx = nn_ctx_create();
@@ -90,8 +93,19 @@ START_TEST(heads_match_priors_at_odd_sizes) {
     ck_assert_msg(face_ssd_detect(&f, &small, 0.9f, 0.4f, det, 10, &nd, &err) == NN_OK, "%s",
                   err.msg);
     image_free(&small);
-    /* FLOPs: conv1 alone at 64 x 64 is 2 * 32*32 * 16 * 27 */
+    /* FLOPs: conv1 alone at 64 x 64 is 2 * 32*32 * 16 * 27; the top-down path
+     * adds its 1x1 convs, lat0 alone 2 * 8*8 (map 1) * 32 * 48 */
     ck_assert(face_ssd_flops(&f, 64, 64) > 2.0 * 32 * 32 * 16 * 27);
+    if (_i) {
+        face_ssd_spec plain = spec;
+        plain.top_down = 0;
+        face_ssd g;
+        ck_assert_int_eq(face_ssd_build(&plain, 3, NULL, &g, &err), NN_OK);
+        ck_assert(face_ssd_flops(&f, 64, 64) - face_ssd_flops(&g, 64, 64) >= 2.0 * 8 * 8 * 32 * 48);
+        ck_assert(nn_model_find_param(f.model, "lat0.weight") != NULL);
+        ck_assert(nn_model_find_param(g.model, "lat0.weight") == NULL);
+        face_ssd_free(&g);
+    }
     nn_ctx_destroy(ctx);
     face_ssd_free(&f);
 }
@@ -101,6 +115,7 @@ START_TEST(model_file_round_trip) {
     face_ssd f, g;
     nn_error err = {0};
     face_ssd_spec spec = tiny_spec();
+    spec.top_down = 1;
     const char *names[3] = {"background", "mask", "no_mask"};
     ck_assert_int_eq(face_ssd_build(&spec, 3, names, &f, &err), NN_OK);
     nn_model_init(f.model, 3);
@@ -122,6 +137,8 @@ START_TEST(model_file_round_trip) {
     ck_assert_int_eq(g.num_classes, 3);
     ck_assert_str_eq(g.class_names[2], "no_mask");
     ck_assert_int_eq(g.input_long_side, 640);
+    ck_assert_str_eq(nn_weights_meta(w, "face_ssd.top_down"), "1");
+    ck_assert_int_eq(g.spec.top_down, 1);
 
     nn_tensor *x = nn_tensor_new4(1, 3, 29, 41);
     for (size_t i = 0; i < x->numel; i++) x->data[i] = sinf((float)i * 0.37f);
@@ -136,9 +153,14 @@ START_TEST(model_file_round_trip) {
     a = nn_model_output(f.model, f.loc_id), b = nn_model_output(g.model, g.loc_id);
     tu_assert_close(b->data, a->data, a->numel, 1e-4, 1e-4);
 
-    /* damaged metadata is a clear error */
-    nn_weights_set_meta(w, "face_ssd.sizes", "10,14", &err);
+    /* damaged metadata is a clear error: a top-down path into as many maps as
+     * there are, then prior sizes for one map of two */
     face_ssd h;
+    nn_weights_set_meta(w, "face_ssd.top_down", "2", &err);
+    ck_assert_int_eq(face_ssd_from_weights(w, &h, &err), NN_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "top_down"));
+    nn_weights_set_meta(w, "face_ssd.top_down", "1", &err);
+    nn_weights_set_meta(w, "face_ssd.sizes", "10,14", &err);
     ck_assert_int_eq(face_ssd_from_weights(w, &h, &err), NN_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(err.msg, "face_ssd.sizes"));
     nn_weights_set_meta(w, "arch", "caffe", &err);
@@ -264,7 +286,7 @@ Suite *face_ssd_suite(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, priors_by_hand);
     tcase_add_test(tc, sizes_text);
-    tcase_add_test(tc, heads_match_priors_at_odd_sizes);
+    tcase_add_loop_test(tc, heads_match_priors_at_odd_sizes, 0, 2);
     tcase_add_test(tc, model_file_round_trip);
     tcase_add_test(tc, tiny_detector_overfits);
     suite_add_tcase(s, tc);

@@ -44,6 +44,9 @@ static nn_status check_spec(const face_ssd_spec *s, nn_error *err) {
             if (!(s->sizes[m][k] > 0.0f && s->sizes[m][k] < 1e5f))
                 return nn_error_set(err, NN_ERR_ARG, "face_ssd: bad prior size on map %d", m);
     }
+    if (s->top_down < 0 || s->top_down >= s->n_maps)
+        return nn_error_set(err, NN_ERR_ARG, "face_ssd: top-down path into %d of %d maps",
+                            s->top_down, s->n_maps);
     for (int r = 0; r < s->n_ratios; r++)
         if (!(s->ratios[r] > 0.01f && s->ratios[r] < 100.0f))
             return nn_error_set(err, NN_ERR_ARG, "face_ssd: bad aspect ratio %g",
@@ -97,6 +100,21 @@ static int head(builder *b, const char *name, int src, int cout) {
     return id;
 }
 
+/* fused[m] = src[m] + upsample2x(lat(fused[m+1])), lat a 1x1 conv to `width`
+ * channels; src[m + 1] already holds fused[m + 1]. */
+static int top_down(builder *b, int m, const int *src, int width) {
+    char lat[16], up[16], sum[16];
+    snprintf(lat, sizeof lat, "lat%d", m);
+    snprintf(up, sizeof up, "up%d", m);
+    snprintf(sum, sizeof sum, "fuse%d", m);
+    nn_conv2d_params p = nn_conv2d_default();
+    int id = nn_model_conv2d(b->m, lat, src[m + 1], width, 1, &p, true);
+    id = id < 0 ? -1 : nn_model_upsample2x(b->m, up, id, src[m]);
+    id = id < 0 ? -1 : nn_model_add(b->m, sum, src[m], id);
+    b->ok = id >= 0;
+    return id;
+}
+
 nn_status face_ssd_build(const face_ssd_spec *spec, int num_classes,
                          const char *const *class_names, face_ssd *out, nn_error *err) {
     memset(out, 0, sizeof *out);
@@ -133,6 +151,7 @@ nn_status face_ssd_build(const face_ssd_spec *spec, int num_classes,
         }
         src[m] = b.last;
     }
+    for (int m = spec->top_down - 1; m >= 0 && b.ok; m--) src[m] = top_down(&b, m, src, w[m + 1]);
     int loc[FACE_SSD_MAX_MAPS], conf[FACE_SSD_MAX_MAPS];
     for (int m = 0; m < spec->n_maps; m++) {
         char name[16];
@@ -184,6 +203,8 @@ double face_ssd_flops(const face_ssd *f, int in_w, int in_h) {
         fl += 2.0 * px * c * cin * 9;
         if (m < 4) fl += 2.0 * px * c * c * 9;
         fl += 2.0 * px * face_ssd_boxes_per_cell(s, m) * (4 + f->num_classes) * c * 9;
+        if (m + 1 <= s->top_down) /* the 1x1 conv at map m + 1's size into map m */
+            fl += 2.0 * map_side(in_w, m + 1) * map_side(in_h, m + 1) * c * s->widths[m + 2];
         cin = c;
     }
     return fl;
@@ -316,6 +337,9 @@ nn_status face_ssd_to_weights(const face_ssd *f, nn_weights *w, nn_dtype dtype, 
         set_meta_list(w, "ssd.threshold", &f->conf_threshold, 1, ",", err) != NN_OK ||
         set_meta_list(w, "ssd.nms", &f->nms_threshold, 1, ",", err) != NN_OK)
         return err->code;
+    if (s->top_down > 0 &&
+        set_meta_list(w, "face_ssd.top_down", &(float){(float)s->top_down}, 1, ",", err) != NN_OK)
+        return err->code;
     snprintf(num, sizeof num, "%d", 640);
     if (nn_weights_set_meta(w, "input.width", num, err) != NN_OK) return err->code;
     snprintf(num, sizeof num, "%d", 480);
@@ -372,6 +396,13 @@ nn_status face_ssd_from_weights(const nn_weights *w, face_ssd *out, nn_error *er
         if (strides[m] != (float)face_ssd_stride(m))
             return nn_error_set(err, NN_ERR_FORMAT, "face_ssd model: stride %g of map %d (want %d)",
                                 (double)strides[m], m, face_ssd_stride(m));
+    if (nn_weights_meta(w, "face_ssd.top_down")) { /* absent: 0, as before it existed */
+        if (meta_floats(w, "face_ssd.top_down", &one, 1, 1, NULL, err) != NN_OK) return err->code;
+        if (!(one >= 0 && one < n_strides && one == (float)(int)one))
+            return nn_error_set(err, NN_ERR_FORMAT, "face_ssd model: top_down %g with %d maps",
+                                (double)one, n_strides);
+        s.top_down = (int)one;
+    }
     const char *sz = nn_weights_meta(w, "face_ssd.sizes");
     face_ssd_spec parsed = s;
     if (!sz || face_ssd_parse_sizes(sz, &parsed, err) != NN_OK || parsed.n_maps != s.n_maps)

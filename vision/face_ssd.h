@@ -12,7 +12,11 @@
  *   pool5, conv6_1           3x3, c5   ..................... source 4 (stride 64)
  * Each source feeds a 3x3 loc head (4 per prior) and conf head (classes per
  * prior), permuted to NHWC and flattened, so prior index = (map, y, x, box)
- * as ssd_vgg16. Max pools use ceil mode, so a map of stride s over an input
+ * as ssd_vgg16. With top_down = k > 0 (a feature-pyramid path, Lin et al.
+ * 2017), the heads of maps k-1 .. 0 read, instead of their source,
+ *   fused[m] = source[m] + upsample2x(lat[m](fused[m+1]))   (fused[k] = source[k])
+ * where lat[m] is a 1x1 conv (with bias) to map m's width: the small faces of
+ * the stride-4 map then get the context of the deeper, coarser map. Max pools use ceil mode, so a map of stride s over an input
  * W wide is ceil(W / s) wide (conv1 rounds the same way).
  *
  * Priors per cell of the map of stride s: every size in sizes[map] (pixels of
@@ -22,7 +26,7 @@
  *
  * Model files (.nnw): kind=detector, arch=face_ssd, classes, input.* and the
  * face_ssd.* keys that rebuild the network and its priors (face_ssd.widths,
- * .strides, .sizes, .ratios), plus ssd.threshold / ssd.nms defaults (docs/model-files.md) and
+ * .strides, .sizes, .ratios, and .top_down when it is not 0), plus ssd.threshold / ssd.nms defaults (docs/model-files.md) and
  * input.resize = "native" (the detector runs at the image's own size times
  * face_ssd.input_scale, or, when face_ssd.input_long_side is set, resized so
  * its longer side has that many pixels).
@@ -49,6 +53,7 @@ typedef struct {
     float sizes[FACE_SSD_MAX_MAPS][FACE_SSD_MAX_SIZES]; /* prior sizes, input px */
     int n_ratios;
     float ratios[FACE_SSD_MAX_RATIOS]; /* height / width */
+    int top_down; /* maps 0..top_down-1 also get the next map's features (below) */
 } face_ssd_spec;
 
 /* The shipped design: widths 16, 32, 48, 96, 160, 160; sizes 8,10,13 /
