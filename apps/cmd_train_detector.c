@@ -38,6 +38,7 @@ typedef struct {
     float lr, weight_decay, val_fraction, min_face_px, input_scale, match_iou;
     float threshold; /* the exported model's default face score */
     int input_long_side;
+    int match_min; /* S3FD's scale compensation: priors per face at least (0: off) */
     bool epochs_given; /* --epochs on the command line (a resumed run may raise it) */
     uint64_t seed;
     face_ssd_spec spec;
@@ -62,6 +63,9 @@ static void usage(FILE *f) {
             "                       ignored by the loss (default 4)\n"
             "  --match-iou X        a prior is a positive for a face it overlaps by IoU >= X,\n"
             "                       besides each face's best prior (default 0.5)\n"
+            "  --match-min N        a face matched to fewer priors also takes its best\n"
+            "                       others of IoU >= 0.1, up to N (S3FD's scale\n"
+            "                       compensation for tiny faces; default 0: off)\n"
             "  --widths a,b,c,d,e,f network channels (default 16,32,48,96,160,160)\n"
             "  --maps N             feature maps, strides 4..4*2^(N-1) (default 5)\n"
             "  --top-down N         the first N maps also get the next map's features,\n"
@@ -110,7 +114,7 @@ static nn_status config_to_meta(const train_opts *o, nn_weights *w, nn_error *er
                 {"config.val_fraction", o->val_fraction},
                 {"config.min_face", o->min_face_px}, {"config.maps", o->spec.n_maps},
                 {"config.per_class", o->per_class}, {"config.match_iou", o->match_iou},
-                {"config.top_down", o->spec.top_down}};
+                {"config.top_down", o->spec.top_down}, {"config.match_min", o->match_min}};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         snprintf(buf, sizeof buf, "%.9g", nums[i].v);
         if (nn_weights_set_meta(w, nums[i].k, buf, err) != NN_OK) return err->code;
@@ -147,6 +151,7 @@ static nn_status config_from_meta(const nn_weights *w, train_opts *o, nn_error *
     o->match_iou = (float)meta_num(w, "config.match_iou", 0.5); /* older runs: 0.5 */
     o->spec.n_maps = (int)meta_num(w, "config.maps", o->spec.n_maps);
     o->spec.top_down = (int)meta_num(w, "config.top_down", 0); /* older runs: none */
+    o->match_min = (int)meta_num(w, "config.match_min", 0);
     o->per_class = meta_num(w, "config.per_class", o->per_class) != 0;
     /* The seed decides the split, the photo order and every augmentation: a
      * resume under another seed would silently train on other data. */
@@ -362,6 +367,7 @@ static int run(train_opts *o) {
                             .min_lr = o->lr * 0.01f};
     multibox_config mc = multibox_default_config(num_classes);
     mc.overlap_threshold = o->match_iou;
+    mc.min_matches = o->match_min;
     bool tty = isatty(fileno(stderr));
 
     int stop_at = o->stop_after > 0 ? state.epoch + o->stop_after : o->epochs;
@@ -523,7 +529,7 @@ int cmd_train_detector(int argc, char **argv) {
         {"min-face", required_argument, 0, 'm'}, {"widths", required_argument, 0, 'x'},
         {"sizes", required_argument, 0, 'z'},
         {"maps", required_argument, 0, 'M'},     {"limit", required_argument, 0, 'L'},
-        {"top-down", required_argument, 0, 'D'},
+        {"top-down", required_argument, 0, 'D'}, {"match-min", required_argument, 0, 'N'},
         {"threads", required_argument, 0, 't'},  {"resume", no_argument, 0, 'r'},
         {"export", required_argument, 0, 'X'},   {"stop-after", required_argument, 0, 'A'},
         {"input-scale", required_argument, 0, 'I'},
@@ -575,6 +581,10 @@ int cmd_train_detector(int argc, char **argv) {
         case 'D':
             o.spec.top_down = (int)strtol(optarg, &end, 10);
             bad = *end || o.spec.top_down < 0 || o.spec.top_down >= FACE_SSD_MAX_MAPS;
+            break;
+        case 'N':
+            o.match_min = (int)strtol(optarg, &end, 10);
+            bad = *end || o.match_min < 0 || o.match_min > 100;
             break;
         case 'L': o.limit = (int)strtol(optarg, &end, 10), bad = *end || o.limit < 0; break;
         case 't': o.threads = (int)strtol(optarg, &end, 10), bad = *end || o.threads < 1; break;

@@ -92,6 +92,37 @@ START_TEST(train_resume_and_eval) {
     }
     ck_assert_msg(differs, "--match-iou 0.2 trained the same weights as 0.5");
     nn_weights_free(wc);
+    /* the top-down path and the scale compensation: kept in the config (a
+     * resume rebuilds the same network and gives the same weights) and in
+     * the model file */
+    snprintf(args, sizeof args, TRAIN_ARGS " --top-down 1 --match-min 4", tmp, tmp, "d");
+    ck_assert_int_eq(run(args, tmp, NULL), 0);
+    snprintf(args, sizeof args, TRAIN_ARGS " --top-down 1 --match-min 4 --stop-after 1", tmp, tmp,
+             "e");
+    ck_assert_int_eq(run(args, tmp, NULL), 0);
+    snprintf(args, sizeof args, TRAIN_ARGS " --resume", tmp, tmp, "e");
+    ck_assert_int_eq(run(args, tmp, NULL), 0);
+    nn_weights *wd = NULL, *we = NULL;
+    snprintf(path, sizeof path, "%s/d/last.ckpt.nnw", tmp);
+    ck_assert_int_eq(nn_weights_load(path, &wd, &err), NN_OK);
+    snprintf(path, sizeof path, "%s/e/last.ckpt.nnw", tmp);
+    ck_assert_int_eq(nn_weights_load(path, &we, &err), NN_OK);
+    ck_assert_ptr_nonnull(nn_weights_find(wd, "lat0.weight"));
+    ck_assert_int_eq(nn_weights_count(wd), nn_weights_count(we));
+    for (int i = 0; i < nn_weights_count(wd); i++) {
+        const nn_tensor *td = nn_weights_tensor(wd, i);
+        const nn_tensor *te = nn_weights_find(we, nn_weights_name(wd, i));
+        ck_assert_ptr_nonnull(te);
+        ck_assert_msg(memcmp(td->data, te->data, td->numel * sizeof(float)) == 0,
+                      "%s differs after resume", nn_weights_name(wd, i));
+    }
+    ck_assert_str_eq(nn_weights_meta(we, "config.top_down"), "1");
+    ck_assert_str_eq(nn_weights_meta(we, "config.match_min"), "4");
+    nn_weights_free(wd), nn_weights_free(we);
+    snprintf(path, sizeof path, "%s/e/best.nnw", tmp);
+    ck_assert_int_eq(nn_weights_load(path, &wd, &err), NN_OK);
+    ck_assert_str_eq(nn_weights_meta(wd, "face_ssd.top_down"), "1");
+    nn_weights_free(wd);
     /* the exported model carries the chosen default threshold */
     snprintf(path, sizeof path, "%s/model.nnw", tmp);
     ck_assert_int_eq(nn_weights_load(path, &wc, &err), NN_OK);
@@ -134,6 +165,8 @@ START_TEST(usage_errors) {
     ck_assert_int_eq(run("train-detector --data x --match-iou 0", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --data x --match-iou 1.5", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --data x --threshold 2", tmp, NULL), 2);
+    ck_assert_int_eq(run("train-detector --data x --top-down 9", tmp, NULL), 2);
+    ck_assert_int_eq(run("train-detector --data x --match-min -1", tmp, NULL), 2);
     ck_assert_int_eq(run("train-detector --help", tmp, NULL), 0);
     ck_assert_int_eq(run("eval --detector-only", tmp, NULL), 2);
     ck_assert_int_eq(run("eval --data x", tmp, NULL), 1); /* the full pipeline: no such folder */

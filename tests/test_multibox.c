@@ -53,6 +53,54 @@ START_TEST(match_hand_case) {
 }
 END_TEST
 
+/* A small box T = [.4, .4, .55, .55] (area .0225). IoUs by hand:
+ *   P0 .01/.2625 = .0381   P1 .005/.2675 = .0187   P2 .0187
+ *   P3 .0225/.25 = .09 (holds T)   P4 .015/.2825 = .0531
+ * Matching gives T only P3; compensation up to 3 adds the best free priors
+ * above the floor: P4, then P0. */
+START_TEST(match_compensation_hand_case) {
+    ssd_priors pr;
+    five_priors(&pr);
+    multibox_gt t = {{.4f, .4f, .55f, .55f}, 1, false};
+    int match[5];
+    nn_error err = {0};
+    ck_assert_int_eq(multibox_match(&pr, &t, 1, 0.35f, match, &err), NN_OK);
+    const int only_p3[5] = {-1, -1, -1, 0, -1};
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(match[i], only_p3[i]);
+    ck_assert_int_eq(multibox_match_compensate(&pr, &t, 1, 3, 0.03f, match, &err), NN_OK);
+    const int three[5] = {0, -1, -1, 0, 0};
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(match[i], three[i]);
+
+    /* a higher floor leaves P0 out; one match wanted adds nothing */
+    multibox_match(&pr, &t, 1, 0.35f, match, &err);
+    multibox_match_compensate(&pr, &t, 1, 3, 0.05f, match, &err);
+    ck_assert(match[4] == 0 && match[0] == -1);
+    multibox_match(&pr, &t, 1, 0.35f, match, &err);
+    multibox_match_compensate(&pr, &t, 1, 1, 0.01f, match, &err);
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(match[i], only_p3[i]);
+    /* an ignored box takes none */
+    multibox_gt ignored = t;
+    ignored.ignore = true;
+    multibox_match(&pr, &ignored, 1, 0.35f, match, &err);
+    multibox_match_compensate(&pr, &ignored, 1, 3, 0.01f, match, &err);
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(match[i], only_p3[i]);
+
+    /* Beside GT0 = [0, 0, .5, .5]: GT0 holds P0 and P4 (IoU .91), T holds P3.
+     * Wanting 2, T takes one of P1, P2 (equal IoU: the lower index, P1);
+     * GT0 overlaps no free prior, so it stays at its 2. */
+    multibox_gt two[2] = {{{0, 0, .5f, .5f}, 1, false}, t};
+    ck_assert_int_eq(multibox_match(&pr, two, 2, 0.5f, match, &err), NN_OK);
+    const int before[5] = {0, -1, -1, 1, 0};
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(match[i], before[i]);
+    ck_assert_int_eq(multibox_match_compensate(&pr, two, 2, 2, 0.01f, match, &err), NN_OK);
+    const int after2[5] = {0, 1, -1, 1, 0};
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(match[i], after2[i]);
+    /* bad arguments */
+    ck_assert_int_eq(multibox_match_compensate(&pr, two, 2, -1, 0.1f, match, &err), NN_ERR_ARG);
+    ssd_priors_free(&pr);
+}
+END_TEST
+
 START_TEST(match_ignored_box_priors_are_neither) {
     ssd_priors pr;
     five_priors(&pr);
@@ -254,6 +302,7 @@ Suite *multibox_suite(void) {
     Suite *s = suite_create("multibox");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, match_hand_case);
+    tcase_add_test(tc, match_compensation_hand_case);
     tcase_add_test(tc, match_ignored_box_priors_are_neither);
     tcase_add_test(tc, encode_hand_case);
     tcase_add_test(tc, decode_inverts_encode);

@@ -13,8 +13,15 @@ multibox_config multibox_default_config(int num_classes) {
                              .overlap_threshold = 0.5f,
                              .neg_pos_ratio = 3.0f,
                              .loc_weight = 1.0f,
-                             .smooth_l1_beta = 1.0f};
+                             .smooth_l1_beta = 1.0f,
+                             .min_matches = 0,
+                             .compensate_iou = 0.1f};
 }
+
+typedef struct {
+    float iou;
+    int prior;
+} scored_iou;
 
 /* Caffe keeps only overlaps above this in its bipartite step. */
 #define MIN_OVERLAP 1e-6f
@@ -79,6 +86,38 @@ nn_status multibox_match(const ssd_priors *priors, const multibox_gt *gt, int n_
         if (best >= 0 && v_best >= overlap_threshold) match[p] = best;
     }
     free(best_p), free(best_v), free(done);
+    return NN_OK;
+}
+
+nn_status multibox_match_compensate(const ssd_priors *priors, const multibox_gt *gt, int n_gt,
+                                    int min_matches, float min_iou, int *match, nn_error *err) {
+    if (!priors || !match || n_gt < 0 || n_gt > MULTIBOX_MAX_GT || (n_gt > 0 && !gt) ||
+        min_matches < 0 || min_matches > 1000)
+        return nn_error_set(err, NN_ERR_ARG, "multibox_match_compensate: bad arguments");
+    if (min_matches == 0 || n_gt == 0) return NN_OK;
+    int *count = calloc((size_t)n_gt, sizeof *count);
+    scored_iou *best = malloc((size_t)min_matches * sizeof *best);
+    if (!count || !best) {
+        free(count), free(best);
+        return nn_error_set(err, NN_ERR_NOMEM, "multibox_match_compensate: out of memory");
+    }
+    for (int p = 0; p < priors->count; p++)
+        if (match[p] >= 0) count[match[p]]++;
+    for (int g = 0; g < n_gt; g++) {
+        if (gt[g].ignore || count[g] >= min_matches) continue;
+        /* the `need` best free priors, kept sorted: by IoU, then prior index */
+        int need = min_matches - count[g], have = 0;
+        for (int p = 0; p < priors->count; p++) {
+            if (match[p] >= 0) continue;
+            float v = ssd_iou(priors->boxes + (size_t)p * 4, gt[g].box);
+            if (!(v >= min_iou) || (have == need && v <= best[have - 1].iou)) continue;
+            int at = have < need ? have++ : need - 1; /* the last one drops out */
+            for (; at > 0 && best[at - 1].iou < v; at--) best[at] = best[at - 1];
+            best[at] = (scored_iou){v, p};
+        }
+        for (int i = 0; i < have; i++) match[best[i].prior] = g;
+    }
+    free(count), free(best);
     return NN_OK;
 }
 
@@ -185,7 +224,9 @@ nn_tensor *multibox_loss(nn_ctx *ctx, nn_tensor *loc, nn_tensor *conf, const ssd
             }
         }
         if (multibox_match(priors, images[b].gt, images[b].n_gt, cfg->overlap_threshold, match,
-                           &err) != NN_OK) {
+                           &err) != NN_OK ||
+            multibox_match_compensate(priors, images[b].gt, images[b].n_gt, cfg->min_matches,
+                                      cfg->compensate_iou, match, &err) != NN_OK) {
             nn_ctx_fail(ctx, err.code, "multibox_loss: image %d: %s", b, err.msg);
             return NULL;
         }

@@ -11,6 +11,11 @@
  *      index, then the lower ground-truth index (Caffe's scan order).
  *   2. every prior still free takes the ground truth it overlaps most, when
  *      that IoU is >= the overlap threshold (0.5).
+ *   3. optional (min_matches > 0), S3FD's scale compensation (Zhang et al.
+ *      2017, section 3.2): a box left with fewer than min_matches priors,
+ *      as a tiny face is (no prior overlaps it much), also takes its best
+ *      free priors of IoU >= compensate_iou (0.1), best first, up to
+ *      min_matches. Ignored boxes take none.
  * A prior matched to an ignored box (a face too small after augmentation) is
  * neither positive nor negative: it contributes nothing to the loss.
  *
@@ -53,6 +58,8 @@ typedef struct {
     float neg_pos_ratio;     /* 3 */
     float loc_weight;        /* alpha, 1 */
     float smooth_l1_beta;    /* 1 (Caffe) */
+    int min_matches;         /* step 3 of the matching: 0 (off) */
+    float compensate_iou;    /* its IoU floor, 0.1 */
 } multibox_config;
 
 multibox_config multibox_default_config(int num_classes);
@@ -61,6 +68,11 @@ multibox_config multibox_default_config(int num_classes);
  * n_gt-sized scratch; fails only on bad arguments or out of memory. */
 nn_status multibox_match(const ssd_priors *priors, const multibox_gt *gt, int n_gt,
                          float overlap_threshold, int *match, nn_error *err);
+
+/* Step 3 on the matches of multibox_match: boxes with fewer than
+ * min_matches priors take their best free priors of IoU >= min_iou. */
+nn_status multibox_match_compensate(const ssd_priors *priors, const multibox_gt *gt, int n_gt,
+                                    int min_matches, float min_iou, int *match, nn_error *err);
 
 /* Targets of one image from its matches: labels[p] = gt label (positive),
  * 0 (background candidate) or -1 (matched to an ignored box); loc[p*4..] =
