@@ -39,6 +39,7 @@ typedef struct {
     float threshold; /* the exported model's default face score */
     int input_long_side;
     int match_min; /* S3FD's scale compensation: priors per face at least (0: off) */
+    bool keep_aspect; /* training crops never stretched (ssd_augment_config.keep_aspect) */
     bool epochs_given; /* --epochs on the command line (a resumed run may raise it) */
     uint64_t seed;
     face_ssd_spec spec;
@@ -66,6 +67,9 @@ static void usage(FILE *f) {
             "  --match-min N        a face matched to fewer priors also takes its best\n"
             "                       others of IoU >= 0.1, up to N (S3FD's scale\n"
             "                       compensation for tiny faces; default 0: off)\n"
+            "  --keep-aspect        training crops keep the photo's proportions (padded\n"
+            "                       rather than stretched to a square), as the detector\n"
+            "                       sees photos when it runs (default: stretched, as SSD)\n"
             "  --widths a,b,c,d,e,f network channels (default 16,32,48,96,160,160)\n"
             "  --maps N             feature maps, strides 4..4*2^(N-1) (default 5)\n"
             "  --top-down N         the first N maps also get the next map's features,\n"
@@ -114,7 +118,8 @@ static nn_status config_to_meta(const train_opts *o, nn_weights *w, nn_error *er
                 {"config.val_fraction", o->val_fraction},
                 {"config.min_face", o->min_face_px}, {"config.maps", o->spec.n_maps},
                 {"config.per_class", o->per_class}, {"config.match_iou", o->match_iou},
-                {"config.top_down", o->spec.top_down}, {"config.match_min", o->match_min}};
+                {"config.top_down", o->spec.top_down}, {"config.match_min", o->match_min},
+                {"config.keep_aspect", o->keep_aspect}};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         snprintf(buf, sizeof buf, "%.9g", nums[i].v);
         if (nn_weights_set_meta(w, nums[i].k, buf, err) != NN_OK) return err->code;
@@ -152,6 +157,7 @@ static nn_status config_from_meta(const nn_weights *w, train_opts *o, nn_error *
     o->spec.n_maps = (int)meta_num(w, "config.maps", o->spec.n_maps);
     o->spec.top_down = (int)meta_num(w, "config.top_down", 0); /* older runs: none */
     o->match_min = (int)meta_num(w, "config.match_min", 0);
+    o->keep_aspect = meta_num(w, "config.keep_aspect", 0) != 0;
     o->per_class = meta_num(w, "config.per_class", o->per_class) != 0;
     /* The seed decides the split, the photo order and every augmentation: a
      * resume under another seed would silently train on other data. */
@@ -202,6 +208,7 @@ static nn_status make_batch(const det_photos *train, const int *order, int first
                             nn_error *err) {
     ssd_augment_config ac = ssd_augment_default(o->size, o->size);
     ac.min_face_px = o->min_face_px;
+    ac.keep_aspect = o->keep_aspect;
     const float mean[3] = {127.5f, 127.5f, 127.5f}, scale[3] = {1 / 127.5f, 1 / 127.5f, 1 / 127.5f};
     size_t plane = (size_t)3 * o->size * o->size;
     for (int b = 0; b < o->batch; b++) {
@@ -530,6 +537,7 @@ int cmd_train_detector(int argc, char **argv) {
         {"sizes", required_argument, 0, 'z'},
         {"maps", required_argument, 0, 'M'},     {"limit", required_argument, 0, 'L'},
         {"top-down", required_argument, 0, 'D'}, {"match-min", required_argument, 0, 'N'},
+        {"keep-aspect", no_argument, 0, 'K'},
         {"threads", required_argument, 0, 't'},  {"resume", no_argument, 0, 'r'},
         {"export", required_argument, 0, 'X'},   {"stop-after", required_argument, 0, 'A'},
         {"input-scale", required_argument, 0, 'I'},
@@ -582,6 +590,7 @@ int cmd_train_detector(int argc, char **argv) {
             o.spec.top_down = (int)strtol(optarg, &end, 10);
             bad = *end || o.spec.top_down < 0 || o.spec.top_down >= FACE_SSD_MAX_MAPS;
             break;
+        case 'K': o.keep_aspect = true; break;
         case 'N':
             o.match_min = (int)strtol(optarg, &end, 10);
             bad = *end || o.match_min < 0 || o.match_min > 100;

@@ -95,10 +95,11 @@ START_TEST(train_resume_and_eval) {
     /* the top-down path and the scale compensation: kept in the config (a
      * resume rebuilds the same network and gives the same weights) and in
      * the model file */
-    snprintf(args, sizeof args, TRAIN_ARGS " --top-down 1 --match-min 4", tmp, tmp, "d");
+    snprintf(args, sizeof args, TRAIN_ARGS " --top-down 1 --match-min 4 --keep-aspect", tmp, tmp,
+             "d");
     ck_assert_int_eq(run(args, tmp, NULL), 0);
-    snprintf(args, sizeof args, TRAIN_ARGS " --top-down 1 --match-min 4 --stop-after 1", tmp, tmp,
-             "e");
+    snprintf(args, sizeof args, TRAIN_ARGS " --top-down 1 --match-min 4 --keep-aspect --stop-after 1",
+             tmp, tmp, "e");
     ck_assert_int_eq(run(args, tmp, NULL), 0);
     snprintf(args, sizeof args, TRAIN_ARGS " --resume", tmp, tmp, "e");
     ck_assert_int_eq(run(args, tmp, NULL), 0);
@@ -118,6 +119,7 @@ START_TEST(train_resume_and_eval) {
     }
     ck_assert_str_eq(nn_weights_meta(we, "config.top_down"), "1");
     ck_assert_str_eq(nn_weights_meta(we, "config.match_min"), "4");
+    ck_assert_str_eq(nn_weights_meta(we, "config.keep_aspect"), "1");
     nn_weights_free(wd), nn_weights_free(we);
     snprintf(path, sizeof path, "%s/e/best.nnw", tmp);
     ck_assert_int_eq(nn_weights_load(path, &wd, &err), NN_OK);

@@ -26,10 +26,12 @@ static void make_image(image *img) {
                 memcpy(img->pixels + ((size_t)y * W + x) * 3, COLOURS[i], 3);
 }
 
+/* _i = 1: the same with keep_aspect (patches padded with the canvas colour) */
 START_TEST(boxes_stay_inside_and_on_their_faces) {
     image src;
     make_image(&src);
     ssd_augment_config cfg = ssd_augment_default(64, 48);
+    cfg.keep_aspect = _i;
     cfg.photometric_prob = 0.0f; /* colours must stay recognisable */
     cfg.min_face_px = 6.0f;
     nn_error err = {0};
@@ -67,6 +69,49 @@ START_TEST(boxes_stay_inside_and_on_their_faces) {
     ck_assert_int_gt(total, 300);
     ck_assert_int_gt(flipped_like, 0); /* flips happened */
     image_free(&src);
+}
+END_TEST
+
+/* With keep_aspect the resize never stretches: a face box that no patch edge
+ * cut keeps its shape (up to the pixel rounding of the patch); the paper's
+ * sampler stretches some by far more. */
+static double worst_stretch(bool keep_aspect) {
+    image src;
+    make_image(&src);
+    ssd_augment_config cfg = ssd_augment_default(64, 48);
+    cfg.photometric_prob = 0.0f;
+    cfg.keep_aspect = keep_aspect;
+    nn_error err = {0};
+    double worst = 0.0;
+    int counted = 0;
+    for (int seed = 0; seed < 300; seed++) {
+        transform_rng rng;
+        transform_rng_seed(&rng, (uint64_t)seed);
+        image out;
+        ssd_aug_box ob[N];
+        int n;
+        ck_assert_int_eq(ssd_augment(&src, BOXES, N, &cfg, &rng, &out, ob, &n, &err), NN_OK);
+        for (int i = 0; i < n; i++) {
+            const ssd_aug_box *b = &ob[i], *o = &BOXES[b->label - 1];
+            float w = b->x2 - b->x1, h = b->y2 - b->y1;
+            if (w < 8 || h < 8 || b->x1 <= 0.5f || b->y1 <= 0.5f || b->x2 >= 63.5f ||
+                b->y2 >= 47.5f)
+                continue; /* small (rounding) or maybe cut by the patch */
+            double stretch = fabs(log((w / h) / ((o->x2 - o->x1) / (o->y2 - o->y1))));
+            if (stretch > worst) worst = stretch;
+            counted++;
+        }
+        image_free(&out);
+    }
+    ck_assert_int_gt(counted, 100);
+    image_free(&src);
+    return worst;
+}
+
+START_TEST(keep_aspect_does_not_stretch) {
+    double kept = worst_stretch(true), paper = worst_stretch(false);
+    ck_assert_msg(kept < 0.1, "keep_aspect: a face's w/h changed by a factor %.3f", exp(kept));
+    ck_assert_msg(paper > 0.3, "the paper's sampler stretched by at most %.3f", exp(paper));
 }
 END_TEST
 
@@ -152,7 +197,8 @@ END_TEST
 Suite *ssd_augment_suite(void) {
     Suite *s = suite_create("ssd_augment");
     TCase *tc = tcase_create("core");
-    tcase_add_test(tc, boxes_stay_inside_and_on_their_faces);
+    tcase_add_loop_test(tc, boxes_stay_inside_and_on_their_faces, 0, 2);
+    tcase_add_test(tc, keep_aspect_does_not_stretch);
     tcase_add_test(tc, same_seed_same_sample);
     tcase_add_test(tc, flip_and_resize_by_hand);
     tcase_add_test(tc, bad_input_is_an_error);

@@ -46,18 +46,40 @@ static bool centre_inside(const ssd_aug_box *b, float x1, float y1, float x2, fl
 
 /* The crop sampler: a patch [x1, x2) x [y1, y2) of the canvas cw x ch, whose
  * boxes (already in canvas coordinates) are moved[n]. */
+/* The whole canvas cw x ch as the patch; with keep_aspect, grown along one
+ * side to the output's aspect ratio, the canvas at a random spot in it. */
+static void whole_canvas(const ssd_augment_config *cfg, transform_rng *rng, int cw, int ch,
+                         int *px, int *py, int *pw, int *ph) {
+    *px = 0, *py = 0, *pw = cw, *ph = ch;
+    if (!cfg->keep_aspect) return;
+    double out_aspect = (double)cfg->out_w / cfg->out_h;
+    if ((double)cw / ch > out_aspect) { /* wider than the output: pad above and below */
+        *ph = (int)lround(cw / out_aspect);
+        *py = -transform_rng_int(rng, 0, *ph - ch);
+    } else {
+        *pw = (int)lround(ch * out_aspect);
+        *px = -transform_rng_int(rng, 0, *pw - cw);
+    }
+}
+
 static void sample_patch(const ssd_augment_config *cfg, transform_rng *rng, int cw, int ch,
                          const ssd_aug_box *moved, int n, int *px, int *py, int *pw, int *ph) {
     static const float min_iou[7] = {-1.0f, 0.0f, 0.1f, 0.3f, 0.5f, 0.7f, 0.9f};
-    *px = 0, *py = 0, *pw = cw, *ph = ch;
     int mode = transform_rng_int(rng, 0, 6);
-    if (!cfg->crop || mode == 0 || n == 0) return;
+    if (!cfg->crop || mode == 0 || n == 0) {
+        whole_canvas(cfg, rng, cw, ch, px, py, pw, ph);
+        return;
+    }
     float short_side = (float)(cw < ch ? cw : ch);
     float amin = cfg->crop_min_aspect > 0 && cfg->crop_min_aspect <= 1 ? cfg->crop_min_aspect : 1;
     for (int attempt = 0; attempt < 50; attempt++) {
         float s = transform_rng_uniform(rng, cfg->crop_min_scale, 1.0f);
         float a = expf(transform_rng_uniform(rng, logf(amin), -logf(amin)));
-        int w = (int)lroundf(short_side * s * sqrtf(a)), h = (int)lroundf(short_side * s / sqrtf(a));
+        if (cfg->keep_aspect) a = (float)cfg->out_w / (float)cfg->out_h;
+        float fw = short_side * s * sqrtf(a), fh = short_side * s / sqrtf(a);
+        if (cfg->keep_aspect && fw > cw) fh *= cw / fw, fw = (float)cw; /* shrink, same ratio */
+        if (cfg->keep_aspect && fh > ch) fw *= ch / fh, fh = (float)ch;
+        int w = (int)lroundf(fw), h = (int)lroundf(fh);
         w = w < 2 ? 2 : (w > cw ? cw : w);
         h = h < 2 ? 2 : (h > ch ? ch : h);
         int x = transform_rng_int(rng, 0, cw - w), y = transform_rng_int(rng, 0, ch - h);
@@ -75,6 +97,7 @@ static void sample_patch(const ssd_augment_config *cfg, transform_rng *rng, int 
             return;
         }
     }
+    whole_canvas(cfg, rng, cw, ch, px, py, pw, ph);
 }
 
 nn_status ssd_augment(const image *src, const ssd_aug_box *boxes, int n,

@@ -15,6 +15,11 @@
  *      none found -> no crop. Boxes whose centre falls outside the patch are
  *      dropped, the others clipped to it;
  *   4. resize to out_w x out_h (boxes scaled with it);
+ *      with keep_aspect, step 3's patches have the output's aspect ratio
+ *      and "no crop" takes the whole canvas padded (canvas colour, at a
+ *      random offset) to that ratio, so the resize never stretches: a
+ *      detector run on whole photos at their own aspect then sees faces of
+ *      the shapes it was trained on;
  *   5. horizontal flip with probability flip_prob.
  * A box whose longer side is under min_face_px after all this is marked
  * ignored (the loss neither rewards nor punishes detecting it), as is a box
@@ -46,6 +51,7 @@ typedef struct {
     bool crop;               /* the random crop sampler */
     float crop_min_scale;    /* 0.3 */
     float crop_min_aspect;   /* 0.5 (w/h in [0.5, 2]) */
+    bool keep_aspect;        /* false (the paper's sampler stretches) */
     float flip_prob;         /* 0.5 */
     float min_face_px;       /* 4 */
 } ssd_augment_config;
