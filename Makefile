@@ -129,7 +129,7 @@ train-classifier models/classifier.nnw: $(BUILD)/maskdet ; sh models/train-class
 DETECTOR_DATA ?= ../shared/datasets/facemask_detection_andrewmvd
 train-detector models/face_detector.nnw: | $(BUILD)/maskdet
 	$(BUILD)/maskdet train-detector --data $(DETECTOR_DATA) --out $(BUILD)/face_ssd_run \
-	    --epochs 50 --batch 16 --size 384 --match-iou 0.35 --eval-every 5 --threads 2 --seed 1 \
+	    --epochs 60 --batch 16 --size 384 --match-iou 0.35 --keep-aspect --eval-every 5 --threads 2 --seed 1 \
 	    --input-long-side 640 --threshold 0.7 --export models/face_detector.nnw
 
 test: deps-check
