@@ -27,6 +27,15 @@ static void make_image(image *img) {
 }
 
 /* _i = 1: the same with keep_aspect (patches padded with the canvas colour) */
+/* The sample of `seed` from src: out (free it) and its n boxes in ob. */
+static void augment_seed(const image *src, const ssd_augment_config *cfg, int seed, image *out,
+                         ssd_aug_box *ob, int *n) {
+    transform_rng rng;
+    transform_rng_seed(&rng, (uint64_t)seed);
+    nn_error err = {0};
+    ck_assert_int_eq(ssd_augment(src, BOXES, N, cfg, &rng, out, ob, n, &err), NN_OK);
+}
+
 START_TEST(boxes_stay_inside_and_on_their_faces) {
     image src;
     make_image(&src);
@@ -34,15 +43,12 @@ START_TEST(boxes_stay_inside_and_on_their_faces) {
     cfg.keep_aspect = _i;
     cfg.photometric_prob = 0.0f; /* colours must stay recognisable */
     cfg.min_face_px = 6.0f;
-    nn_error err = {0};
     int total = 0, flipped_like = 0;
     for (int seed = 0; seed < 300; seed++) {
-        transform_rng rng;
-        transform_rng_seed(&rng, (uint64_t)seed);
         image out;
         ssd_aug_box ob[N];
         int n;
-        ck_assert_int_eq(ssd_augment(&src, BOXES, N, &cfg, &rng, &out, ob, &n, &err), NN_OK);
+        augment_seed(&src, &cfg, seed, &out, ob, &n);
         ck_assert_int_eq(out.width, 64);
         ck_assert_int_eq(out.height, 48);
         ck_assert(n >= 0 && n <= N);
@@ -81,16 +87,13 @@ static double worst_stretch(bool keep_aspect) {
     ssd_augment_config cfg = ssd_augment_default(64, 48);
     cfg.photometric_prob = 0.0f;
     cfg.keep_aspect = keep_aspect;
-    nn_error err = {0};
     double worst = 0.0;
     int counted = 0;
     for (int seed = 0; seed < 300; seed++) {
-        transform_rng rng;
-        transform_rng_seed(&rng, (uint64_t)seed);
         image out;
         ssd_aug_box ob[N];
         int n;
-        ck_assert_int_eq(ssd_augment(&src, BOXES, N, &cfg, &rng, &out, ob, &n, &err), NN_OK);
+        augment_seed(&src, &cfg, seed, &out, ob, &n);
         for (int i = 0; i < n; i++) {
             const ssd_aug_box *b = &ob[i], *o = &BOXES[b->label - 1];
             float w = b->x2 - b->x1, h = b->y2 - b->y1;
