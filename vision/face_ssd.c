@@ -203,7 +203,7 @@ double face_ssd_flops(const face_ssd *f, int in_w, int in_h) {
         fl += 2.0 * px * c * cin * 9;
         if (m < 4) fl += 2.0 * px * c * c * 9;
         fl += 2.0 * px * face_ssd_boxes_per_cell(s, m) * (4 + f->num_classes) * c * 9;
-        if (m + 1 <= s->top_down) /* the 1x1 conv at map m + 1's size into map m */
+        if (m < s->top_down) /* the 1x1 conv at map m + 1's size into map m */
             fl += 2.0 * map_side(in_w, m + 1) * map_side(in_h, m + 1) * c * s->widths[m + 2];
         cin = c;
     }

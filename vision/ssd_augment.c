@@ -44,8 +44,6 @@ static bool centre_inside(const ssd_aug_box *b, float x1, float y1, float x2, fl
     return cx >= x1 && cx < x2 && cy >= y1 && cy < y2;
 }
 
-/* The crop sampler: a patch [x1, x2) x [y1, y2) of the canvas cw x ch, whose
- * boxes (already in canvas coordinates) are moved[n]. */
 /* The whole canvas cw x ch as the patch; with keep_aspect, grown along one
  * side to the output's aspect ratio, the canvas at a random spot in it. */
 static void whole_canvas(const ssd_augment_config *cfg, transform_rng *rng, int cw, int ch,
@@ -62,6 +60,8 @@ static void whole_canvas(const ssd_augment_config *cfg, transform_rng *rng, int 
     }
 }
 
+/* The crop sampler: a patch [x1, x2) x [y1, y2) of the canvas cw x ch, whose
+ * boxes (already in canvas coordinates) are moved[n]. */
 static void sample_patch(const ssd_augment_config *cfg, transform_rng *rng, int cw, int ch,
                          const ssd_aug_box *moved, int n, int *px, int *py, int *pw, int *ph) {
     static const float min_iou[7] = {-1.0f, 0.0f, 0.1f, 0.3f, 0.5f, 0.7f, 0.9f};
@@ -75,6 +75,8 @@ static void sample_patch(const ssd_augment_config *cfg, transform_rng *rng, int 
     for (int attempt = 0; attempt < 50; attempt++) {
         float s = transform_rng_uniform(rng, cfg->crop_min_scale, 1.0f);
         float a = expf(transform_rng_uniform(rng, logf(amin), -logf(amin)));
+        /* keep_aspect fixes the aspect, but the draw above still happens: the
+         * random stream stays the same shape, so runs stay reproducible */
         if (cfg->keep_aspect) a = (float)cfg->out_w / (float)cfg->out_h;
         float fw = short_side * s * sqrtf(a), fh = short_side * s / sqrtf(a);
         if (cfg->keep_aspect && fw > cw) fh *= cw / fw, fw = (float)cw; /* shrink, same ratio */
