@@ -1312,7 +1312,11 @@ static void KS(bw_task)(void *arg, int task) {
  * a transpose at the end). Each block adds into all of its accumulator, so
  * that must stay in L2:
  *   small accumulator  items are (image, group, pixel block) and each task
- *                      owns an accumulator; they are summed at the end;
+ *                      owns an accumulator; they are summed at the end.
+ *                      Items are dealt to tasks round-robin, not from a
+ *                      counter: which items a sum holds then never depends
+ *                      on timing, so dW is the same bit for bit in every
+ *                      run with the same thread count;
  *   large one          items are (group, channel slice), each looping over
  *                      all images and pixels into the task's accumulator
  *                      for that slice's rows, added to dW when the item
@@ -1329,8 +1333,8 @@ typedef struct {
     int rows_in, wp;          /* HWC block: input rows, padded width */
     bool sliced;              /* items are channel slices (see above) */
     int slice_c, slices;      /* channels per slice, slices per group */
-    int items;
-    atomic_int next;
+    int items, tasks;
+    atomic_int next;          /* the next item (sliced: each item writes its own rows of dW) */
     size_t acc_floats;        /* a task's accumulator: G*K or slice_c*taps rows of cout_pad */
     size_t task_floats;       /* per task: HWC block, dY panels, db sums, accumulator */
     size_t bt_off, db_off, acc_off; /* where those start in a task's scratch */
@@ -1552,8 +1556,9 @@ static void KS(bwo_task)(void *arg, int task) {
     const nn_conv2d_shape *s = J->s;
     float *xb = J->scratch + (size_t)task * J->task_floats;
     float *bt = xb + J->bt_off, *dbsum = xb + J->db_off, *acc = xb + J->acc_off;
-    int item;
-    while ((item = atomic_fetch_add(&J->next, 1)) < J->items) {
+    /* sliced: from the counter; else round-robin (see the comment above bwo_job) */
+    int item = J->sliced ? atomic_fetch_add(&J->next, 1) : task;
+    for (; item < J->items; item = J->sliced ? atomic_fetch_add(&J->next, 1) : item + J->tasks) {
         if (J->sliced) { /* item = (group, channel slice), all images and pixels */
             int g = item / J->slices, sl = item % J->slices;
             int c0 = sl * J->slice_c, cs = ks_min(J->slice_c, J->cin_g - c0);
@@ -1662,6 +1667,7 @@ static bool KS(backward_weights_outer)(const nn_conv2d_shape *s, const float *x,
     J.acc_off = J.db_off + (size_t)s->groups * J.cout_pad;
     J.task_floats = (J.acc_off + J.acc_floats + 15) / 16 * 16;
     int tasks = ks_min(threads, J.items);
+    J.tasks = tasks;
     J.scratch = nn_scratch_get(s->scratch, KS_SLOT_TASKS, sizeof(float) * J.task_floats * tasks);
     if (!J.scratch) return false;
     for (int t = 0; t < tasks; t++) /* db sums and accumulators start at zero */

@@ -64,7 +64,6 @@ typedef struct {
     size_t xb_off, dyb_off, v_off, u_off, m_off, db_off, task_floats;
     float *scratch;     /* [tasks][task_floats] */
     int tasks, items;
-    atomic_int next;
 } KS(wgb_job);
 
 /* --------------------------------------------------------------- copies */
@@ -264,8 +263,11 @@ static void KS(wgb_task)(void *arg, int task) {
     float *base = J->scratch + (size_t)task * J->task_floats;
     float *xb = base + J->xb_off, *dyb = base + J->dyb_off, *v = base + J->v_off;
     float *u = base + J->u_off, *mm = base + J->m_off, *dbsum = base + J->db_off;
-    int th = ks_cdiv(s->hout, 4), item;
-    while ((item = atomic_fetch_add(&J->next, 1)) < J->items) {
+    int th = ks_cdiv(s->hout, 4);
+    /* Items dealt round-robin, not from a counter: each task's M sums the
+     * same items in the same order in every run, so dW does not depend on
+     * timing (the sum over tasks runs in task order). */
+    for (int item = task; item < J->items; item += J->tasks) {
         int n = item / J->bands, ty0 = item % J->bands * J->band_rows;
         int rows = ks_min(J->band_rows, th - ty0);
         KS(wgb_pack_x)(J, n, ty0, 4 * rows + 2, xb);
@@ -411,7 +413,6 @@ static bool KS(backward_weights_winograd)(const nn_conv2d_shape *s, const float 
     for (int t = 0; t < J.tasks; t++) /* accumulators and db sums start at zero */
         memset(J.scratch + (size_t)t * J.task_floats + J.m_off, 0,
                sizeof(float) * (J.task_floats - J.m_off));
-    atomic_store(&J.next, 0);
     nn_parallel_for(J.tasks, KS(wgb_task), &J);
     nn_parallel_for(J.ma, KS(wgb_output), &J);
     if (db)

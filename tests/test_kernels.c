@@ -142,6 +142,48 @@ START_TEST(thread_counts) {
 }
 END_TEST
 
+/* Training is reproducible: with the same thread count, every kernel gives
+ * the same bits in every run, whatever the threads' timing. Weight gradients
+ * are summed over images in per-task accumulators; were the images dealt to
+ * tasks from a shared counter, the sums' grouping (and the last bits) would
+ * change from run to run. Each case runs 12 times on 2 and 3 threads. */
+START_TEST(same_bits_every_run) {
+    const kcase *c = &cases[_i];
+    nn_conv2d_shape s = make_shape(c);
+    size_t nx = (size_t)s.n * s.cin * s.h * s.w, ny = (size_t)s.n * s.cout * s.hout * s.wout;
+    size_t nw = (size_t)s.cout * (s.cin / s.groups) * s.kh * s.kw, nb = (size_t)s.cout;
+    float *x = tu_rand_floats(nx, 3), *dy = tu_rand_floats(ny, 4), *w = tu_rand_floats(nw, 5);
+    float *dw0 = malloc(nw * sizeof *dw0), *db0 = malloc(nb * sizeof *db0);
+    float *dx0 = malloc(nx * sizeof *dx0), *dw = malloc(nw * sizeof *dw);
+    float *db = malloc(nb * sizeof *db), *dx = malloc(nx * sizeof *dx);
+    ck_assert(dw0 && db0 && dx0 && dw && db && dx);
+    int saved = nn_threads_get();
+    for (int t = 2; t <= 3; t++) {
+        nn_threads_set(t);
+        for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512; isa++) {
+            const nn_kernels *k = nn_kernels_for((nn_isa)isa);
+            if (!k) continue;
+            for (int run = 0; run < 12; run++) {
+                float *gw = run ? dw : dw0, *gb = run ? db : db0, *gx = run ? dx : dx0;
+                memset(gw, 0, nw * sizeof *gw), memset(gb, 0, nb * sizeof *gb);
+                memset(gx, 0, nx * sizeof *gx);
+                k->conv2d_backward_weights(&s, x, dy, gw, gb);
+                k->conv2d_backward_data(&s, dy, w, gx);
+                if (!run) continue;
+                ck_assert_msg(!memcmp(dw, dw0, nw * sizeof *dw) && !memcmp(db, db0, nb * sizeof *db),
+                              "%s, %d threads, case %d: run %d's weight gradient differs",
+                              k->name, t, _i, run);
+                ck_assert_msg(!memcmp(dx, dx0, nx * sizeof *dx),
+                              "%s, %d threads, case %d: run %d's data gradient differs", k->name,
+                              t, _i, run);
+            }
+        }
+    }
+    nn_threads_set(saved);
+    free(x), free(dy), free(w), free(dw0), free(db0), free(dx0), free(dw), free(db), free(dx);
+}
+END_TEST
+
 /* Packed weights are valid for any batch size: pack for one image, run two.
  * One shape packs Winograd's U (3x3, 17x18 tiles), one GEMM panels. */
 START_TEST(packed_any_batch) {
@@ -232,6 +274,7 @@ Suite *kernels_suite(void) {
     tcase_add_loop_test(tc, avx2_vs_reference, 0, n);
     tcase_add_loop_test(tc, avx512_vs_reference, 0, n);
     tcase_add_loop_test(tc, thread_counts, 0, n);
+    tcase_add_loop_test(tc, same_bits_every_run, 0, n);
     tcase_add_test(tc, packed_any_batch);
     tcase_add_test(tc, op_under_forced_isa);
     suite_add_tcase(s, tc);
