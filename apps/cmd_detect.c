@@ -46,6 +46,9 @@ static int usage(FILE *out, int code) {
         "                      models/classifier.nnw (a detector with mask / no_mask\n"
         "                      classes labels the faces itself)\n"
         "  --detector-only     report faces without classifying them\n"
+        "  --no-face-check     a classifier with a background class (the bundled one)\n"
+        "                      labels the faces but does not check them: no box is\n"
+        "                      dropped as not a face, face scores are the detector's\n"
         "thresholds and scale:\n"
         "  --face-threshold T  keep faces scoring above T (default: the model's own,\n"
         "                      else 0.5)\n"
@@ -141,6 +144,8 @@ static int parse_args(int argc, char **argv, detect_args *a) {
             return -1;
         } else if (!strcmp(opt, "--detector-only")) {
             a->model.detector_only = 1, takes_value = false;
+        } else if (!strcmp(opt, "--no-face-check")) {
+            a->model.no_face_check = 1, takes_value = false;
         } else if (!strcmp(opt, "--json")) {
             a->json = true, takes_value = false;
         } else if ((!strcmp(opt, "-") || opt[0] != '-')) {

@@ -63,6 +63,8 @@ static void usage(FILE *f) {
             "  --detector MODEL     detector model file (default: the bundled face detector)\n"
             "  --classifier MODEL   classifier model file (default: the bundled classifier)\n"
             "  --detector-only      score faces only (no classifier)\n"
+            "  --no-face-check      a classifier with a background class labels the faces\n"
+            "                       but does not check them (face score: the detector's)\n"
             "  --data PATH          annotated photos\n"
             "  --split all|val|train  photos to score (default all); val/train: the\n"
             "                       hash split of the training runs (--seed, --val-fraction)\n"
@@ -87,7 +89,7 @@ static void usage(FILE *f) {
 
 typedef struct {
     const char *detector, *classifier, *data, *pr_path, *save_path;
-    bool detector_only, json, argmax_only;
+    bool detector_only, no_face_check, json, argmax_only;
     det_split split;
     uint64_t seed;
     float val_fraction, face_threshold, mask_threshold, input_scale, min_score;
@@ -108,6 +110,7 @@ static int open_pipeline(const eval_options *o, float face_threshold, int long_s
     mo.detector_path = o->detector;
     mo.classifier_path = o->classifier;
     mo.detector_only = detector_only;
+    mo.no_face_check = o->no_face_check;
     mo.face_threshold = face_threshold;
     mo.mask_threshold = o->mask_threshold;
     mo.threads = o->threads;
@@ -400,6 +403,7 @@ static int parse_options(int argc, char **argv, eval_options *o) {
                         .min_score = EVAL_MIN_FACE_SCORE};
     static const struct option longs[] = {
         {"detector-only", no_argument, 0, 'D'},   {"detector", required_argument, 0, 'd'},
+        {"no-face-check", no_argument, 0, 'F'},
         {"classifier", required_argument, 0, 'c'}, {"data", required_argument, 0, 'a'},
         {"split", required_argument, 0, 's'},     {"seed", required_argument, 0, 'S'},
         {"val-fraction", required_argument, 0, 'v'}, {"threshold", required_argument, 0, 'T'},
@@ -419,6 +423,7 @@ static int parse_options(int argc, char **argv, eval_options *o) {
         bool bad = false;
         switch (c) {
         case 'D': o->detector_only = true; break;
+        case 'F': o->no_face_check = true; break;
         case 'd': o->detector = optarg; break;
         case 'c': o->classifier = optarg; break;
         case 'a': o->data = optarg; break;

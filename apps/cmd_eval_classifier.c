@@ -193,6 +193,19 @@ static cJSON *report_json(const cls_report *rep, const cls_confusion *c,
 
 /* ------------------------------------------------------------ main */
 
+/* The most likely output among those that are face classes: a classifier
+ * with a background output is scored on faces, as mask or no_mask. */
+static int face_argmax(const float *probs, int n, const int *class_to_output) {
+    int best = -1;
+    for (int k = 0; k < n; k++) {
+        bool face_class = false;
+        for (int c = 0; c < CLASSMAP_MAX_CLASSES; c++)
+            face_class |= class_to_output[c] == k;
+        if (face_class && (best < 0 || probs[k] > probs[best])) best = k;
+    }
+    return best < 0 ? classifier_argmax(probs, n) : best;
+}
+
 int cmd_eval_classifier(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *confusion_png = NULL, *errors_png = NULL;
     bool json = false, held_out = false, skip_bad = false;
@@ -278,6 +291,7 @@ int cmd_eval_classifier(int argc, char **argv) {
             if (!strcmp(info->classes[k], classmap_class_name(c))) class_to_output[c] = k;
     }
     int split_min_face = (int)min_face;
+    bool by_photo_name = true; /* --val-split: the split train-classifier makes now */
     if (held_out) {
         const char *s = nn_weights_meta(w, "train.seed"), *f = nn_weights_meta(w, "train.val_split"),
                    *m = nn_weights_meta(w, "train.min_face");
@@ -291,6 +305,9 @@ int cmd_eval_classifier(int argc, char **argv) {
         }
         double mf = 0;
         if (m && parse_double(m, 0, 100000, &mf)) split_min_face = (int)mf;
+        /* models trained before the split by photo name shuffled the photos */
+        const char *how = nn_weights_meta(w, "train.split");
+        by_photo_name = how && !strcmp(how, "photo-hash");
         have_split = true;
     } else if (have_seed && !have_split) {
         fprintf(stderr, "maskdet eval-classifier: --seed goes with --val-split\n");
@@ -310,7 +327,11 @@ int cmd_eval_classifier(int argc, char **argv) {
      * size); then every face of the held-out photos of at least --min-face
      * is scored, including faces smaller than training used. */
     if (loader_samples_from_set(&set, have_split ? split_min_face : (int)min_face, &all, &err) ||
-        (have_split && loader_split(&all, (float)val_split, (uint64_t)seed, &train, &val, &err))) {
+        (have_split && (by_photo_name
+                            ? loader_split_by_photo(&all, &set, (float)val_split, (uint64_t)seed,
+                                                    &train, &val, &err)
+                            : loader_split(&all, (float)val_split, (uint64_t)seed, &train, &val,
+                                           &err)))) {
         fprintf(stderr, "maskdet eval-classifier: %s\n", err.msg);
         goto done;
     }
@@ -389,7 +410,7 @@ int cmd_eval_classifier(int argc, char **argv) {
         }
         for (int i = 0; i < b->count; i++) {
             const float *pr = probs + (size_t)i * (size_t)info->n_classes;
-            int pred = classifier_argmax(pr, info->n_classes);
+            int pred = face_argmax(pr, info->n_classes, class_to_output);
             int truth = class_to_output[b->labels[i]];
             const loader_sample *s = &eval->items[b->sample_ids[i]];
             cls_confusion_add(&conf, truth, pred);

@@ -34,7 +34,11 @@
 #include "train_common.h"
 
 #define MAX_PATHS 8
-#define N_CLASSES 2 /* mask, no_mask */
+#define MAX_CLASSES 3      /* mask, no_mask, and background with --negatives */
+#define CLASS_BACKGROUND 2 /* the label of a --negatives sample */
+/* A detection is a negative when it overlaps every labelled face of its photo
+ * by less than this: a box half on a face is neither face nor background. */
+#define NEGATIVE_MAX_IOU 0.1f
 
 typedef enum { BALANCE_NONE, BALANCE_WEIGHTS, BALANCE_SAMPLING } balance_mode;
 
@@ -43,6 +47,7 @@ typedef struct {
     int n_paths;
     const char *val_path;
     float val_split;
+    const char *negatives; /* detections file: boxes on no labelled face */
     const char *arch;
     int input_size; /* 0: the arch's default */
     int epochs, batch;
@@ -77,7 +82,14 @@ static void usage(FILE *out) {
             "\n"
             "data:\n"
             "  --val PATH              validate on this set (default: split each PATH)\n"
-            "  --val-split F           fraction of each set's photos held out (0.15)\n"
+            "  --val-split F           fraction of each set's photos held out (0.15), by a\n"
+            "                          hash of the photo's name: the split maskdet eval and\n"
+            "                          train-detector use with the same --seed\n"
+            "  --negatives FILE        adds a third class, background: the detections in\n"
+            "                          FILE (JSON lines of `maskdet eval --save-detections`\n"
+            "                          or `detect --json`) on photos of PATH that overlap no\n"
+            "                          labelled face (IoU < 0.1). The pipeline then uses the\n"
+            "                          classifier as a second check that a box is a face\n"
             "  --min-face PX           skip faces whose longest side is below PX (16)\n"
             "  --margin F              context around a face box, fraction of its size (0.1)\n"
             "  --balance MODE          none | weights (class-weighted loss, default) |\n"
@@ -194,6 +206,9 @@ static int parse_args(train_options *o, int argc, char **argv, int first, bool *
         } else if (!strcmp(a, "--val")) {
             NEED_VALUE();
             o->val_path = v;
+        } else if (!strcmp(a, "--negatives")) {
+            NEED_VALUE();
+            o->negatives = v;
         } else if (!strcmp(a, "--val-split")) {
             NEED_NUMBER(0.001, 0.9, "a fraction in [0.001, 0.9]");
             o->val_split = (float)d;
@@ -359,6 +374,7 @@ static int parse_args(train_options *o, int argc, char **argv, int first, bool *
 typedef struct {
     annot_set sets[MAX_PATHS + 1];
     int n_sets;
+    int n_classes; /* 2, or 3 with --negatives */
     loader_samples train, val;
     int *val_source; /* set index of each val sample */
 } train_data;
@@ -391,8 +407,101 @@ static nn_status append_samples(loader_samples *dst, const loader_samples *src, 
         dst->items[dst->count + i].group += group_offset;
     }
     dst->count += src->count;
-    dst->n_classes = N_CLASSES;
     return NN_OK;
+}
+
+/* The length of a path's file name without its extension, and where it starts. */
+static const char *stem(const char *path, size_t *len) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    *len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    return base;
+}
+
+static float box_iou(const float *a, const annot_box *b) {
+    float iw = fminf(a[2], b->x2) - fmaxf(a[0], b->x1), ih = fminf(a[3], b->y2) - fmaxf(a[1], b->y1);
+    if (iw <= 0 || ih <= 0) return 0;
+    float inter = iw * ih;
+    float uni = (a[2] - a[0]) * (a[3] - a[1]) + (b->x2 - b->x1) * (b->y2 - b->y1) - inter;
+    return uni > 0 ? inter / uni : 0;
+}
+
+/* One line of a detections file: adds each box of it that overlaps no face of
+ * its photo (matched to an item of set by file stem) to out as background. */
+static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, loader_samples *out,
+                                     const char *where, nn_error *err) {
+    const cJSON *photo = cJSON_GetObjectItemCaseSensitive(obj, "image");
+    const cJSON *dets = cJSON_GetObjectItemCaseSensitive(obj, "detections");
+    if (!cJSON_IsString(photo) || !cJSON_IsArray(dets))
+        return nn_error_set(err, NN_ERR_FORMAT, "%s: wants \"image\" and \"detections\"", where);
+    size_t len;
+    const char *name = stem(photo->valuestring, &len);
+    const annot_item *item = NULL;
+    for (size_t i = 0; i < set->n_items && !item; i++) {
+        const annot_item *it = &set->items[i];
+        size_t ilen;
+        const char *iname = stem(it->annotation_path ? it->annotation_path : it->image_path, &ilen);
+        if (ilen == len && !memcmp(iname, name, len)) item = it;
+    }
+    if (!item || set->format == ANNOT_FORMAT_FOLDERS) return NN_OK; /* another set's photo */
+    const cJSON *d;
+    cJSON_ArrayForEach(d, dets) {
+        const cJSON *box = cJSON_GetObjectItemCaseSensitive(d, "box");
+        float b[4];
+        if (!cJSON_IsArray(box) || cJSON_GetArraySize(box) != 4)
+            return nn_error_set(err, NN_ERR_FORMAT, "%s: a detection without a 4-number \"box\"",
+                                where);
+        for (int k = 0; k < 4; k++) {
+            const cJSON *v = cJSON_GetArrayItem(box, k);
+            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+                return nn_error_set(err, NN_ERR_FORMAT, "%s: a box coordinate is not a number",
+                                    where);
+            b[k] = (float)v->valuedouble;
+        }
+        b[0] = fmaxf(b[0], 0), b[1] = fmaxf(b[1], 0);
+        b[2] = fminf(b[2], (float)item->width_px), b[3] = fminf(b[3], (float)item->height_px);
+        if (b[2] - b[0] < 2 || b[3] - b[1] < 2) continue; /* nothing left to crop */
+        float worst = 0;
+        for (int k = 0; k < item->n_boxes; k++)
+            if (item->boxes[k].class_id >= 0) worst = fmaxf(worst, box_iou(b, &item->boxes[k]));
+        if (worst >= NEGATIVE_MAX_IOU) continue;
+        loader_sample *grown = realloc(out->items, (out->count + 1) * sizeof *grown);
+        if (!grown) return nn_error_set(err, NN_ERR_NOMEM, "out of memory for negatives");
+        out->items = grown;
+        out->items[out->count++] = (loader_sample){item->image_path, true,        b[0], b[1],
+                                                   b[2],             b[3],        CLASS_BACKGROUND,
+                                                   (int)(item - set->items)};
+    }
+    return NN_OK;
+}
+
+/* Adds the negatives of a detections file that fall on set's photos. */
+static nn_status add_negatives(const char *path, const annot_set *set, loader_samples *out,
+                               nn_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return nn_error_set(err, NN_ERR_IO, "%s: cannot open", path);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int line_no = 0;
+    nn_status st = NN_OK;
+    while (!st && (got = getline(&line, &cap, f)) >= 0) {
+        line_no++;
+        if (strspn(line, " \t\r\n") == (size_t)got) continue;
+        char where[4200];
+        snprintf(where, sizeof where, "%s:%d", path, line_no);
+        cJSON *obj = cJSON_ParseWithLength(line, (size_t)got);
+        if (!obj)
+            st = nn_error_set(err, NN_ERR_FORMAT, "%s: not a JSON object", where);
+        else
+            st = negatives_from_line(obj, set, out, where, err);
+        cJSON_Delete(obj);
+    }
+    if (!st && ferror(f)) st = nn_error_set(err, NN_ERR_IO, "%s: read error", path);
+    free(line);
+    fclose(f);
+    return st;
 }
 
 static nn_status load_set(const char *path, const train_options *o, annot_set *set,
@@ -416,15 +525,22 @@ static nn_status load_data(const train_options *o, train_data *d, nn_error *err)
         d->n_sets++;
         loader_samples all, tr = {0}, va = {0};
         if ((st = loader_samples_from_set(&d->sets[i], o->min_face_px, &all, err))) break;
+        size_t n_faces = all.count;
+        if (o->negatives && (st = add_negatives(o->negatives, &d->sets[i], &all, err))) {
+            loader_samples_free(&all);
+            break;
+        }
         if (o->val_path) {
             st = append_samples(&d->train, &all, NULL, i, group_offset, err);
         } else {
-            st = loader_split(&all, o->val_split, o->seed, &tr, &va, err);
+            st = loader_split_by_photo(&all, &d->sets[i], o->val_split, o->seed, &tr, &va, err);
             if (!st) st = append_samples(&d->train, &tr, NULL, i, group_offset, err);
             if (!st) st = append_samples(&d->val, &va, &d->val_source, i, group_offset, err);
         }
-        fprintf(stderr, "%s: %zu faces (%s)\n", o->paths[i], all.count,
+        fprintf(stderr, "%s: %zu faces (%s)", o->paths[i], n_faces,
                 annot_format_name(d->sets[i].format));
+        if (all.count > n_faces) fprintf(stderr, ", %zu negatives", all.count - n_faces);
+        fputc('\n', stderr);
         group_offset += (int)d->sets[i].n_items;
         loader_samples_free(&all);
         loader_samples_free(&tr);
@@ -436,7 +552,8 @@ static nn_status load_data(const train_options *o, train_data *d, nn_error *err)
             d->n_sets++;
             loader_samples all;
             if (!(st = loader_samples_from_set(&d->sets[k], o->min_face_px, &all, err))) {
-                st = append_samples(&d->val, &all, &d->val_source, k, group_offset, err);
+                if (o->negatives) st = add_negatives(o->negatives, &d->sets[k], &all, err);
+                if (!st) st = append_samples(&d->val, &all, &d->val_source, k, group_offset, err);
                 loader_samples_free(&all);
             }
         }
@@ -445,7 +562,8 @@ static nn_status load_data(const train_options *o, train_data *d, nn_error *err)
         st = nn_error_set(err, NN_ERR_ARG, "no training faces (check PATH and --min-face)");
     if (!st && d->val.count == 0)
         st = nn_error_set(err, NN_ERR_ARG, "no validation faces (more data or --val PATH)");
-    d->train.n_classes = d->val.n_classes = N_CLASSES;
+    d->n_classes = o->negatives ? 3 : 2;
+    d->train.n_classes = d->val.n_classes = d->n_classes;
     if (st) data_free(d);
     return st;
 }
@@ -477,7 +595,9 @@ static nn_status save_model(const train_options *o, int side, const nn_model *m,
     if (!s) s = nn_weights_set_meta(w, "input.channel_order", "rgb", err);
     if (!s) s = nn_weights_set_meta(w, "input.mean", "0,0,0", err);
     if (!s) s = add_meta(w, "input.scale", err, "%.9g,%.9g,%.9g", 1 / 255.0, 1 / 255.0, 1 / 255.0);
-    if (!s) s = nn_weights_set_meta(w, "classes", "mask,no_mask", err);
+    if (!s)
+        s = nn_weights_set_meta(w, "classes",
+                                o->negatives ? "mask,no_mask,background" : "mask,no_mask", err);
     if (!s) s = add_meta(w, "crop.margin", err, "%g", o->margin);
     if (!s) s = add_meta(w, "train.epoch", err, "%d", epoch);
     if (!s) s = add_meta(w, "train.epochs", err, "%d", o->epochs);
@@ -486,6 +606,8 @@ static nn_status save_model(const train_options *o, int side, const nn_model *m,
     if (!s) s = add_meta(w, "train.samples", err, "%zu train, %zu val", n_train, n_val);
     if (!s) s = add_meta(w, "train.seed", err, "%llu", (unsigned long long)st->seed);
     if (!s && !o->val_path) s = add_meta(w, "train.val_split", err, "%g", o->val_split);
+    /* how the photos were split: by a hash of their names (loader_split_by_photo) */
+    if (!s && !o->val_path) s = nn_weights_set_meta(w, "train.split", "photo-hash", err);
     if (!s) s = add_meta(w, "train.min_face", err, "%d", o->min_face_px);
     if (!s) {
         char data[1024] = "";
@@ -566,9 +688,9 @@ static nn_status validate(nn_model *m, nn_ctx *ctx, loader *ld, const train_data
     nn_ctx_set_training(ctx, false);
     nn_ctx_set_grad_enabled(ctx, false);
     cls_confusion all;
-    cls_confusion_init(&all, N_CLASSES);
+    cls_confusion_init(&all, d->n_classes);
     for (int s = 0; s <= MAX_PATHS; s++)
-        cls_confusion_init(&r->per_source[s], N_CLASSES);
+        cls_confusion_init(&r->per_source[s], d->n_classes);
     double loss_sum = 0;
     size_t n = 0, batches = loader_batches_per_epoch(ld);
     train_progress p;
@@ -585,7 +707,7 @@ static nn_status validate(nn_model *m, nn_ctx *ctx, loader *ld, const train_data
         if (!loss) return nn_error_set(err, nn_ctx_status(ctx), "%s", nn_ctx_error(ctx));
         loss_sum += loss->data[0];
         for (int i = 0; i < b->count; i++) {
-            int pred = argmax(logits->data + i * N_CLASSES, N_CLASSES);
+            int pred = argmax(logits->data + i * d->n_classes, d->n_classes);
             cls_confusion_add(&all, b->labels[i], pred);
             cls_confusion_add(&r->per_source[d->val_source[b->sample_ids[i]]], b->labels[i], pred);
         }
@@ -690,8 +812,10 @@ int cmd_train_classifier(int argc, char **argv) {
     }
     size_t counts[CLASSMAP_MAX_CLASSES];
     loader_class_counts(&data.train, counts);
-    fprintf(stderr, "train: %zu faces (mask %zu, no_mask %zu); val: %zu faces\n",
-            data.train.count, counts[0], counts[1], data.val.count);
+    fprintf(stderr, "train: %zu samples (mask %zu, no_mask %zu", data.train.count, counts[0],
+            counts[1]);
+    if (data.n_classes > 2) fprintf(stderr, ", background %zu", counts[CLASS_BACKGROUND]);
+    fprintf(stderr, "); val: %zu samples\n", data.val.count);
     float class_weights[CLASSMAP_MAX_CLASSES];
     loader_class_weights(&data.train, class_weights);
 
@@ -703,7 +827,7 @@ int cmd_train_classifier(int argc, char **argv) {
     batch_inputs bi = {0};
     train_history hist = {0};
     rc = 1;
-    if (classifier_build(o.arch, side, N_CLASSES, &m, &err)) {
+    if (classifier_build(o.arch, side, data.n_classes, &m, &err)) {
         fprintf(stderr, "maskdet train-classifier: %s\n", err.msg);
         goto done;
     }
@@ -847,7 +971,7 @@ int cmd_train_classifier(int argc, char **argv) {
             nn_optim_step(opt, (float)lr);
             loss_sum += loss->data[0] * b->count;
             for (int i = 0; i < b->count; i++)
-                correct += argmax(logits->data + i * N_CLASSES, N_CLASSES) == b->labels[i];
+                correct += argmax(logits->data + i * data.n_classes, data.n_classes) == b->labels[i];
             seen += (size_t)b->count;
             if (!isfinite(loss->data[0])) {
                 fprintf(stderr, "\nmaskdet train-classifier: the loss is %g at epoch %d step %zu "

@@ -165,11 +165,12 @@ nn_status det_evaluate(const det_image *images, int n_images, const det_eval_par
     return NN_OK;
 }
 
-/* FNV-1a of the key mixed with the seed by splitmix64: a uniform number in [0, 1). */
-bool det_split_is_val(const char *key, uint64_t seed, float val_fraction) {
+/* FNV-1a of the key's first len bytes mixed with the seed by splitmix64: a
+ * uniform number in [0, 1), compared with the fraction. */
+static bool key_is_val(const char *key, size_t len, uint64_t seed, float val_fraction) {
     uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *c = (const unsigned char *)key; *c; c++) {
-        h ^= *c;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
         h *= 1099511628211ull;
     }
     uint64_t z = h ^ (seed + 0x9e3779b97f4a7c15ull);
@@ -177,6 +178,20 @@ bool det_split_is_val(const char *key, uint64_t seed, float val_fraction) {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     return (double)(z >> 11) / 9007199254740992.0 < val_fraction;
+}
+
+bool det_split_is_val(const char *key, uint64_t seed, float val_fraction) {
+    return key_is_val(key, strlen(key), seed, val_fraction);
+}
+
+bool det_split_item_is_val(const annot_item *item, uint64_t seed, float val_fraction) {
+    const char *path = item->annotation_path ? item->annotation_path : item->image_path;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    const char *dot = strrchr(base, '.');
+    if (dot && dot != base) len = (size_t)(dot - base);
+    return key_is_val(base, len, seed, val_fraction);
 }
 
 nn_status det_plot_pr(const char *path, const char *title, int n, const det_ap_result *results,

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "annot.h"
 #include "nn.h"
 
 typedef struct {
@@ -92,6 +93,9 @@ extern const char *const det_size_range_names[DET_N_SIZE_RANGES]; /* "small", "m
  * held out for validation, for this seed and fraction. Independent of the
  * order and of the other images, so any tool gives the same split. */
 bool det_split_is_val(const char *key, uint64_t seed, float val_fraction);
+/* The same for an annotated photo: its key is the stem of its annotation file
+ * (of its image for class folders), as maskdet eval and train-detector use. */
+bool det_split_item_is_val(const annot_item *item, uint64_t seed, float val_fraction);
 
 /* One PNG with a precision-recall curve per result, named in the legend. */
 nn_status det_plot_pr(const char *path, const char *title, int n, const det_ap_result *results,

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "det_metrics.h"
 #include "image.h"
 
 /* ------------------------------------------------------------ seeds */
@@ -133,6 +134,42 @@ nn_status loader_split(const loader_samples *all, float val_fraction, uint64_t s
     free(present);
     free(to_val);
     free(groups);
+    return NN_OK;
+}
+
+nn_status loader_split_by_photo(const loader_samples *all, const annot_set *set,
+                                float val_fraction, uint64_t seed, loader_samples *train,
+                                loader_samples *val, nn_error *err) {
+    if (!all || !set || !train || !val)
+        return nn_error_set(err, NN_ERR_ARG, "loader_split_by_photo: NULL argument");
+    if (!(val_fraction >= 0 && val_fraction <= 1))
+        return nn_error_set(err, NN_ERR_ARG, "loader_split_by_photo: val_fraction %g not in [0, 1]",
+                            val_fraction);
+    memset(train, 0, sizeof *train);
+    memset(val, 0, sizeof *val);
+    train->n_classes = val->n_classes = all->n_classes;
+    size_t n = all->count ? all->count : 1;
+    train->items = malloc(n * sizeof *train->items);
+    val->items = malloc(n * sizeof *val->items);
+    if (!train->items || !val->items) {
+        loader_samples_free(train);
+        loader_samples_free(val);
+        return nn_error_set(err, NN_ERR_NOMEM, "loader_split_by_photo: out of memory");
+    }
+    for (size_t i = 0; i < all->count; i++) {
+        const loader_sample *s = &all->items[i];
+        if (s->group < 0 || (size_t)s->group >= set->n_items) {
+            loader_samples_free(train);
+            loader_samples_free(val);
+            return nn_error_set(err, NN_ERR_ARG,
+                                "loader_split_by_photo: sample %zu names photo %d of %zu", i,
+                                s->group, set->n_items);
+        }
+        if (det_split_item_is_val(&set->items[s->group], seed, val_fraction))
+            val->items[val->count++] = *s;
+        else
+            train->items[train->count++] = *s;
+    }
     return NN_OK;
 }
 

@@ -55,6 +55,14 @@ void loader_samples_free(loader_samples *s);
 nn_status loader_split(const loader_samples *all, float val_fraction, uint64_t seed,
                        loader_samples *train, loader_samples *val, nn_error *err);
 
+/* Splits by the photo's name instead (det_split_item_is_val of the set's
+ * item `group`): the split maskdet eval, train-detector and train-classifier
+ * share, so no tool trains on another's held-out photos. The fraction is met
+ * on average, not exactly. Samples must come from `set` (group = item index). */
+nn_status loader_split_by_photo(const loader_samples *all, const annot_set *set,
+                                float val_fraction, uint64_t seed, loader_samples *train,
+                                loader_samples *val, nn_error *err);
+
 /* Samples per class (counts has CLASSMAP_MAX_CLASSES entries). */
 void loader_class_counts(const loader_samples *s, size_t *counts);
 /* Loss weights count_total / (n_classes * count_c); 0 for a class with no samples. */

@@ -2,30 +2,41 @@
 # train-classifier.sh - reproduces models/classifier.nnw from the shared data
 # (run by `make train-classifier` / `make models/classifier.nnw` from the
 # repository root). Fixed seed and thread count: the same binary gives the
-# same weights. Two stages, as the shipped model was made: 20 epochs of a
-# 20-epoch cosine schedule, then the run resumed with the schedule stretched
-# to 26 epochs. Resumable: if it is stopped, running it again continues from
-# the checkpoint. Logs, curves and the checkpoint go to models/train/ (not
-# committed). See models/README.md for the figures and how long it takes.
+# same weights, bit for bit.
+#
+# Two steps:
+#  1. the bundled face detector runs over every photo of the detection set
+#     (`maskdet eval --save-detections`, face score >= 0.2); its boxes that
+#     overlap no labelled face become the classifier's third class,
+#     "background", so the classifier can check the detector's boxes;
+#  2. 24 epochs of training on the class folders and the faces of the
+#     detection set's training photos (the split by photo name that
+#     `maskdet eval --split val` and train-detector use), with those boxes.
+# Resumable: if it is stopped, running it again continues from the
+# checkpoint. Logs, curves, the boxes and the checkpoint go to models/train/
+# (not committed). See models/README.md for the figures and how long it takes.
 set -e
 MASKDET=${1:-build/maskdet}
 DATA=${MASKDET_SHARED:-../shared}/datasets
 OUT=models/train
 CKPT=$OUT/classifier.ckpt.nnw
+NEG=$OUT/negatives.jsonl
 mkdir -p "$OUT"
-if [ ! -f "$OUT/stage1.done" ]; then
-    if [ -f "$CKPT" ]; then
-        "$MASKDET" train-classifier --resume "$CKPT"
-    else
-        "$MASKDET" train-classifier \
-            "$DATA/facemask_classification_chandrikadeb7" "$DATA/facemask_detection_andrewmvd" \
-            --arch compact --input-size 48 --epochs 20 --batch 32 \
-            --optim adamw --lr 0.002 --weight-decay 0.01 --schedule cosine --warmup 1 \
-            --val-split 0.15 --min-face 16 --margin 0.1 --balance weights \
-            --seed 1 --threads 2 --fp16 \
-            -o models/classifier.nnw --checkpoint "$CKPT" \
-            --log "$OUT/classifier.csv" --plot "$OUT/classifier.png"
-    fi
-    touch "$OUT/stage1.done"
+if [ ! -f "$NEG.done" ]; then
+    "$MASKDET" eval --data "$DATA/facemask_detection_andrewmvd" --split all \
+        --detector models/face_detector.nnw --detector-only --min-score 0.2 \
+        --threads 2 --save-detections "$NEG" > "$OUT/negatives-eval.txt"
+    touch "$NEG.done"
 fi
-exec "$MASKDET" train-classifier --resume "$CKPT" --epochs 26
+if [ -f "$CKPT" ]; then
+    exec "$MASKDET" train-classifier --resume "$CKPT"
+fi
+exec "$MASKDET" train-classifier \
+    "$DATA/facemask_classification_chandrikadeb7" "$DATA/facemask_detection_andrewmvd" \
+    --negatives "$NEG" \
+    --arch compact --input-size 48 --epochs 24 --batch 32 \
+    --optim adamw --lr 0.002 --weight-decay 0.01 --schedule cosine --warmup 1 \
+    --val-split 0.15 --min-face 16 --margin 0.1 --balance weights \
+    --seed 1 --threads 2 --fp16 \
+    -o models/classifier.nnw --checkpoint "$CKPT" \
+    --log "$OUT/classifier.csv" --plot "$OUT/classifier.png"

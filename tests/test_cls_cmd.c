@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "classifier_run.h"
+#include "det_metrics.h"
 #include "dsfixture.h"
 #include "image.h"
 #include "testutil.h"
@@ -145,7 +146,7 @@ START_TEST(train_eval_classify) {
     ck_assert(dsf_exists(tmp, "conf.png"));
     ck_assert(dsf_exists(tmp, "errors.png"));
 
-    /* eval on photos: accuracy by face size; the held-out part is one photo */
+    /* eval on photos: accuracy by face size, then only the held-out photos */
     snprintf(args, sizeof args, "eval-classifier --model '%s/m.nnw' --data '%s/photos' --json",
              tmp, tmp);
     ck_assert_int_eq(run(args, tmp, &out, &err), 0);
@@ -166,7 +167,9 @@ START_TEST(train_eval_classify) {
     ck_assert_int_eq(run(args, tmp, &out, &err), 0);
     o = cJSON_Parse(out);
     ck_assert_msg(o != NULL, "not JSON: %s", out);
-    ck_assert_int_eq(cJSON_GetObjectItem(o, "n")->valueint, 2); /* 1 of 2 photos, 2 faces */
+    /* the photos held out are those the hash of their name picks (2 faces each) */
+    int held = det_split_is_val("p0", 1, 0.25f) + det_split_is_val("p1", 1, 0.25f);
+    ck_assert_int_eq(cJSON_GetObjectItem(o, "n")->valueint, 2 * held);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(o, "held_out")));
     cJSON_Delete(o);
     free(out);
@@ -249,6 +252,75 @@ START_TEST(resume_matches) {
     ck_assert_str_eq(nn_weights_meta(a, "train.history"), nn_weights_meta(b, "train.history"));
     nn_weights_free(a);
     nn_weights_free(b);
+    dsf_remove_tree(tmp);
+}
+END_TEST
+
+/* --negatives: detections on no labelled face become a third class,
+ * background; a detection on a face, or on a photo of another set, is not
+ * one; a malformed file is an error naming its line. */
+START_TEST(train_with_negatives) {
+    char tmp[512], args[4096], path[1024];
+    dsf_make_tempdir(tmp, sizeof tmp);
+    write_photos(tmp); /* faces at (5,10)-(25,30) and (50,10)-(90,50) */
+    dsf_write_text(tmp, "neg.jsonl",
+                   "{\"image\":\"x/images/p0.jpg\",\"detections\":["
+                   "{\"box\":[60,52,90,63],\"face_score\":0.4},"
+                   "{\"box\":[6,11,25,30],\"face_score\":0.9},"   /* a face: not a negative */
+                   "{\"box\":[30,35,45,60],\"face_score\":0.3}]}\n"
+                   "\n"
+                   "{\"image\":\"p1.png\",\"detections\":[{\"box\":[30,35,45,60]}]}\n"
+                   "{\"image\":\"q9.jpg\",\"detections\":[{\"box\":[0,0,10,10]}]}\n");
+    char *out, *err;
+    snprintf(args, sizeof args,
+             "train-classifier '%s/photos' --negatives '%s/neg.jsonl' -o '%s/m.nnw' --epochs 1 "
+             "%s --val-split 0.25 --seed 4", /* seed 4: p0 trains, p1 is held out */
+             tmp, tmp, tmp, TINY);
+    int rc = run(args, tmp, &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_msg(strstr(err, "4 faces (voc), 3 negatives"), "%s", err);
+    ck_assert_msg(strstr(err, "background"), "%s", err);
+    free(out);
+    free(err);
+    nn_weights *w;
+    nn_error e = {0};
+    snprintf(path, sizeof path, "%s/m.nnw", tmp);
+    ck_assert_int_eq(nn_weights_load(path, &w, &e), NN_OK);
+    ck_assert_str_eq(nn_weights_meta(w, "classes"), "mask,no_mask,background");
+    ck_assert_str_eq(nn_weights_meta(w, "train.split"), "photo-hash");
+    nn_weights_free(w);
+    /* eval-classifier scores faces as mask or no_mask only */
+    snprintf(args, sizeof args, "eval-classifier --model '%s/m.nnw' --data '%s/photos' --json",
+             tmp, tmp);
+    ck_assert_int_eq(run(args, tmp, &out, &err), 0);
+    cJSON *o = cJSON_Parse(out);
+    ck_assert_msg(o != NULL, "not JSON: %s", out);
+    ck_assert_int_eq(cJSON_GetObjectItem(o, "n")->valueint, 4);
+    cJSON *conf = cJSON_GetObjectItem(o, "confusion");
+    for (int t = 0; t < cJSON_GetArraySize(conf); t++) {
+        cJSON *row = cJSON_GetArrayItem(conf, t);
+        if (cJSON_GetArraySize(row) > 2) /* nothing predicted background */
+            ck_assert_int_eq(cJSON_GetArrayItem(row, 2)->valueint, 0);
+    }
+    cJSON_Delete(o);
+    free(out);
+    free(err);
+    /* bad files */
+    dsf_write_text(tmp, "bad.jsonl", "{\"image\":\"p0.jpg\",\"detections\":[]}\nnot json\n");
+    dsf_write_text(tmp, "nobox.jsonl", "{\"image\":\"p0.jpg\",\"detections\":[{\"box\":[1,2]}]}\n");
+    const char *bad[][2] = {{"bad.jsonl", "bad.jsonl:2: not a JSON object"},
+                            {"nobox.jsonl", "nobox.jsonl:1: a detection without a 4-number"},
+                            {"absent.jsonl", "absent.jsonl: cannot open"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args,
+                 "train-classifier '%s/photos' --negatives '%s/%s' -o '%s/m2.nnw' --epochs 1 %s",
+                 tmp, tmp, bad[i][0], tmp, TINY);
+        ck_assert_int_eq(run(args, tmp, &out, &err), 1);
+        ck_assert_msg(strstr(err, bad[i][1]), "%s", err);
+        free(out);
+        free(err);
+    }
+    ck_assert(!dsf_exists(tmp, "m2.nnw"));
     dsf_remove_tree(tmp);
 }
 END_TEST
@@ -348,6 +420,7 @@ Suite *cls_cmd_suite(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, train_eval_classify);
     tcase_add_test(tc, resume_matches);
+    tcase_add_test(tc, train_with_negatives);
     tcase_add_test(tc, usage_errors);
     tcase_add_test(tc, shipped_model_on_real_data);
     suite_add_tcase(s, tc);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "annot.h"
+#include "det_metrics.h"
 #include "dsfixture.h"
 #include "image.h"
 #include "loader.h"
@@ -122,6 +123,54 @@ START_TEST(split_by_image) {
         loader_samples_free(&val);
     }
     free(all.items);
+}
+END_TEST
+
+/* The split by photo name: a photo is held out exactly when
+ * det_split_is_val says so for the stem of its annotation file (what
+ * maskdet eval and train-detector use), its faces stay together, and a
+ * sample naming a photo the set lacks is an error. */
+START_TEST(split_by_photo_name) {
+    annot_set set = {0};
+    set.n_items = 40;
+    set.items = calloc(set.n_items, sizeof *set.items);
+    char paths[40][2][48];
+    for (size_t i = 0; i < set.n_items; i++) {
+        snprintf(paths[i][0], 48, "a/images/p%zu.png", i);
+        snprintf(paths[i][1], 48, "a/annotations/p%zu.xml", i);
+        set.items[i].image_path = paths[i][0];
+        set.items[i].annotation_path = i % 5 ? paths[i][1] : NULL; /* some by image name */
+    }
+    loader_samples all = {0};
+    all.n_classes = 2;
+    all.count = 120;
+    all.items = calloc(all.count, sizeof *all.items);
+    for (size_t i = 0; i < all.count; i++) all.items[i].group = (int)(i / 3);
+    loader_samples train, val;
+    nn_error err = {0};
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        ck_assert_int_eq(loader_split_by_photo(&all, &set, 0.3f, seed, &train, &val, &err), NN_OK);
+        ck_assert_uint_eq(train.count + val.count, all.count);
+        ck_assert_uint_gt(val.count, 0);
+        ck_assert_uint_gt(train.count, 0);
+        for (size_t i = 0; i < val.count; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "p%d", val.items[i].group);
+            ck_assert(det_split_is_val(key, seed, 0.3f));
+        }
+        for (size_t i = 0; i < train.count; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "p%d", train.items[i].group);
+            ck_assert(!det_split_is_val(key, seed, 0.3f));
+        }
+        loader_samples_free(&train);
+        loader_samples_free(&val);
+    }
+    all.items[7].group = 40; /* no such photo */
+    ck_assert_int_eq(loader_split_by_photo(&all, &set, 0.3f, 1, &train, &val, &err), NN_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "photo 40"));
+    free(all.items);
+    free(set.items);
 }
 END_TEST
 
@@ -450,6 +499,19 @@ START_TEST(shared_detection_loader) {
     for (size_t i = 0; i < train.count; i++)
         ck_assert(!in_val[train.items[i].group]);
     free(in_val);
+    /* the split by name holds out the photos `maskdet eval --split val` scores */
+    loader_samples_free(&train);
+    loader_samples_free(&val);
+    ck_assert_int_eq(loader_split_by_photo(&all, &set, 0.15f, 1, &train, &val, &err), NN_OK);
+    in_val = calloc(set.n_items, sizeof *in_val);
+    val_images = 0;
+    for (size_t i = 0; i < val.count; i++) {
+        val_images += !in_val[val.items[i].group];
+        in_val[val.items[i].group] = true;
+    }
+    ck_assert_uint_eq(val_images, 106); /* as maskdet eval --split val --seed 1 reports */
+    ck_assert_uint_eq(val.count, 530);
+    free(in_val);
 
     loader_config cfg = loader_default_config();
     cfg.input_w = cfg.input_h = 24;
@@ -484,6 +546,7 @@ Suite *loader_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, samples_weights_and_split);
     tcase_add_test(tc, split_by_image);
+    tcase_add_test(tc, split_by_photo_name);
     tcase_add_test(tc, batches_deterministic);
     tcase_add_test(tc, balanced_sampling);
     tcase_add_test(tc, augmentation_and_boxes);

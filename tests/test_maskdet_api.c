@@ -421,12 +421,23 @@ static void write_small_detector(char *path, size_t len) {
 }
 
 /* A random "compact" classifier at 16x16 (the bundled one is 48x48: nine
- * times the work, too slow on the reference kernels under the sanitizers). */
-static void write_small_classifier(char *path, size_t len) {
+ * times the work, too slow on the reference kernels under the sanitizers).
+ * classes: "mask,no_mask" or "mask,no_mask,background". With logits given,
+ * its last layer's weights are zeroed and its biases set to them, so it
+ * outputs exactly softmax(logits) for every crop. */
+static void write_classifier(char *path, size_t len, const char *classes, const float *logits) {
     nn_model *m;
     nn_error err;
-    ck_assert_msg(classifier_build("compact", 16, 2, &m, &err) == NN_OK, "%s", err.msg);
+    int n_classes = strchr(strchr(classes, ',') + 1, ',') ? 3 : 2;
+    ck_assert_msg(classifier_build("compact", 16, n_classes, &m, &err) == NN_OK, "%s", err.msg);
     nn_model_init(m, 13);
+    if (logits) { /* the last two parameters: the linear layer's weight and bias */
+        int n = nn_model_param_count(m);
+        nn_tensor *wt = nn_model_param(m, n - 2).tensor, *b = nn_model_param(m, n - 1).tensor;
+        ck_assert_uint_eq(b->numel, (size_t)n_classes);
+        memset(wt->data, 0, wt->numel * sizeof(float));
+        for (int c = 0; c < n_classes; c++) b->data[c] = logits[c];
+    }
     nn_weights *w = nn_weights_create();
     ck_assert_msg(nn_model_to_weights(m, w, NN_DTYPE_F32, &err) == NN_OK, "%s", err.msg);
     const char *meta[][2] = {{"kind", "classifier"},
@@ -436,15 +447,20 @@ static void write_small_classifier(char *path, size_t len) {
                              {"input.channel_order", "rgb"},
                              {"input.mean", "0,0,0"},
                              {"input.scale", "0.0039215686,0.0039215686,0.0039215686"},
-                             {"classes", "mask,no_mask"},
+                             {"classes", classes},
                              {"crop.margin", "0.1"}};
     for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
         ck_assert_msg(nn_weights_set_meta(w, meta[i][0], meta[i][1], &err) == NN_OK, "%s",
                       err.msg);
-    snprintf(path, len, "/tmp/maskdet_api_cls_%d.nnw", (int)getpid());
+    snprintf(path, len, "/tmp/maskdet_api_cls_%d_%s%s.nnw", (int)getpid(),
+             n_classes == 3 ? "bg" : "", logits ? "fixed" : "");
     ck_assert_msg(nn_weights_save(w, path, &err) == NN_OK, "%s", err.msg);
     nn_weights_free(w);
     nn_model_free(m);
+}
+
+static void write_small_classifier(char *path, size_t len) {
+    write_classifier(path, len, "mask,no_mask", NULL);
 }
 
 /* Which kernel table is in use, to put it back. */
@@ -526,6 +542,80 @@ START_TEST(no_allocation_after_first_frame) {
 }
 END_TEST
 
+/* The faces of one fixed 97x75 picture, with the small detector and a
+ * classifier whose output is softmax(logits) for every crop. */
+static int faces_with_classifier(const char *det_path, const char *classes, const float *logits,
+                                 maskdet_face *faces, int max_faces) {
+    char cls_path[256];
+    write_classifier(cls_path, sizeof cls_path, classes, logits);
+    maskdet_options opt = maskdet_options_default();
+    opt.detector_path = det_path;
+    opt.classifier_path = cls_path;
+    opt.face_threshold = 0.3f;
+    maskdet *md;
+    maskdet_error err;
+    ck_assert_msg(maskdet_open(&opt, &md, &err) == 0, "%s", err.msg);
+    unlink(cls_path);
+    enum { W = 97, H = 75 };
+    static uint8_t rgb[W * H * 3];
+    for (int i = 0; i < W * H * 3; i++) rgb[i] = (uint8_t)(i * 37 % 251);
+    int n = maskdet_detect(md, rgb, W, H, 3 * W, faces, max_faces, &err);
+    ck_assert_msg(n >= 0, "%s", err.msg);
+    maskdet_close(md);
+    return n;
+}
+
+/* A classifier with a background class checks each box: the face score
+ * becomes the detector's times P(face) = 1 - P(background), boxes that
+ * fall under the threshold go, and P(mask) is taken among the face classes. */
+START_TEST(background_class_checks_faces) {
+    char det_path[256];
+    write_small_detector(det_path, sizeof det_path);
+    enum { ROOM = 1000 };
+    maskdet_face *base = calloc(ROOM, sizeof *base), *got = calloc(ROOM, sizeof *got);
+    ck_assert(base && got);
+    const float two[2] = {1, 0}; /* P(mask) = e / (1 + e) */
+    int n0 = faces_with_classifier(det_path, "mask,no_mask", two, base, ROOM);
+    ck_assert_msg(n0 >= 3 && n0 <= ROOM, "the small detector found %d faces", n0);
+    float p_mask = expf(1) / (1 + expf(1));
+    ck_assert_float_eq_tol(base[0].score, p_mask, 1e-5);
+
+    /* never background: the same faces, scores and labels */
+    const float face[3] = {1, 0, -40};
+    int n = faces_with_classifier(det_path, "mask,no_mask,background", face, got, ROOM);
+    ck_assert_int_eq(n, n0);
+    for (int i = 0; i < n; i++) {
+        ck_assert_float_eq_tol(got[i].face_score, base[i].face_score, 1e-5);
+        ck_assert_float_eq_tol(got[i].x1, base[i].x1, 1e-4);
+        ck_assert_int_eq(got[i].label, MASKDET_MASK);
+        ck_assert_float_eq_tol(got[i].score, p_mask, 1e-5);
+    }
+    /* always background: nothing left */
+    const float none[3] = {1, 0, 40};
+    ck_assert_int_eq(faces_with_classifier(det_path, "mask,no_mask,background", none, got, ROOM),
+                     0);
+    /* P(face) = 2/3: face scores shrink by a third; those under 0.3 go */
+    const float third[3] = {0, 0, 0};
+    n = faces_with_classifier(det_path, "mask,no_mask,background", third, got, ROOM);
+    int expected = 0;
+    for (int i = 0; i < n0; i++) expected += base[i].face_score * (2.0f / 3) > 0.3f + 1e-5f;
+    ck_assert_msg(expected > 0 && expected < n0, "pick a frame that tests the cut (%d of %d)",
+                  expected, n0);
+    ck_assert_int_eq(n, expected);
+    for (int i = 0; i < n; i++) {
+        ck_assert_float_eq_tol(got[i].face_score, base[i].face_score * (2.0f / 3), 1e-5);
+        ck_assert_float_eq_tol(got[i].score, 0.5f, 1e-5);
+        if (i) ck_assert(got[i].face_score <= got[i - 1].face_score);
+    }
+    /* max_faces smaller than the count: the best ones, and the full count */
+    ck_assert_int_eq(faces_with_classifier(det_path, "mask,no_mask,background", third, got, 2),
+                     expected);
+    ck_assert_float_eq_tol(got[1].face_score, base[1].face_score * (2.0f / 3), 1e-5);
+    free(base), free(got);
+    unlink(det_path);
+}
+END_TEST
+
 /* The same with the bundled models at 640x480 on the best kernels: the layer
  * shapes of a real frame (wide layers take the Winograd and GEMM paths). */
 START_TEST(no_allocation_after_first_frame_bundled_models) {
@@ -553,6 +643,7 @@ Suite *maskdet_api_suite(void) {
     tcase_set_timeout(errors, 120);
     tcase_add_test(errors, open_errors_say_why);
     tcase_add_test(errors, detect_errors_say_why);
+    tcase_add_test(errors, background_class_checks_faces);
     suite_add_tcase(s, errors);
     TCase *frames = tcase_create("frame_loop");
     tcase_set_timeout(frames, 600);

@@ -78,6 +78,8 @@ nn_status detector_detect_tensor(detector *det, const nn_tensor *input, float im
 int detector_num_classes(const detector *det);
 const char *detector_class_name(const detector *det, int label);        /* "?" when out of range */
 void detector_input_size(const detector *det, int *width, int *height); /* the model's */
+/* The score threshold the model file gives (ssd.threshold, else 0.5). */
+float detector_default_threshold(const detector *det);
 /* Metadata of the model file (NULL if absent), e.g. "name", "arch". */
 const char *detector_meta(const detector *det, const char *key);
 detector_timing detector_last_timing(const detector *det);

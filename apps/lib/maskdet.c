@@ -25,6 +25,8 @@ struct maskdet {
     detector_params params;
     classifier_runner *cls;  /* NULL: the detector's own labels (or detector_only) */
     int cls_mask, cls_no_mask; /* classifier outputs of "mask" and "no_mask"      */
+    int cls_background;      /* its "background" output, or -1 when it has none  */
+    float face_threshold;    /* final face score kept (the detector's, when < 0) */
     maskdet_label det_label[8]; /* the detector's classes as labels            */
     float mask_threshold;
     int min_face_px;         /* 0: the model's input size (or the caller's)      */
@@ -35,6 +37,7 @@ struct maskdet {
     int reserved_w, reserved_h; /* the frame size the classifier's memory is sized for */
     float input_scale;       /* > 0: the detector's input size follows each frame */
     ssd_detection found[MAX_FOUND];
+    maskdet_face checked[MAX_FOUND]; /* the faces before the classifier's check */
     maskdet_timing timing;
 };
 
@@ -161,10 +164,11 @@ static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
     nn_error e;
     if (classifier_run_load(path, &md->cls, &e)) return fail_nn(err, &e);
     const classifier_info *info = classifier_run_info(md->cls);
-    md->cls_mask = md->cls_no_mask = -1;
+    md->cls_mask = md->cls_no_mask = md->cls_background = -1;
     for (int c = 0; c < info->n_classes; c++) {
         if (label_of_class(info->classes[c]) == MASKDET_MASK) md->cls_mask = c;
         if (label_of_class(info->classes[c]) == MASKDET_NO_MASK) md->cls_no_mask = c;
+        if (!strcmp(info->classes[c], "background")) md->cls_background = c;
     }
     if (md->cls_mask < 0 || md->cls_no_mask < 0)
         return fail(err, "%.400s: a classifier with classes mask and no_mask is needed", path);
@@ -202,6 +206,7 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     if (opt->threads > 0) nn_threads_set(opt->threads);
     md->params = detector_params_default();
     md->params.threshold = opt->face_threshold;
+    md->face_threshold = opt->face_threshold;
     md->params.input_w = opt->input_width, md->params.input_h = opt->input_height;
     md->min_face_px = opt->min_face_px;
     md->mask_threshold = opt->mask_threshold;
@@ -233,6 +238,7 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
             maskdet_close(md);
             return -1;
         }
+        if (opt->no_face_check) md->cls_background = -1;
     }
     if (opt->detector_only)
         for (int c = 0; c < 8; c++) md->det_label[c] = MASKDET_FACE;
@@ -269,7 +275,11 @@ void maskdet_close(maskdet *md) {
 
 /* The classifier's verdict on faces[0..n): the faces go through the network
  * CLASSIFY_BATCH at a time, cropped straight from the frame into the
- * classifier's reused buffers, so no crop is kept and nothing is allocated. */
+ * classifier's reused buffers, so no crop is kept and nothing is allocated.
+ * A classifier with a background class also checks that each box is a face:
+ * P(face) = 1 - P(background) multiplies the detector's score, and P(mask)
+ * is taken among the face classes, P(mask) / (P(mask) + P(no_mask)). So a
+ * face's score as mask stays face_score x P(mask | face). */
 static int classify_faces(maskdet *md, const image *frame, int n, maskdet_face *faces,
                           maskdet_error *err) {
     nn_error e;
@@ -291,13 +301,42 @@ static int classify_faces(maskdet *md, const image *frame, int n, maskdet_face *
         for (int i = 0; i < batch; i++) {
             maskdet_face *f = &faces[first + i];
             const float *p = probs + (size_t)i * n_classes;
-            float p_mask = p[md->cls_mask];
+            float p_mask = p[md->cls_mask], p_no_mask = p[md->cls_no_mask];
+            if (n_classes > 2) { /* P(mask) among the face classes */
+                float p_face = p_mask + p_no_mask;
+                if (md->cls_background >= 0) f->face_score *= p_face;
+                p_mask = p_face > 0 ? p_mask / p_face : 0.5f;
+                p_no_mask = 1 - p_mask;
+            }
             f->label = p_mask >= md->mask_threshold ? MASKDET_MASK : MASKDET_NO_MASK;
-            f->score = f->label == MASKDET_MASK ? p_mask : p[md->cls_no_mask];
+            f->score = f->label == MASKDET_MASK ? p_mask : p_no_mask;
             f->label_name = label_names[f->label];
         }
     }
     return 0;
+}
+
+/* After the classifier's check: the faces of md->checked[0..n) whose face
+ * score still passes the threshold, best first (a stable insertion sort: the
+ * scores are mostly in order already), the first max_faces of them copied to
+ * faces. Returns how many passed. */
+static int keep_checked_faces(maskdet *md, int n, maskdet_face *faces, int max_faces) {
+    float threshold = md->face_threshold >= 0 ? md->face_threshold
+                                              : detector_default_threshold(md->det);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        maskdet_face f = md->checked[i];
+        if (!(f.face_score > threshold)) continue;
+        int j = kept++;
+        while (j > 0 && md->checked[j - 1].face_score < f.face_score) {
+            md->checked[j] = md->checked[j - 1];
+            j--;
+        }
+        md->checked[j] = f;
+    }
+    for (int i = 0; i < kept && i < max_faces; i++)
+        faces[i] = md->checked[i];
+    return kept;
 }
 
 int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int stride_bytes,
@@ -354,17 +393,22 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
             md->found[kept++] = md->found[i];
     n = kept;
     double t1 = now_ms();
-    int n_written = n < max_faces ? n : max_faces;
-    for (int i = 0; i < n_written; i++) {
+    /* A classifier that checks faces may reorder and drop them: it sees every
+     * box first, in md->checked; otherwise the boxes go straight to faces. */
+    bool checks = md->cls && md->cls_background >= 0;
+    maskdet_face *out = checks ? md->checked : faces;
+    int n_out = checks ? n : n < max_faces ? n : max_faces;
+    for (int i = 0; i < n_out; i++) {
         const ssd_detection *d = &md->found[i];
-        maskdet_face *f = &faces[i];
+        maskdet_face *f = &out[i];
         *f = (maskdet_face){d->x1, d->y1, d->x2, d->y2, MASKDET_FACE, NULL, d->score, d->score};
         if (!md->cls)
             f->label = d->label >= 0 && d->label < 8 ? md->det_label[d->label] : MASKDET_FACE;
         f->label_name = label_names[f->label];
     }
     /* also with no face: the first frame of a size sizes the classifier's memory */
-    if (md->cls && classify_faces(md, &frame, n_written, faces, err)) return -1;
+    if (md->cls && classify_faces(md, &frame, n_out, out, err)) return -1;
+    if (checks) n = keep_checked_faces(md, n, faces, max_faces);
     double t2 = now_ms();
     md->timing.preprocess_ms = dt.preprocess_ms;
     md->timing.detect_ms = dt.forward_ms;

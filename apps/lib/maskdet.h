@@ -21,7 +21,9 @@
  * models/face_detector.nnw), then a mask / no-mask classifier on each face
  * crop (by default models/classifier.nnw), cropped with the margin and
  * preprocessing it was trained with. A one-stage detector whose classes are
- * already mask / no_mask skips the classifier.
+ * already mask / no_mask skips the classifier. A classifier trained with a
+ * background class (the bundled one) also checks each box the detector
+ * found and drops those it finds are not faces.
  *
  * Threads: a maskdet handle owns its models and its scratch memory and is
  * not thread-safe; use one handle per thread (each loads its own copy of the
@@ -55,6 +57,8 @@ typedef struct {
     const char *models_dir;      /* where bundled models are; NULL: $MASKDET_MODELS,
                                     then ./models, then models/ beside the program     */
     int detector_only;           /* 1: report faces, do not classify them               */
+    int no_face_check;           /* 1: a classifier with a background class labels the
+                                    faces but does not check them (see maskdet_face)  */
     float face_threshold;        /* keep faces scoring above this; < 0: the model's     */
     float mask_threshold;        /* "mask" when P(mask) >= this, else "no_mask" (0.5)  */
     int min_face_px;             /* smallest face (in frame pixels) to find; the input
@@ -104,7 +108,11 @@ typedef struct {
     maskdet_label label;
     const char *label_name; /* "face", "mask" or "no_mask" (static storage)    */
     float score;            /* probability of the label (the face score for FACE) */
-    float face_score;       /* the detector's confidence that this is a face     */
+    float face_score;       /* the confidence that this is a face: the detector's
+                               score, times the classifier's P(face) = 1 -
+                               P(background) when its classes include
+                               "background" (faces that then fall under the
+                               threshold are dropped)                          */
 } maskdet_face;
 
 /* Milliseconds spent in the last maskdet_detect call, per stage. */
