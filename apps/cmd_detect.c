@@ -49,6 +49,8 @@ static int usage(FILE *out, int code) {
         "  --no-face-check     a classifier with a background class (the bundled one)\n"
         "                      labels the faces but does not check them: no box is\n"
         "                      dropped as not a face, face scores are the detector's\n"
+        "  --face-check-weight W  how much the check counts: face score = detector's\n"
+        "                      x (1 - W + W x P(face)) (default 0.7; 1: the product)\n"
         "thresholds and scale:\n"
         "  --face-threshold T  keep faces scoring above T (default: the model's own,\n"
         "                      else 0.5)\n"
@@ -162,6 +164,13 @@ static int parse_args(int argc, char **argv, detect_args *a) {
             if (!parse_fraction(value, &a->model.face_threshold)) {
                 fprintf(stderr, "maskdet detect: %s wants a number in [0, 1], got '%s'\n", opt,
                         value);
+                return 2;
+            }
+        } else if (!strcmp(opt, "--face-check-weight")) {
+            if (!parse_fraction(value, &a->model.face_check_weight) ||
+                a->model.face_check_weight == 0) {
+                fprintf(stderr, "maskdet detect: --face-check-weight wants a number in (0, 1], "
+                                "got '%s' (--no-face-check turns the check off)\n", value);
                 return 2;
             }
         } else if (!strcmp(opt, "--mask-threshold")) {

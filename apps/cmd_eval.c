@@ -65,6 +65,8 @@ static void usage(FILE *f) {
             "  --detector-only      score faces only (no classifier)\n"
             "  --no-face-check      a classifier with a background class labels the faces\n"
             "                       but does not check them (face score: the detector's)\n"
+            "  --face-check-weight W  face score = detector's x (1 - W + W x P(face))\n"
+            "                       (default 0.7)\n"
             "  --data PATH          annotated photos\n"
             "  --split all|val|train  photos to score (default all); val/train: the\n"
             "                       hash split of the training runs (--seed, --val-fraction)\n"
@@ -92,7 +94,7 @@ typedef struct {
     bool detector_only, no_face_check, json, argmax_only;
     det_split split;
     uint64_t seed;
-    float val_fraction, face_threshold, mask_threshold, input_scale, min_score;
+    float val_fraction, face_threshold, mask_threshold, input_scale, min_score, check_weight;
     int long_side; /* -1: the model's */
     int limit, threads, speed_w, speed_h;
 } eval_options;
@@ -111,6 +113,7 @@ static int open_pipeline(const eval_options *o, float face_threshold, int long_s
     mo.classifier_path = o->classifier;
     mo.detector_only = detector_only;
     mo.no_face_check = o->no_face_check;
+    mo.face_check_weight = o->check_weight;
     mo.face_threshold = face_threshold;
     mo.mask_threshold = o->mask_threshold;
     mo.threads = o->threads;
@@ -403,7 +406,7 @@ static int parse_options(int argc, char **argv, eval_options *o) {
                         .min_score = EVAL_MIN_FACE_SCORE};
     static const struct option longs[] = {
         {"detector-only", no_argument, 0, 'D'},   {"detector", required_argument, 0, 'd'},
-        {"no-face-check", no_argument, 0, 'F'},
+        {"no-face-check", no_argument, 0, 'F'},  {"face-check-weight", required_argument, 0, 'W'},
         {"classifier", required_argument, 0, 'c'}, {"data", required_argument, 0, 'a'},
         {"split", required_argument, 0, 's'},     {"seed", required_argument, 0, 'S'},
         {"val-fraction", required_argument, 0, 'v'}, {"threshold", required_argument, 0, 'T'},
@@ -424,6 +427,10 @@ static int parse_options(int argc, char **argv, eval_options *o) {
         switch (c) {
         case 'D': o->detector_only = true; break;
         case 'F': o->no_face_check = true; break;
+        case 'W':
+            o->check_weight = strtof(optarg, &end);
+            bad = *end || !(o->check_weight > 0 && o->check_weight <= 1);
+            break;
         case 'd': o->detector = optarg; break;
         case 'c': o->classifier = optarg; break;
         case 'a': o->data = optarg; break;

@@ -545,13 +545,14 @@ END_TEST
 /* The faces of one fixed 97x75 picture, with the small detector and a
  * classifier whose output is softmax(logits) for every crop. */
 static int faces_with_classifier(const char *det_path, const char *classes, const float *logits,
-                                 maskdet_face *faces, int max_faces) {
+                                 float check_weight, maskdet_face *faces, int max_faces) {
     char cls_path[256];
     write_classifier(cls_path, sizeof cls_path, classes, logits);
     maskdet_options opt = maskdet_options_default();
     opt.detector_path = det_path;
     opt.classifier_path = cls_path;
     opt.face_threshold = 0.3f;
+    opt.face_check_weight = check_weight;
     maskdet *md;
     maskdet_error err;
     ck_assert_msg(maskdet_open(&opt, &md, &err) == 0, "%s", err.msg);
@@ -566,8 +567,9 @@ static int faces_with_classifier(const char *det_path, const char *classes, cons
 }
 
 /* A classifier with a background class checks each box: the face score
- * becomes the detector's times P(face) = 1 - P(background), boxes that
- * fall under the threshold go, and P(mask) is taken among the face classes. */
+ * becomes the detector's times 1 - w + w P(face), P(face) = 1 -
+ * P(background); boxes that fall under the threshold go, and P(mask) is
+ * taken among the face classes. */
 START_TEST(background_class_checks_faces) {
     char det_path[256];
     write_small_detector(det_path, sizeof det_path);
@@ -575,14 +577,14 @@ START_TEST(background_class_checks_faces) {
     maskdet_face *base = calloc(ROOM, sizeof *base), *got = calloc(ROOM, sizeof *got);
     ck_assert(base && got);
     const float two[2] = {1, 0}; /* P(mask) = e / (1 + e) */
-    int n0 = faces_with_classifier(det_path, "mask,no_mask", two, base, ROOM);
+    int n0 = faces_with_classifier(det_path, "mask,no_mask", two, 0, base, ROOM);
     ck_assert_msg(n0 >= 3 && n0 <= ROOM, "the small detector found %d faces", n0);
     float p_mask = expf(1) / (1 + expf(1));
     ck_assert_float_eq_tol(base[0].score, p_mask, 1e-5);
 
     /* never background: the same faces, scores and labels */
     const float face[3] = {1, 0, -40};
-    int n = faces_with_classifier(det_path, "mask,no_mask,background", face, got, ROOM);
+    int n = faces_with_classifier(det_path, "mask,no_mask,background", face, 1, got, ROOM);
     ck_assert_int_eq(n, n0);
     for (int i = 0; i < n; i++) {
         ck_assert_float_eq_tol(got[i].face_score, base[i].face_score, 1e-5);
@@ -592,11 +594,11 @@ START_TEST(background_class_checks_faces) {
     }
     /* always background: nothing left */
     const float none[3] = {1, 0, 40};
-    ck_assert_int_eq(faces_with_classifier(det_path, "mask,no_mask,background", none, got, ROOM),
+    ck_assert_int_eq(faces_with_classifier(det_path, "mask,no_mask,background", none, 1, got, ROOM),
                      0);
     /* P(face) = 2/3: face scores shrink by a third; those under 0.3 go */
     const float third[3] = {0, 0, 0};
-    n = faces_with_classifier(det_path, "mask,no_mask,background", third, got, ROOM);
+    n = faces_with_classifier(det_path, "mask,no_mask,background", third, 1, got, ROOM);
     int expected = 0;
     for (int i = 0; i < n0; i++) expected += base[i].face_score * (2.0f / 3) > 0.3f + 1e-5f;
     ck_assert_msg(expected > 0 && expected < n0, "pick a frame that tests the cut (%d of %d)",
@@ -608,9 +610,26 @@ START_TEST(background_class_checks_faces) {
         if (i) ck_assert(got[i].face_score <= got[i - 1].face_score);
     }
     /* max_faces smaller than the count: the best ones, and the full count */
-    ck_assert_int_eq(faces_with_classifier(det_path, "mask,no_mask,background", third, got, 2),
+    ck_assert_int_eq(faces_with_classifier(det_path, "mask,no_mask,background", third, 1, got, 2),
                      expected);
     ck_assert_float_eq_tol(got[1].face_score, base[1].face_score * (2.0f / 3), 1e-5);
+    /* the default weight w at P(face) = 1/2 keeps 1 - w / 2 of each score */
+    const float half[3] = {0, 0, logf(2)};
+    float keep = 1 - MASKDET_FACE_CHECK_WEIGHT / 2;
+    n = faces_with_classifier(det_path, "mask,no_mask,background", half, 0, got, ROOM);
+    expected = 0;
+    for (int i = 0; i < n0; i++) expected += base[i].face_score * keep > 0.3f + 1e-5f;
+    ck_assert(expected > 0 && expected < n0);
+    ck_assert_int_eq(n, expected);
+    for (int i = 0; i < n; i++)
+        ck_assert_float_eq_tol(got[i].face_score, base[i].face_score * keep, 1e-5);
+    /* and a weight out of range is refused */
+    maskdet_options opt = maskdet_options_default();
+    opt.face_check_weight = 1.5f;
+    maskdet *md = NULL;
+    maskdet_error err;
+    ck_assert_int_lt(maskdet_open(&opt, &md, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err.msg, "face_check_weight"));
     free(base), free(got);
     unlink(det_path);
 }

@@ -26,6 +26,7 @@ struct maskdet {
     classifier_runner *cls;  /* NULL: the detector's own labels (or detector_only) */
     int cls_mask, cls_no_mask; /* classifier outputs of "mask" and "no_mask"      */
     int cls_background;      /* its "background" output, or -1 when it has none  */
+    float face_check_weight; /* w: face score x (1 - w + w P(face))              */
     float face_threshold;    /* final face score kept (the detector's, when < 0) */
     maskdet_label det_label[8]; /* the detector's classes as labels            */
     float mask_threshold;
@@ -185,6 +186,8 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
         return fail(err, "maskdet_open: mask_threshold must be in [0, 1]%s", "");
     if (opt->face_threshold > 1)
         return fail(err, "maskdet_open: face_threshold must be at most 1%s", "");
+    if (!(opt->face_check_weight >= 0 && opt->face_check_weight <= 1))
+        return fail(err, "maskdet_open: face_check_weight must be in [0, 1]%s", "");
     if (opt->min_face_px < 0 || opt->threads < 0 || opt->threads > 256)
         return fail(err, "maskdet_open: min_face_px and threads must be >= 0%s", "");
     if (opt->input_width < 0 || opt->input_height < 0 || opt->input_width > 4096 ||
@@ -207,6 +210,8 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     md->params = detector_params_default();
     md->params.threshold = opt->face_threshold;
     md->face_threshold = opt->face_threshold;
+    md->face_check_weight = opt->face_check_weight > 0 ? opt->face_check_weight
+                                                       : MASKDET_FACE_CHECK_WEIGHT;
     md->params.input_w = opt->input_width, md->params.input_h = opt->input_height;
     md->min_face_px = opt->min_face_px;
     md->mask_threshold = opt->mask_threshold;
@@ -277,9 +282,10 @@ void maskdet_close(maskdet *md) {
  * CLASSIFY_BATCH at a time, cropped straight from the frame into the
  * classifier's reused buffers, so no crop is kept and nothing is allocated.
  * A classifier with a background class also checks that each box is a face:
- * P(face) = 1 - P(background) multiplies the detector's score, and P(mask)
- * is taken among the face classes, P(mask) / (P(mask) + P(no_mask)). So a
- * face's score as mask stays face_score x P(mask | face). */
+ * with P(face) = 1 - P(background), the detector's score is multiplied by
+ * 1 - w + w P(face) (w = face_check_weight), and P(mask) is taken among the
+ * face classes, P(mask) / (P(mask) + P(no_mask)). So a face's score as mask
+ * stays face_score x P(mask | face). */
 static int classify_faces(maskdet *md, const image *frame, int n, maskdet_face *faces,
                           maskdet_error *err) {
     nn_error e;
@@ -304,7 +310,8 @@ static int classify_faces(maskdet *md, const image *frame, int n, maskdet_face *
             float p_mask = p[md->cls_mask], p_no_mask = p[md->cls_no_mask];
             if (n_classes > 2) { /* P(mask) among the face classes */
                 float p_face = p_mask + p_no_mask;
-                if (md->cls_background >= 0) f->face_score *= p_face;
+                if (md->cls_background >= 0)
+                    f->face_score *= 1 - md->face_check_weight + md->face_check_weight * p_face;
                 p_mask = p_face > 0 ? p_mask / p_face : 0.5f;
                 p_no_mask = 1 - p_mask;
             }

@@ -59,6 +59,9 @@ typedef struct {
     int detector_only;           /* 1: report faces, do not classify them               */
     int no_face_check;           /* 1: a classifier with a background class labels the
                                     faces but does not check them (see maskdet_face)  */
+    float face_check_weight;     /* how much that check counts, w in (0, 1]: a face
+                                    score becomes the detector's x (1 - w + w P(face));
+                                    0: MASKDET_FACE_CHECK_WEIGHT                     */
     float face_threshold;        /* keep faces scoring above this; < 0: the model's     */
     float mask_threshold;        /* "mask" when P(mask) >= this, else "no_mask" (0.5)  */
     int min_face_px;             /* smallest face (in frame pixels) to find; the input
@@ -93,6 +96,10 @@ typedef struct {
  * maskdet_open refuses min_face_px for them.
  */
 #define MASKDET_MAX_UPSCALE 4
+/* The classifier's check is trusted in part: its P(face) is near 0 for some
+ * real faces (small, blurred, half hidden), and the plain product (w = 1)
+ * loses more of those than it removes false faces (models/README.md). */
+#define MASKDET_FACE_CHECK_WEIGHT 0.7f
 #define MASKDET_MAX_INPUT_SIDE 2048
 
 maskdet_options maskdet_options_default(void);
@@ -109,10 +116,11 @@ typedef struct {
     const char *label_name; /* "face", "mask" or "no_mask" (static storage)    */
     float score;            /* probability of the label (the face score for FACE) */
     float face_score;       /* the confidence that this is a face: the detector's
-                               score, times the classifier's P(face) = 1 -
-                               P(background) when its classes include
-                               "background" (faces that then fall under the
-                               threshold are dropped)                          */
+                               score; when the classifier's classes include
+                               "background", times 1 - w + w P(face), with
+                               P(face) = 1 - P(background) and w the options'
+                               face_check_weight (faces that then fall under
+                               the threshold are dropped)                      */
 } maskdet_face;
 
 /* Milliseconds spent in the last maskdet_detect call, per stage. */
