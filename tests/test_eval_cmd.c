@@ -298,7 +298,7 @@ START_TEST(saved_detections_give_the_same_ap) {
     ck_assert_int_eq(cJSON_GetObjectItem(j, "n_images")->valueint, 3);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "n_faces")->valueint, 8);
     snprintf(path, sizeof path, "%s/d.jsonl", tmp);
-    cJSON *saved = parse_saved(path, 3, 0.1f);
+    cJSON *saved = parse_saved(path, 3, 0.01f); /* the default --min-score */
 
     /* the ground truth, loaded as eval loads it (mask_weared_incorrect -> no_mask) */
     det_photos gt;

@@ -244,6 +244,10 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
             return -1;
         }
         if (opt->no_face_check) md->cls_background = -1;
+        /* A checked face score has its own default threshold (maskdet.h); the
+         * detector can run at it too, as the check only lowers scores. */
+        if (md->cls_background >= 0 && opt->face_threshold < 0)
+            md->face_threshold = md->params.threshold = MASKDET_CHECKED_FACE_THRESHOLD;
     }
     if (opt->detector_only)
         for (int c = 0; c < 8; c++) md->det_label[c] = MASKDET_FACE;
@@ -426,6 +430,11 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
 }
 
 maskdet_timing maskdet_last_timing(const maskdet *md) { return md->timing; }
+
+float maskdet_default_face_threshold(const maskdet *md) {
+    return md->cls && md->cls_background >= 0 ? MASKDET_CHECKED_FACE_THRESHOLD
+                                              : detector_default_threshold(md->det);
+}
 
 const char *maskdet_model_info(const maskdet *md, const char *which, const char *key) {
     if (!strcmp(which, "detector")) return detector_meta(md->det, key);

@@ -62,7 +62,9 @@ typedef struct {
     float face_check_weight;     /* how much that check counts, w in (0, 1]: a face
                                     score becomes the detector's x (1 - w + w P(face));
                                     0: MASKDET_FACE_CHECK_WEIGHT                     */
-    float face_threshold;        /* keep faces scoring above this; < 0: the model's     */
+    float face_threshold;        /* keep faces scoring above this; < 0: the model's
+                                    (MASKDET_CHECKED_FACE_THRESHOLD when the
+                                    classifier checks faces)                          */
     float mask_threshold;        /* "mask" when P(mask) >= this, else "no_mask" (0.5)  */
     int min_face_px;             /* smallest face (in frame pixels) to find; the input
                                     scale is chosen for it (see below). 0: the model's
@@ -100,6 +102,11 @@ typedef struct {
  * real faces (small, blurred, half hidden), and the plain product (w = 1)
  * loses more of those than it removes false faces (models/README.md). */
 #define MASKDET_FACE_CHECK_WEIGHT 0.7f
+/* The default face threshold when the classifier checks faces (the detector
+ * file's own threshold is for its scores alone). On the held-out photos the
+ * checked scores at 0.5 have the precision and recall of the detector alone
+ * at 0.7, or better (models/README.md). */
+#define MASKDET_CHECKED_FACE_THRESHOLD 0.5f
 #define MASKDET_MAX_INPUT_SIDE 2048
 
 maskdet_options maskdet_options_default(void);
@@ -141,6 +148,9 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
                    maskdet_face *faces, int max_faces, maskdet_error *err);
 
 maskdet_timing maskdet_last_timing(const maskdet *md);
+/* The face threshold used when the options give none: the detector file's,
+ * or MASKDET_CHECKED_FACE_THRESHOLD when the classifier checks faces. */
+float maskdet_default_face_threshold(const maskdet *md);
 /* Metadata of the loaded models, e.g. maskdet_model_info(md, "detector", "name"):
  * which is "detector" or "classifier"; NULL when absent. */
 const char *maskdet_model_info(const maskdet *md, const char *which, const char *key);
