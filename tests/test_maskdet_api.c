@@ -408,6 +408,7 @@ static void write_small_detector(char *path, size_t len) {
     ck_assert_msg(face_ssd_build(&spec, 2, NULL, &f, &err) == NN_OK, "%s", err.msg);
     nn_model_init(f.model, 11);
     f.input_long_side = 120; /* frames are resized to it, as the bundled model's are */
+    f.conf_threshold = 0.65f; /* the file's own threshold (ssd.threshold) */
     for (int i = 0; i < nn_model_param_count(f.model); i++) {
         nn_param p = nn_model_param(f.model, i);
         if (strstr(p.name, "conf") && strstr(p.name, ".bias")) tu_fill_uniform(p.tensor, -1, 3, 7);
@@ -557,6 +558,12 @@ static int faces_with_classifier(const char *det_path, const char *classes, cons
     maskdet_error err;
     ck_assert_msg(maskdet_open(&opt, &md, &err) == 0, "%s", err.msg);
     unlink(cls_path);
+    /* the default threshold: the detector file's, unless the classifier checks faces */
+    float t = maskdet_default_face_threshold(md);
+    if (strstr(classes, "background"))
+        ck_assert_float_eq(t, MASKDET_CHECKED_FACE_THRESHOLD);
+    else
+        ck_assert_float_eq_tol(t, 0.65f, 1e-6);
     enum { W = 97, H = 75 };
     static uint8_t rgb[W * H * 3];
     for (int i = 0; i < W * H * 3; i++) rgb[i] = (uint8_t)(i * 37 % 251);

@@ -1022,7 +1022,9 @@ int detector_num_classes(const detector *d) { return d->num_classes; }
 const char *detector_class_name(const detector *d, int label) {
     return label >= 0 && label < d->num_classes ? d->classes[label] : "?";
 }
-float detector_default_threshold(const detector *det) { return det->default_threshold; }
+float detector_default_threshold(const detector *det) {
+    return det->arch == ARCH_FACE_SSD ? det->fssd.conf_threshold : det->default_threshold;
+}
 
 void detector_input_size(const detector *d, int *width, int *height) {
     *width = d->input_w, *height = d->input_h;
