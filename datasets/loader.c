@@ -86,16 +86,23 @@ static void shuffle_indexes(size_t *idx, size_t n, uint64_t seed) {
     }
 }
 
-nn_status loader_split(const loader_samples *all, float val_fraction, uint64_t seed,
-                       loader_samples *train, loader_samples *val, nn_error *err) {
-    if (!all || !train || !val) return nn_error_set(err, NN_ERR_ARG, "loader_split: NULL argument");
+/* What both splits check first; then train and val are empty (fn names the caller). */
+static nn_status split_begin(const char *fn, const loader_samples *all, float val_fraction,
+                             loader_samples *train, loader_samples *val, nn_error *err) {
+    if (!all || !train || !val) return nn_error_set(err, NN_ERR_ARG, "%s: NULL argument", fn);
     if (!(val_fraction >= 0 && val_fraction <= 1))
-        return nn_error_set(err, NN_ERR_ARG, "loader_split: val_fraction %g not in [0, 1]",
+        return nn_error_set(err, NN_ERR_ARG, "%s: val_fraction %g not in [0, 1]", fn,
                             val_fraction);
     memset(train, 0, sizeof *train);
     memset(val, 0, sizeof *val);
     train->n_classes = val->n_classes = all->n_classes;
-    if (all->count == 0) return NN_OK;
+    return NN_OK;
+}
+
+nn_status loader_split(const loader_samples *all, float val_fraction, uint64_t seed,
+                       loader_samples *train, loader_samples *val, nn_error *err) {
+    nn_status st = split_begin("loader_split", all, val_fraction, train, val, err);
+    if (st || all->count == 0) return st;
     /* Groups are image indexes; samples of a group are adjacent but we do not rely on it. */
     int max_group = 0;
     for (size_t i = 0; i < all->count; i++)
@@ -140,14 +147,9 @@ nn_status loader_split(const loader_samples *all, float val_fraction, uint64_t s
 nn_status loader_split_by_photo(const loader_samples *all, const annot_set *set,
                                 float val_fraction, uint64_t seed, loader_samples *train,
                                 loader_samples *val, nn_error *err) {
-    if (!all || !set || !train || !val)
-        return nn_error_set(err, NN_ERR_ARG, "loader_split_by_photo: NULL argument");
-    if (!(val_fraction >= 0 && val_fraction <= 1))
-        return nn_error_set(err, NN_ERR_ARG, "loader_split_by_photo: val_fraction %g not in [0, 1]",
-                            val_fraction);
-    memset(train, 0, sizeof *train);
-    memset(val, 0, sizeof *val);
-    train->n_classes = val->n_classes = all->n_classes;
+    if (!set) return nn_error_set(err, NN_ERR_ARG, "loader_split_by_photo: NULL argument");
+    nn_status st = split_begin("loader_split_by_photo", all, val_fraction, train, val, err);
+    if (st) return st;
     size_t n = all->count ? all->count : 1;
     train->items = malloc(n * sizeof *train->items);
     val->items = malloc(n * sizeof *val->items);
