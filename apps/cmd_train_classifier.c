@@ -34,11 +34,9 @@
 #include "train_common.h"
 
 #define MAX_PATHS 8
+#define MAX_NEGATIVE_FILES 4
 #define MAX_CLASSES 3      /* mask, no_mask, and background with --negatives */
 #define CLASS_BACKGROUND 2 /* the label of a --negatives sample */
-/* A detection is a negative when it overlaps every labelled face of its photo
- * by less than this: a box half on a face is neither face nor background. */
-#define NEGATIVE_MAX_IOU 0.1f
 
 typedef enum { BALANCE_NONE, BALANCE_WEIGHTS, BALANCE_SAMPLING } balance_mode;
 
@@ -47,7 +45,9 @@ typedef struct {
     int n_paths;
     const char *val_path;
     float val_split;
-    const char *negatives; /* detections file: boxes on no labelled face */
+    const char *negatives[MAX_NEGATIVE_FILES]; /* detections files: boxes on no labelled face */
+    int n_negatives;
+    float negative_iou;    /* a detection is a negative below this IoU with every face */
     const char *arch;
     int input_size; /* 0: the arch's default */
     int epochs, batch;
@@ -87,9 +87,12 @@ static void usage(FILE *out) {
             "                          train-detector use with the same --seed\n"
             "  --negatives FILE        adds a third class, background: the detections in\n"
             "                          FILE (JSON lines of `maskdet eval --save-detections`\n"
-            "                          or `detect --json`) on photos of PATH that overlap no\n"
-            "                          labelled face (IoU < 0.1). The pipeline then uses the\n"
-            "                          classifier as a second check that a box is a face\n"
+            "                          or `detect --json`; up to 4 files, each with its own\n"
+            "                          --negatives) on photos of PATH that overlap no\n"
+            "                          labelled face (IoU < --negative-iou). The pipeline then\n"
+            "                          uses the classifier as a second check that a box is a face\n"
+            "  --negative-iou X        (0.1) at 0.4, boxes that miss a face also count as\n"
+            "                          background (maskdet eval counts them as false positives)\n"
             "  --min-face PX           skip faces whose longest side is below PX (16)\n"
             "  --margin F              context around a face box, fraction of its size (0.1)\n"
             "  --balance MODE          none | weights (class-weighted loss, default) |\n"
@@ -126,6 +129,7 @@ static void usage(FILE *out) {
 static void default_options(train_options *o) {
     memset(o, 0, sizeof *o);
     o->val_split = 0.15f;
+    o->negative_iou = 0.1f;
     o->arch = "compact";
     o->epochs = 30;
     o->batch = 32;
@@ -208,7 +212,17 @@ static int parse_args(train_options *o, int argc, char **argv, int first, bool *
             o->val_path = v;
         } else if (!strcmp(a, "--negatives")) {
             NEED_VALUE();
-            o->negatives = v;
+            bool known = false; /* a resumed run replays its stored arguments */
+            for (int k = 0; k < o->n_negatives; k++) known |= !strcmp(o->negatives[k], v);
+            if (!known && o->n_negatives == MAX_NEGATIVE_FILES) {
+                fprintf(stderr, "maskdet train-classifier: at most %d --negatives files\n",
+                        MAX_NEGATIVE_FILES);
+                return 2;
+            }
+            if (!known) o->negatives[o->n_negatives++] = v;
+        } else if (!strcmp(a, "--negative-iou")) {
+            NEED_NUMBER(0.01, 0.5, "an IoU in [0.01, 0.5]");
+            o->negative_iou = (float)d;
         } else if (!strcmp(a, "--val-split")) {
             NEED_NUMBER(0.001, 0.9, "a fraction in [0.001, 0.9]");
             o->val_split = (float)d;
@@ -427,10 +441,11 @@ static float box_iou(const float *a, const annot_box *b) {
     return uni > 0 ? inter / uni : 0;
 }
 
-/* One line of a detections file: adds each box of it that overlaps no face of
- * its photo (matched to an item of set by file stem) to out as background. */
-static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, loader_samples *out,
-                                     const char *where, nn_error *err) {
+/* One line of a detections file: adds each box of it that overlaps every face
+ * of its photo (matched to an item of set by file stem) by less than max_iou
+ * to out as background. */
+static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, float max_iou,
+                                     loader_samples *out, const char *where, nn_error *err) {
     const cJSON *photo = cJSON_GetObjectItemCaseSensitive(obj, "image");
     const cJSON *dets = cJSON_GetObjectItemCaseSensitive(obj, "detections");
     if (!cJSON_IsString(photo) || !cJSON_IsArray(dets))
@@ -465,7 +480,7 @@ static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, loa
         float worst = 0;
         for (int k = 0; k < item->n_boxes; k++)
             if (item->boxes[k].class_id >= 0) worst = fmaxf(worst, box_iou(b, &item->boxes[k]));
-        if (worst >= NEGATIVE_MAX_IOU) continue;
+        if (worst >= max_iou) continue;
         loader_sample *grown = realloc(out->items, (out->count + 1) * sizeof *grown);
         if (!grown) return nn_error_set(err, NN_ERR_NOMEM, "out of memory for negatives");
         out->items = grown;
@@ -477,8 +492,8 @@ static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, loa
 }
 
 /* Adds the negatives of a detections file that fall on set's photos. */
-static nn_status add_negatives(const char *path, const annot_set *set, loader_samples *out,
-                               nn_error *err) {
+static nn_status add_negatives(const char *path, const annot_set *set, float max_iou,
+                               loader_samples *out, nn_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return nn_error_set(err, NN_ERR_IO, "%s: cannot open", path);
     char *line = NULL;
@@ -495,13 +510,40 @@ static nn_status add_negatives(const char *path, const annot_set *set, loader_sa
         if (!obj)
             st = nn_error_set(err, NN_ERR_FORMAT, "%s: not a JSON object", where);
         else
-            st = negatives_from_line(obj, set, out, where, err);
+            st = negatives_from_line(obj, set, max_iou, out, where, err);
         cJSON_Delete(obj);
     }
     if (!st && ferror(f)) st = nn_error_set(err, NN_ERR_IO, "%s: read error", path);
     free(line);
     fclose(f);
     return st;
+}
+
+/* The negatives of every --negatives file, appended to out grouped by photo
+ * (in set order; within a photo, file by file): several files, e.g. the
+ * detector run at several input sizes, act as one. */
+static nn_status add_all_negatives(const train_options *o, const annot_set *set,
+                                   loader_samples *out, nn_error *err) {
+    size_t first = out->count;
+    for (int k = 0; k < o->n_negatives; k++) {
+        nn_status st = add_negatives(o->negatives[k], set, o->negative_iou, out, err);
+        if (st) return st;
+    }
+    size_t n = out->count - first;
+    if (o->n_negatives < 2 || n < 2) return NN_OK;
+    /* a stable counting sort by photo */
+    size_t *start = calloc(set->n_items + 1, sizeof *start);
+    loader_sample *sorted = malloc(n * sizeof *sorted);
+    if (!start || !sorted) {
+        free(start), free(sorted);
+        return nn_error_set(err, NN_ERR_NOMEM, "out of memory for negatives");
+    }
+    for (size_t i = first; i < out->count; i++) start[out->items[i].group + 1]++;
+    for (size_t g = 0; g < set->n_items; g++) start[g + 1] += start[g];
+    for (size_t i = first; i < out->count; i++) sorted[start[out->items[i].group]++] = out->items[i];
+    memcpy(out->items + first, sorted, n * sizeof *sorted);
+    free(start), free(sorted);
+    return NN_OK;
 }
 
 static nn_status load_set(const char *path, const train_options *o, annot_set *set,
@@ -526,7 +568,7 @@ static nn_status load_data(const train_options *o, train_data *d, nn_error *err)
         loader_samples all, tr = {0}, va = {0};
         if ((st = loader_samples_from_set(&d->sets[i], o->min_face_px, &all, err))) break;
         size_t n_faces = all.count;
-        if (o->negatives && (st = add_negatives(o->negatives, &d->sets[i], &all, err))) {
+        if ((st = add_all_negatives(o, &d->sets[i], &all, err))) {
             loader_samples_free(&all);
             break;
         }
@@ -552,17 +594,18 @@ static nn_status load_data(const train_options *o, train_data *d, nn_error *err)
             d->n_sets++;
             loader_samples all;
             if (!(st = loader_samples_from_set(&d->sets[k], o->min_face_px, &all, err))) {
-                if (o->negatives) st = add_negatives(o->negatives, &d->sets[k], &all, err);
+                st = add_all_negatives(o, &d->sets[k], &all, err);
                 if (!st) st = append_samples(&d->val, &all, &d->val_source, k, group_offset, err);
                 loader_samples_free(&all);
             }
         }
     }
-    if (!st && d->train.count == 0)
-        st = nn_error_set(err, NN_ERR_ARG, "no training faces (check PATH and --min-face)");
+    if (!st && d->train.count < 2)
+        st = nn_error_set(err, NN_ERR_ARG, "%zu training faces: at least 2 are needed (check PATH "
+                          "and --min-face)", d->train.count);
     if (!st && d->val.count == 0)
         st = nn_error_set(err, NN_ERR_ARG, "no validation faces (more data or --val PATH)");
-    d->n_classes = o->negatives ? 3 : 2;
+    d->n_classes = o->n_negatives ? 3 : 2;
     d->train.n_classes = d->val.n_classes = d->n_classes;
     if (st) data_free(d);
     return st;
@@ -597,7 +640,8 @@ static nn_status save_model(const train_options *o, int side, const nn_model *m,
     if (!s) s = add_meta(w, "input.scale", err, "%.9g,%.9g,%.9g", 1 / 255.0, 1 / 255.0, 1 / 255.0);
     if (!s)
         s = nn_weights_set_meta(w, "classes",
-                                o->negatives ? "mask,no_mask,background" : "mask,no_mask", err);
+                                o->n_negatives ? "mask,no_mask,background" : "mask,no_mask",
+                                err);
     if (!s) s = add_meta(w, "crop.margin", err, "%g", o->margin);
     if (!s) s = add_meta(w, "train.epoch", err, "%d", epoch);
     if (!s) s = add_meta(w, "train.epochs", err, "%d", o->epochs);
@@ -950,6 +994,9 @@ int cmd_train_classifier(int argc, char **argv) {
                 fprintf(stderr, "\nmaskdet train-classifier: %s\n", err.msg);
                 goto done;
             }
+            /* Batch norm needs two values a channel: an epoch's last batch of one
+             * sample is left out (the shuffle puts another sample there next epoch). */
+            if (b->count < 2) continue;
             nn_tensor *x = batch_tensor(&bi, b, o.batch, side);
             if (!x) {
                 fprintf(stderr, "\nmaskdet train-classifier: out of memory\n");

@@ -305,6 +305,18 @@ START_TEST(train_with_negatives) {
     cJSON_Delete(o);
     free(out);
     free(err);
+    /* a second file adds its boxes; a file given twice counts once */
+    dsf_write_text(tmp, "neg2.jsonl",
+                   "{\"image\":\"p0.jpg\",\"detections\":[{\"box\":[28,2,46,20]}]}\n");
+    snprintf(args, sizeof args,
+             "train-classifier '%s/photos' --negatives '%s/neg.jsonl' --negatives '%s/neg2.jsonl' "
+             "--negatives '%s/neg.jsonl' -o '%s/m3.nnw' --epochs 1 %s --val-split 0.25 --seed 4",
+             tmp, tmp, tmp, tmp, tmp, TINY);
+    rc = run(args, tmp, &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_msg(strstr(err, "4 faces (voc), 4 negatives"), "%s", err);
+    free(out);
+    free(err);
     /* bad files */
     dsf_write_text(tmp, "bad.jsonl", "{\"image\":\"p0.jpg\",\"detections\":[]}\nnot json\n");
     dsf_write_text(tmp, "nobox.jsonl", "{\"image\":\"p0.jpg\",\"detections\":[{\"box\":[1,2]}]}\n");
