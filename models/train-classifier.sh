@@ -38,8 +38,8 @@ fi
 exec "$MASKDET" train-classifier \
     "$DATA/facemask_classification_chandrikadeb7" "$DATA/facemask_detection_andrewmvd" \
     --negatives "$OUT/negatives-640.jsonl" --negatives "$OUT/negatives-480.jsonl" \
-    --negatives "$OUT/negatives-800.jsonl" --negative-iou NEG_IOU \
-    --arch compact --input-size INPUT --epochs 24 --batch 32 \
+    --negatives "$OUT/negatives-800.jsonl" \
+    --arch compact --input-size 48 --epochs 24 --batch 32 \
     --optim adamw --lr 0.002 --weight-decay 0.01 --schedule cosine --warmup 1 \
     --val-split 0.15 --min-face 8 --margin 0.1 --balance weights \
     --seed 1 --threads 2 --fp16 \
