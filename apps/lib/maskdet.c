@@ -209,6 +209,9 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     if (opt->threads > 0) nn_threads_set(opt->threads);
     md->params = detector_params_default();
     md->params.threshold = opt->face_threshold;
+    /* at most MAX_FOUND boxes a frame, the best ones (at low thresholds a
+     * detector like AIZOO leaves more) */
+    md->params.keep_top_k = MAX_FOUND;
     md->face_threshold = opt->face_threshold;
     md->face_check_weight = opt->face_check_weight > 0 ? opt->face_check_weight
                                                        : MASKDET_FACE_CHECK_WEIGHT;
