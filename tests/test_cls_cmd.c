@@ -351,6 +351,9 @@ START_TEST(usage_errors) {
         "train-classifier x -o m.nnw --balance maybe",
         "train-classifier x -o m.nnw --input-size 12",
         "train-classifier x -o m.nnw --bogus",
+        "train-classifier x -o m.nnw --negative-iou 0.9",
+        "train-classifier x -o m.nnw --negatives a --negatives b --negatives c --negatives d "
+        "--negatives e",
         "eval-classifier",
         "eval-classifier --data x --min-face -3",
         "eval-classifier --data x --bogus 1",

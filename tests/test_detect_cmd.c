@@ -86,6 +86,8 @@ START_TEST(usage_errors) {
         "detect --mask-threshold 2 x.jpg",        /* out of [0, 1]                  */
         "detect --face-threshold -0.1 x.jpg",     /*                                */
         "detect --min-face 0 x.jpg",              /* pixels >= 1                    */
+        "detect --face-check-weight 0 x.jpg",     /* (0, 1]: --no-face-check is off */
+        "detect --face-check-weight 1.5 x.jpg",   /*                                */
         "detect --min-face 20 --input-size 64x64 x.jpg", /* one or the other       */
         "detect --raw 0x48 -",                    /* bad frame size                 */
         "detect --raw 64x48 x.jpg",               /* --raw reads stdin              */

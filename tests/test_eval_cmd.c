@@ -346,6 +346,8 @@ START_TEST(errors) {
     ck_assert_int_eq(run("eval", NULL, NULL), 2);                    /* no --data */
     ck_assert_int_eq(run("eval --data x --class-scores best", NULL, NULL), 2);
     ck_assert_int_eq(run("eval --data x --input-long-side -5", NULL, NULL), 2);
+    ck_assert_int_eq(run("eval --data x --face-check-weight 0", NULL, NULL), 2);
+    ck_assert_int_eq(run("eval --data x --face-check-weight 2", NULL, NULL), 2);
     ck_assert_int_eq(run("eval --help", NULL, NULL), 0);
     snprintf(args, sizeof args, "eval --data '%s/none'", tmp);
     ck_assert_int_eq(run(args, NULL, NULL), 1);
