@@ -35,8 +35,10 @@
 
 #define MAX_PATHS 8
 #define MAX_NEGATIVE_FILES 4
-#define MAX_CLASSES 3      /* mask, no_mask, and background with --negatives */
-#define CLASS_BACKGROUND 2 /* the label of a --negatives sample */
+/* The label of a --negatives sample: after mask (0) and no_mask (1), within the
+ * loader's per-class counts and weights (CLASSMAP_MAX_CLASSES entries). */
+#define CLASS_BACKGROUND 2
+_Static_assert(CLASS_BACKGROUND < CLASSMAP_MAX_CLASSES, "counts and weights need the room");
 
 typedef enum { BALANCE_NONE, BALANCE_WEIGHTS, BALANCE_SAMPLING } balance_mode;
 

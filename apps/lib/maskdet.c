@@ -27,7 +27,8 @@ struct maskdet {
     int cls_mask, cls_no_mask; /* classifier outputs of "mask" and "no_mask"      */
     int cls_background;      /* its "background" output, or -1 when it has none  */
     float face_check_weight; /* w: face score x (1 - w + w P(face))              */
-    float face_threshold;    /* final face score kept (the detector's, when < 0) */
+    float face_threshold;    /* final face score kept: set when the classifier checks
+                                faces (the options', or MASKDET_CHECKED_FACE_THRESHOLD) */
     maskdet_label det_label[8]; /* the detector's classes as labels            */
     float mask_threshold;
     int min_face_px;         /* 0: the model's input size (or the caller's)      */
@@ -335,12 +336,10 @@ static int classify_faces(maskdet *md, const image *frame, int n, maskdet_face *
  * scores are mostly in order already), the first max_faces of them copied to
  * faces. Returns how many passed. */
 static int keep_checked_faces(maskdet *md, int n, maskdet_face *faces, int max_faces) {
-    float threshold = md->face_threshold >= 0 ? md->face_threshold
-                                              : detector_default_threshold(md->det);
     int kept = 0;
     for (int i = 0; i < n; i++) {
         maskdet_face f = md->checked[i];
-        if (!(f.face_score > threshold)) continue;
+        if (!(f.face_score > md->face_threshold)) continue;
         int j = kept++;
         while (j > 0 && md->checked[j - 1].face_score < f.face_score) {
             md->checked[j] = md->checked[j - 1];
