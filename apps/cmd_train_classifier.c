@@ -31,6 +31,7 @@
 #include "commands.h"
 #include "loader.h"
 #include "nn.h"
+#include "ssd.h"
 #include "train_common.h"
 
 #define MAX_PATHS 8
@@ -426,23 +427,6 @@ static nn_status append_samples(loader_samples *dst, const loader_samples *src, 
     return NN_OK;
 }
 
-/* The length of a path's file name without its extension, and where it starts. */
-static const char *stem(const char *path, size_t *len) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    const char *dot = strrchr(base, '.');
-    *len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-    return base;
-}
-
-static float box_iou(const float *a, const annot_box *b) {
-    float iw = fminf(a[2], b->x2) - fmaxf(a[0], b->x1), ih = fminf(a[3], b->y2) - fmaxf(a[1], b->y1);
-    if (iw <= 0 || ih <= 0) return 0;
-    float inter = iw * ih;
-    float uni = (a[2] - a[0]) * (a[3] - a[1]) + (b->x2 - b->x1) * (b->y2 - b->y1) - inter;
-    return uni > 0 ? inter / uni : 0;
-}
-
 /* One line of a detections file: adds each box of it that overlaps every face
  * of its photo (matched to an item of set by file stem) by less than max_iou
  * to out as background. */
@@ -453,12 +437,12 @@ static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, flo
     if (!cJSON_IsString(photo) || !cJSON_IsArray(dets))
         return nn_error_set(err, NN_ERR_FORMAT, "%s: wants \"image\" and \"detections\"", where);
     size_t len;
-    const char *name = stem(photo->valuestring, &len);
+    const char *name = annot_path_stem(photo->valuestring, &len);
     const annot_item *item = NULL;
     for (size_t i = 0; i < set->n_items && !item; i++) {
         const annot_item *it = &set->items[i];
         size_t ilen;
-        const char *iname = stem(it->annotation_path ? it->annotation_path : it->image_path, &ilen);
+        const char *iname = annot_item_stem(it, &ilen);
         if (ilen == len && !memcmp(iname, name, len)) item = it;
     }
     if (!item || set->format == ANNOT_FORMAT_FOLDERS) return NN_OK; /* another set's photo */
@@ -480,8 +464,11 @@ static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, flo
         b[2] = fminf(b[2], (float)item->width_px), b[3] = fminf(b[3], (float)item->height_px);
         if (b[2] - b[0] < 2 || b[3] - b[1] < 2) continue; /* nothing left to crop */
         float worst = 0;
-        for (int k = 0; k < item->n_boxes; k++)
-            if (item->boxes[k].class_id >= 0) worst = fmaxf(worst, box_iou(b, &item->boxes[k]));
+        for (int k = 0; k < item->n_boxes; k++) {
+            const annot_box *g = &item->boxes[k];
+            float face[4] = {g->x1, g->y1, g->x2, g->y2};
+            if (g->class_id >= 0) worst = fmaxf(worst, ssd_iou(b, face));
+        }
         if (worst >= max_iou) continue;
         loader_sample *grown = realloc(out->items, (out->count + 1) * sizeof *grown);
         if (!grown) return nn_error_set(err, NN_ERR_NOMEM, "out of memory for negatives");

@@ -11,12 +11,10 @@
 #include "annot.h"
 #include "det_data.h"
 
-static char *stem_of(const char *path) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t len = strlen(base);
-    const char *dot = strrchr(base, '.');
-    if (dot && dot != base) len = (size_t)(dot - base);
+/* A copy of the photo's name (annot_item_stem). */
+static char *stem_of(const annot_item *it) {
+    size_t len;
+    const char *base = annot_item_stem(it, &len);
     char *s = malloc(len + 1);
     if (s) memcpy(s, base, len), s[len] = '\0';
     return s;
@@ -54,7 +52,7 @@ nn_status det_data_load(const char *path, det_split split, uint64_t seed, float 
     for (size_t i = 0; i < set.n_items && st == NN_OK; i++) {
         if (limit > 0 && out->n >= limit) break;
         const annot_item *it = &set.items[i];
-        char *name = stem_of(it->annotation_path ? it->annotation_path : it->image_path);
+        char *name = stem_of(it);
         if (!name) {
             st = nn_error_set(err, NN_ERR_NOMEM, "out of memory");
             break;

@@ -724,3 +724,15 @@ nn_status annot_load(const char *path, const annot_options *opt, annot_set *out,
     if (st) annot_set_free(out);
     return st;
 }
+
+const char *annot_path_stem(const char *path, size_t *len) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    *len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    return base;
+}
+
+const char *annot_item_stem(const annot_item *item, size_t *len) {
+    return annot_path_stem(item->annotation_path ? item->annotation_path : item->image_path, len);
+}

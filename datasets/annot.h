@@ -99,4 +99,11 @@ void annot_apply_classmap(annot_set *set, const classmap *map);
 /* Boxes that are faces (class_id >= 0). */
 size_t annot_count_faces(const annot_set *set);
 
+/* A photo's name: the file name of its annotation (of its image for class
+ * folders) without the extension, pointed to inside the path, *len chars
+ * long. Photos are matched and split by it. */
+const char *annot_item_stem(const annot_item *item, size_t *len);
+/* The same for any path. */
+const char *annot_path_stem(const char *path, size_t *len);
+
 #endif

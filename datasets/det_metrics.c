@@ -185,13 +185,9 @@ bool det_split_is_val(const char *key, uint64_t seed, float val_fraction) {
 }
 
 bool det_split_item_is_val(const annot_item *item, uint64_t seed, float val_fraction) {
-    const char *path = item->annotation_path ? item->annotation_path : item->image_path;
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t len = strlen(base);
-    const char *dot = strrchr(base, '.');
-    if (dot && dot != base) len = (size_t)(dot - base);
-    return key_is_val(base, len, seed, val_fraction);
+    size_t len;
+    const char *stem = annot_item_stem(item, &len);
+    return key_is_val(stem, len, seed, val_fraction);
 }
 
 nn_status det_plot_pr(const char *path, const char *title, int n, const det_ap_result *results,
