@@ -125,9 +125,10 @@ $(BUILD)/examples/%: $(BUILD)/obj/nn/examples/%.o $(LIBNN)
 examples: $(EXAMPLES)
 
 # ---- the shipped models, reproduced from ../shared (slow: not part of test)
-# The classifier learns a background class from the bundled detector's boxes
-# (models/train-classifier.sh): after a new detector, retrain it as well.
-train-classifier models/classifier.nnw: $(BUILD)/maskdet ; sh models/train-classifier.sh $(BUILD)/maskdet
+# The two classifiers learn a background class from the bundled detector's
+# boxes (models/train-classifier.sh): after a new detector, retrain them too.
+train-classifier models/classifier.nnw models/classifier_b.nnw: $(BUILD)/maskdet
+	sh models/train-classifier.sh $(BUILD)/maskdet
 DETECTOR_DATA ?= ../shared/datasets/facemask_detection_andrewmvd
 train-detector models/face_detector.nnw: | $(BUILD)/maskdet
 	$(BUILD)/maskdet train-detector --data $(DETECTOR_DATA) --out $(BUILD)/face_ssd_run \

@@ -41,10 +41,16 @@ static int usage(FILE *out, int code) {
         "models:\n"
         "  --detector MODEL    a detector model file (.nnw; see maskdet import-caffe);\n"
         "                      default: the bundled models/face_detector.nnw\n"
-        "  --classifier MODEL  the mask / no-mask classifier run on each face found\n"
-        "                      by a face-only detector; default: the bundled\n"
-        "                      models/classifier.nnw (a detector with mask / no_mask\n"
+        "  --classifier MODEL[,MODEL...]  the mask / no-mask classifier run on each\n"
+        "                      face found by a face-only detector; several: their\n"
+        "                      probabilities are averaged (an ensemble). Default: the\n"
+        "                      bundled pair, models/classifier.nnw and\n"
+        "                      models/classifier_b.nnw (a detector with mask / no_mask\n"
         "                      classes labels the faces itself)\n"
+        "  --no-tta            each classifier sees a face crop once, not also\n"
+        "                      mirrored (faster, slightly less accurate)\n"
+        "  --no-box-vote       face_ssd: keep each face's best box as it is, not its\n"
+        "                      score-weighted mean with the boxes it suppressed\n"
         "  --detector-only     report faces without classifying them\n"
         "  --no-face-check     a classifier with a background class (the bundled one)\n"
         "                      labels the faces but does not check them: no box is\n"
@@ -148,6 +154,10 @@ static int parse_args(int argc, char **argv, detect_args *a) {
             a->model.detector_only = 1, takes_value = false;
         } else if (!strcmp(opt, "--no-face-check")) {
             a->model.no_face_check = 1, takes_value = false;
+        } else if (!strcmp(opt, "--no-tta")) {
+            a->model.no_tta = 1, takes_value = false;
+        } else if (!strcmp(opt, "--no-box-vote")) {
+            a->model.no_box_vote = 1, takes_value = false;
         } else if (!strcmp(opt, "--json")) {
             a->json = true, takes_value = false;
         } else if ((!strcmp(opt, "-") || opt[0] != '-')) {

@@ -64,7 +64,11 @@ static void usage(FILE *f) {
             "A face's score as class c is face_score x P(c | face) from the classifier; a\n"
             "one-stage mask detector (e.g. AIZOO) is scored with its own labels and scores.\n"
             "  --detector MODEL     detector model file (default: the bundled face detector)\n"
-            "  --classifier MODEL   classifier model file (default: the bundled classifier)\n"
+            "  --classifier MODEL[,MODEL...]  classifier model file(s); several: their\n"
+            "                       probabilities are averaged (default: the bundled pair)\n"
+            "  --no-tta             each classifier sees a face once, not also mirrored\n"
+            "  --no-box-vote        face_ssd: keep the best box, not its vote with the\n"
+            "                       boxes it suppressed\n"
             "  --detector-only      score faces only (no classifier)\n"
             "  --no-face-check      a classifier with a background class labels the faces\n"
             "                       but does not check them (face score: the detector's)\n"
@@ -94,7 +98,7 @@ static void usage(FILE *f) {
 
 typedef struct {
     const char *detector, *classifier, *data, *pr_path, *save_path;
-    bool detector_only, no_face_check, json, argmax_only;
+    bool detector_only, no_face_check, no_tta, no_box_vote, json, argmax_only;
     det_split split;
     uint64_t seed;
     float val_fraction, face_threshold, mask_threshold, input_scale, min_score, check_weight;
@@ -116,6 +120,8 @@ static int open_pipeline(const eval_options *o, float face_threshold, int long_s
     mo.classifier_path = o->classifier;
     mo.detector_only = detector_only;
     mo.no_face_check = o->no_face_check;
+    mo.no_tta = o->no_tta;
+    mo.no_box_vote = o->no_box_vote;
     mo.face_check_weight = o->check_weight;
     mo.face_threshold = face_threshold;
     mo.mask_threshold = o->mask_threshold;
@@ -411,6 +417,7 @@ static int parse_options(int argc, char **argv, eval_options *o) {
         {"detector-only", no_argument, 0, 'D'},   {"detector", required_argument, 0, 'd'},
         {"no-face-check", no_argument, 0, 'F'},  {"face-check-weight", required_argument, 0, 'W'},
         {"classifier", required_argument, 0, 'c'}, {"data", required_argument, 0, 'a'},
+        {"no-tta", no_argument, 0, 'A'},          {"no-box-vote", no_argument, 0, 'B'},
         {"split", required_argument, 0, 's'},     {"seed", required_argument, 0, 'S'},
         {"val-fraction", required_argument, 0, 'v'}, {"threshold", required_argument, 0, 'T'},
         {"mask-threshold", required_argument, 0, 'm'},
@@ -430,6 +437,8 @@ static int parse_options(int argc, char **argv, eval_options *o) {
         switch (c) {
         case 'D': o->detector_only = true; break;
         case 'F': o->no_face_check = true; break;
+        case 'A': o->no_tta = true; break;
+        case 'B': o->no_box_vote = true; break;
         case 'W':
             o->check_weight = strtof(optarg, &end);
             bad = *end || !(o->check_weight > 0 && o->check_weight <= 1);

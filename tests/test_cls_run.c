@@ -187,11 +187,56 @@ START_TEST(bad_files) {
 }
 END_TEST
 
+/* classifier_run_faces_mirrored: the mean of each face's answer and the
+ * answer for the mirror image (the whole picture mirrored, the box with it),
+ * and classifier_run_faces for the first half of that. */
+START_TEST(mirrored_is_mean_of_both_views) {
+    nn_model *m = tiny_model();
+    nn_weights *w = model_file(m);
+    classifier_runner *r;
+    nn_error err = {0};
+    ck_assert_int_eq(classifier_run_from_weights(w, &r, &err), NN_OK);
+    enum { W = 61, H = 40, N = 3 };
+    image img = {0}, flipped = {0};
+    ck_assert_int_eq(image_alloc(&img, W, H, 3, &err), NN_OK);
+    for (int i = 0; i < W * H * 3; i++) img.pixels[i] = (uint8_t)((i * 7919) % 253);
+    ck_assert_int_eq(image_copy(&img, &flipped, &err), NN_OK);
+    image_flip_horizontal(&flipped);
+    /* odd sizes and offsets, one past the left edge */
+    const float boxes[N * 4] = {3, 4, 20, 30, 30.5f, 2, 52, 17, -4, 10, 9, 39};
+    float mirrored_boxes[N * 4];
+    for (int i = 0; i < N; i++) {
+        mirrored_boxes[4 * i] = W - boxes[4 * i + 2], mirrored_boxes[4 * i + 2] = W - boxes[4 * i];
+        mirrored_boxes[4 * i + 1] = boxes[4 * i + 1], mirrored_boxes[4 * i + 3] = boxes[4 * i + 3];
+    }
+    float plain[N * 2], seen_mirrored[N * 2], got[N * 2], want[N * 2];
+    ck_assert_int_eq(classifier_run_faces(r, &img, N, boxes, plain, &err), NN_OK);
+    ck_assert_int_eq(classifier_run_faces(r, &flipped, N, mirrored_boxes, seen_mirrored, &err),
+                     NN_OK);
+    ck_assert_int_eq(classifier_run_faces_mirrored(r, &img, N, boxes, got, &err), NN_OK);
+    for (int i = 0; i < N * 2; i++) want[i] = 0.5f * (plain[i] + seen_mirrored[i]);
+    tu_assert_close(got, want, N * 2, 1e-5, 1e-4);
+    /* the two views differ (else the test would be weak) */
+    float most = 0;
+    for (int i = 0; i < N * 2; i++) most = fmaxf(most, fabsf(plain[i] - seen_mirrored[i]));
+    ck_assert_msg(most > 1e-3f, "the mirror changed nothing (%g)", most);
+    /* a plain call after a mirrored one (the batch shrinks back) */
+    ck_assert_int_eq(classifier_run_faces(r, &img, N, boxes, got, &err), NN_OK);
+    tu_assert_close(got, plain, N * 2, 1e-6, 1e-5);
+    ck_assert_int_ne(classifier_run_faces_mirrored(r, &img, 0, boxes, got, &err), NN_OK);
+    image_free(&img), image_free(&flipped);
+    classifier_run_free(r);
+    nn_weights_free(w);
+    nn_model_free(m);
+}
+END_TEST
+
 Suite *cls_run_suite(void) {
     Suite *s = suite_create("cls_run");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, matches_unfolded_model);
     tcase_add_test(tc, bad_files);
+    tcase_add_test(tc, mirrored_is_mean_of_both_views);
     suite_add_tcase(s, tc);
     return s;
 }

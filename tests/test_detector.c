@@ -147,6 +147,51 @@ END_TEST
 START_TEST(ultraface_matches_opencv) { reference_case(2); }
 END_TEST
 
+/* Box voting on a Caffe SSD (off by default: the reference outputs above are
+ * without it): the same detections and scores, only boxes move, by less
+ * than a face. AIZOO's own NMS refuses it. */
+START_TEST(box_voting_moves_boxes_only) {
+    detector *det = open_caffe(0);
+    if (!det) return;
+    detector_params p = detector_params_default();
+    p.threshold = MODELS[0].threshold;
+    image img = load_sample(IMAGES[0]);
+    ssd_detection plain[256], voted[256];
+    int n_plain, n_voted;
+    nn_error err;
+    ck_assert_msg(detector_detect(det, &img, &p, plain, 256, &n_plain, &err) == NN_OK, "%s",
+                  err.msg);
+    p.box_vote = 1;
+    ck_assert_msg(detector_detect(det, &img, &p, voted, 256, &n_voted, &err) == NN_OK, "%s",
+                  err.msg);
+    ck_assert_int_eq(n_voted, n_plain);
+    ck_assert_int_ge(n_plain, 1);
+    double most = 0;
+    for (int i = 0; i < n_plain; i++) {
+        ck_assert(voted[i].score == plain[i].score && voted[i].label == plain[i].label);
+        float a[4] = {plain[i].x1, plain[i].y1, plain[i].x2, plain[i].y2};
+        float b[4] = {voted[i].x1, voted[i].y1, voted[i].x2, voted[i].y2};
+        ck_assert_msg(ssd_iou(a, b) > 0.7f, "face %d moved too far (IoU %.2f)", i, ssd_iou(a, b));
+        for (int k = 0; k < 4; k++) most = fmax(most, fabs(a[k] - b[k]));
+    }
+    ck_assert_msg(most > 0.01, "voting moved no box (%.4f px)", most);
+    /* and the default again: the plain boxes (the model's default is off) */
+    p.box_vote = -1;
+    ck_assert_int_eq(detector_detect(det, &img, &p, voted, 256, &n_voted, &err), NN_OK);
+    ck_assert(n_voted == n_plain && voted[0].x1 == plain[0].x1);
+    detector_free(det);
+    detector *aizoo = open_caffe(1);
+    if (aizoo) {
+        p = detector_params_default();
+        p.box_vote = 1;
+        ck_assert_int_ne(detector_detect(aizoo, &img, &p, voted, 256, &n_voted, &err), NN_OK);
+        ck_assert_msg(strstr(err.msg, "box voting"), "%s", err.msg);
+        detector_free(aizoo);
+    }
+    image_free(&img);
+}
+END_TEST
+
 /* import-caffe -> .nnw -> load gives the same detections with the file's
  * own defaults (threshold, preprocessing). */
 START_TEST(nnw_round_trip) {
@@ -474,6 +519,7 @@ Suite *detector_suite(void) {
     tcase_add_test(tc, bad_caffe_files);
     tcase_add_test(tc, res10_matches_opencv);
     tcase_add_test(tc, aizoo_matches_opencv);
+    tcase_add_test(tc, box_voting_moves_boxes_only);
     tcase_add_test(tc, ultraface_matches_opencv);
     tcase_add_test(tc, nnw_round_trip);
     tcase_add_test(tc, arena_reused);

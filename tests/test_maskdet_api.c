@@ -642,6 +642,74 @@ START_TEST(background_class_checks_faces) {
 }
 END_TEST
 
+/* A fixed classifier written to a path of its own (write_classifier's name
+ * depends only on the classes). */
+static void write_classifier_as(const char *path, const char *classes, const float *logits) {
+    char tmp[256];
+    write_classifier(tmp, sizeof tmp, classes, logits);
+    ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+/* Several classifiers: their probabilities are averaged. Two fixed ones with
+ * P(mask) = e^2 / (1 + e^2) and 1 / (1 + e) give the mean of the two for
+ * every face, with or without the mirrored views; a bad list says why. */
+START_TEST(classifier_ensemble_averages) {
+    char det_path[256], a[256], b[256], bg[256], list[1200];
+    write_small_detector(det_path, sizeof det_path);
+    snprintf(a, sizeof a, "/tmp/maskdet_api_ens_a_%d.nnw", (int)getpid());
+    snprintf(b, sizeof b, "/tmp/maskdet_api_ens_b_%d.nnw", (int)getpid());
+    snprintf(bg, sizeof bg, "/tmp/maskdet_api_ens_bg_%d.nnw", (int)getpid());
+    write_classifier_as(a, "mask,no_mask", (const float[]){2, 0});
+    write_classifier_as(b, "mask,no_mask", (const float[]){0, 1});
+    write_classifier_as(bg, "mask,no_mask,background", (const float[]){0, 1, -9});
+    float p_a = expf(2) / (1 + expf(2)), p_b = 1 / (1 + expf(1)), mean = 0.5f * (p_a + p_b);
+    enum { W = 97, H = 75, ROOM = 64 };
+    static uint8_t rgb[W * H * 3];
+    for (int i = 0; i < W * H * 3; i++) rgb[i] = (uint8_t)(i * 37 % 251);
+    snprintf(list, sizeof list, "%s,%s", a, b);
+    for (int tta = 0; tta < 2; tta++) {
+        maskdet_options opt = maskdet_options_default();
+        opt.detector_path = det_path;
+        opt.classifier_path = list;
+        opt.face_threshold = 0.3f;
+        opt.no_tta = !tta;
+        maskdet *md;
+        maskdet_error err;
+        ck_assert_msg(maskdet_open(&opt, &md, &err) == 0, "%s", err.msg);
+        maskdet_face faces[ROOM];
+        int n = maskdet_detect(md, rgb, W, H, 3 * W, faces, ROOM, &err);
+        ck_assert_msg(n >= 2, "%d faces: %s", n, n < 0 ? err.msg : "");
+        for (int i = 0; i < n && i < ROOM; i++) {
+            ck_assert_int_eq(faces[i].label, MASKDET_MASK);
+            ck_assert_float_eq_tol(faces[i].score, mean, 1e-5);
+        }
+        maskdet_close(md);
+    }
+    struct {
+        const char *fmt, *expect;
+    } bad[] = {
+        {"%s,,%s", "empty"},
+        {"%s,%s,", "empty"},
+        {"%s,%s,%s,%s,%s", "more than 4"},
+        {"%s,%s", "classes differ"},
+        {"%s,/tmp/no-such-classifier.nnw", "no-such-classifier"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (i == 3) snprintf(list, sizeof list, bad[i].fmt, a, bg);
+        else snprintf(list, sizeof list, bad[i].fmt, a, b, a, b, a);
+        maskdet_options opt = maskdet_options_default();
+        opt.detector_path = det_path;
+        opt.classifier_path = list;
+        maskdet *md = NULL;
+        maskdet_error err;
+        ck_assert_int_lt(maskdet_open(&opt, &md, &err), 0);
+        ck_assert_ptr_null(md);
+        ck_assert_msg(strstr(err.msg, bad[i].expect), "case %zu: '%s'", i, err.msg);
+    }
+    unlink(a), unlink(b), unlink(bg), unlink(det_path);
+}
+END_TEST
+
 /* The same with the bundled models at 640x480 on the best kernels: the layer
  * shapes of a real frame (wide layers take the Winograd and GEMM paths). */
 START_TEST(no_allocation_after_first_frame_bundled_models) {
@@ -670,6 +738,7 @@ Suite *maskdet_api_suite(void) {
     tcase_add_test(errors, open_errors_say_why);
     tcase_add_test(errors, detect_errors_say_why);
     tcase_add_test(errors, background_class_checks_faces);
+    tcase_add_test(errors, classifier_ensemble_averages);
     suite_add_tcase(s, errors);
     TCase *frames = tcase_create("frame_loop");
     tcase_set_timeout(frames, 600);

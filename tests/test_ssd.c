@@ -542,6 +542,65 @@ START_TEST(detect_by_hand) {
 }
 END_TEST
 
+/* Box voting on detect_case: class 1 keeps P0 (0.7) and suppresses P1
+ * (0.6, IoU 0.68 with P0), so P0's box becomes (0.7 P0 + 0.6 P1) / 1.3;
+ * class 2 keeps P2 (alone) and P1 (0.3), which P0 (0.2 as class 2) votes
+ * for: (0.3 P1 + 0.2 P0) / 0.5. */
+START_TEST(detect_box_voting_by_hand) {
+    ssd_priors p;
+    float loc[12], conf[9];
+    detect_case(&p, loc, conf);
+    ssd_detect_params prm = ssd_detect_default(3);
+    prm.confidence_threshold = 0.26f;
+    prm.nms_threshold = 0.5f;
+    prm.image_w = 200, prm.image_h = 100;
+    prm.vote_iou = 0.5f, prm.vote_floor = SSD_VOTE_FLOOR;
+    ssd_detection det[8];
+    int n;
+    nn_error err;
+    ck_assert_int_eq(ssd_detect(&p, loc, conf, &prm, det, 8, &n, &err), NN_OK);
+    ck_assert_int_eq(n, 3);
+    const float a = 0.1f, b = 0.12f; /* P0's and P1's x1 (and y1); x2 = x1 + 0.2 */
+    float x1 = (0.7f * a + 0.6f * b) / 1.3f;
+    ck_assert(det[0].label == 1 && det[0].score == 0.7f);
+    ck_assert_float_eq_tol(det[0].x1, 200 * x1, 1e-4);
+    ck_assert_float_eq_tol(det[0].y1, 100 * x1, 1e-4);
+    ck_assert_float_eq_tol(det[0].x2, 200 * (x1 + 0.2f), 1e-4);
+    ck_assert_float_eq_tol(det[0].y2, 100 * (x1 + 0.2f), 1e-4);
+    /* P2 overlaps nothing: its own box */
+    ck_assert(det[1].label == 2 && det[1].score == 0.55f);
+    ck_assert_float_eq_tol(det[1].x1, 120, 1e-4);
+    ck_assert(det[2].label == 2 && det[2].score == 0.3f);
+    ck_assert_float_eq_tol(det[2].x1, 200 * (0.3f * b + 0.2f * a) / 0.5f, 1e-4);
+    /* a threshold above P1's score: P0's box is the same, as P1 still votes */
+    prm.confidence_threshold = 0.65f;
+    ck_assert_int_eq(ssd_detect(&p, loc, conf, &prm, det, 8, &n, &err), NN_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_float_eq_tol(det[0].x1, 200 * x1, 1e-4);
+    /* but not above the floor, nor under the vote IoU: P0's own box */
+    prm.vote_floor = 0.65f;
+    ck_assert_int_eq(ssd_detect(&p, loc, conf, &prm, det, 8, &n, &err), NN_OK);
+    ck_assert_float_eq_tol(det[0].x1, 200 * a, 1e-4);
+    prm.vote_floor = SSD_VOTE_FLOOR, prm.vote_iou = 0.7f;
+    ck_assert_int_eq(ssd_detect(&p, loc, conf, &prm, det, 8, &n, &err), NN_OK);
+    ck_assert_float_eq_tol(det[0].x1, 200 * a, 1e-4);
+    /* class-agnostic: the best class of each prior votes (P1 as class 1, 0.6) */
+    prm.vote_iou = 0.5f, prm.confidence_threshold = 0.26f, prm.class_agnostic = true;
+    ck_assert_int_eq(ssd_detect(&p, loc, conf, &prm, det, 8, &n, &err), NN_OK);
+    ck_assert_int_eq(n, 2);
+    ck_assert_float_eq_tol(det[0].x1, 200 * x1, 1e-4);
+    ck_assert_float_eq_tol(det[1].x1, 120, 1e-4);
+    /* keep_top_k reorders the merged list: each box still gets its own vote */
+    prm.class_agnostic = false, prm.keep_top_k = 2;
+    ck_assert_int_eq(ssd_detect(&p, loc, conf, &prm, det, 8, &n, &err), NN_OK);
+    ck_assert_int_eq(n, 2);
+    ck_assert_float_eq_tol(det[0].x1, 200 * x1, 1e-4);
+    ck_assert(det[1].score == 0.55f);
+    ck_assert_float_eq_tol(det[1].x1, 120, 1e-4);
+    ssd_priors_free(&p);
+}
+END_TEST
+
 /* Many classes, many priors, random scores with ties: ssd_detect (which
  * buckets every class's candidates in one pass over conf) against ssd_nms run
  * class by class (a strided scan of each class's scores), label-major. */
@@ -659,6 +718,7 @@ Suite *ssd_suite(void) {
     tcase_add_test(tc, nms_random_vs_naive);
     tcase_add_test(tc, nms_vs_torchvision);
     tcase_add_test(tc, detect_by_hand);
+    tcase_add_test(tc, detect_box_voting_by_hand);
     tcase_add_test(tc, detect_many_classes_vs_per_class_nms);
     tcase_add_test(tc, detect_vs_opencv);
     suite_add_tcase(s, tc);

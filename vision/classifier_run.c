@@ -25,6 +25,7 @@ struct classifier_runner {
     nn_ctx *ctx;
     nn_tensor *input; /* [capacity, 3, h, w]; shape[0] set per call */
     int capacity;
+    float *pair_probs; /* [capacity][n_classes]: classifier_run_faces_mirrored's output */
     int largest_run; /* the largest batch the network has run: the arena holds it */
     image_buffer crop, sized; /* one face crop and its copy at the input size */
 };
@@ -165,6 +166,7 @@ void classifier_run_free(classifier_runner *r) {
     nn_model_free(r->model);
     nn_ctx_destroy(r->ctx);
     nn_tensor_free(r->input);
+    free(r->pair_probs);
     image_buffer_free(&r->crop);
     image_buffer_free(&r->sized);
     free(r);
@@ -174,10 +176,15 @@ void classifier_run_free(classifier_runner *r) {
 static nn_status input_for(classifier_runner *r, int n, nn_error *err) {
     if (n < 1 || n > 65536) return nn_error_set(err, NN_ERR_ARG, "batch of %d crops", n);
     if (n > r->capacity) {
-        nn_tensor_free(r->input);
+        nn_tensor_free(r->input), free(r->pair_probs);
         r->input = nn_tensor_new4(n, 3, r->info.input_h, r->info.input_w);
-        r->capacity = r->input ? n : 0;
-        if (!r->input) return nn_error_set(err, NN_ERR_NOMEM, "out of memory for %d crops", n);
+        r->pair_probs = malloc((size_t)n * (size_t)r->info.n_classes * sizeof *r->pair_probs);
+        r->capacity = r->input && r->pair_probs ? n : 0;
+        if (!r->capacity) {
+            nn_tensor_free(r->input), free(r->pair_probs);
+            r->input = NULL, r->pair_probs = NULL;
+            return nn_error_set(err, NN_ERR_NOMEM, "out of memory for %d crops", n);
+        }
     }
     r->input->shape[0] = n;
     r->input->numel = (size_t)n * 3 * (size_t)r->info.input_h * (size_t)r->info.input_w;
@@ -251,6 +258,41 @@ nn_status classifier_run_faces(classifier_runner *r, const image *img, int n, co
             return st;
     }
     return run_input(r, n, probs, err);
+}
+
+/* Row `to` of the input becomes row `from` mirrored left to right (every
+ * channel's rows reversed): the crop as a mirror would show it. */
+static void mirror_row(classifier_runner *r, int from, int to) {
+    int w = r->info.input_w, h = r->info.input_h;
+    size_t per = 3 * (size_t)h * (size_t)w;
+    const float *src = r->input->data + (size_t)from * per;
+    float *dst = r->input->data + (size_t)to * per;
+    for (size_t row = 0; row < 3 * (size_t)h; row++)
+        for (int x = 0; x < w; x++) dst[row * w + x] = src[row * w + (w - 1 - x)];
+}
+
+nn_status classifier_run_faces_mirrored(classifier_runner *r, const image *img, int n,
+                                        const float *boxes, float *probs, nn_error *err) {
+    if (!r || !img || !boxes || !probs)
+        return nn_error_set(err, NN_ERR_ARG, "classifier: NULL argument");
+    if (n < 1 || n > 32768) return nn_error_set(err, NN_ERR_ARG, "batch of %d crops", n);
+    nn_status st = input_for(r, 2 * n, err);
+    if (st) return st;
+    for (int i = 0; i < n; i++) {
+        const float *b = boxes + (size_t)i * 4;
+        image face;
+        if ((st = crop_rect(r, img, b[0], b[1], b[2], b[3], &r->crop, &face, err)) ||
+            (st = put_crop(r, &face, i, err)))
+            return st;
+        mirror_row(r, i, n + i);
+    }
+    if ((st = run_input(r, 2 * n, r->pair_probs, err))) return st;
+    int nc = r->info.n_classes;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < nc; c++)
+            probs[i * nc + c] =
+                0.5f * (r->pair_probs[i * nc + c] + r->pair_probs[(size_t)(n + i) * nc + c]);
+    return NN_OK;
 }
 
 nn_status classifier_run_reserve(classifier_runner *r, int n, int frame_w, int frame_h,

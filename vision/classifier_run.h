@@ -57,6 +57,14 @@ nn_status classifier_run_batch(classifier_runner *r, int n, const image *faces, 
  * seen a batch of n (or classifier_run_reserve(n)) and crops as large. */
 nn_status classifier_run_faces(classifier_runner *r, const image *img, int n, const float *boxes,
                                float *probs, nn_error *err);
+/* classifier_run_faces with test-time augmentation: each crop also goes
+ * through the network mirrored left to right (as training's flips showed it
+ * faces), and probs is the mean of the two softmax outputs. A mask is as
+ * much a mask in the mirror, and the two views' errors are partly
+ * independent, so the mean is the better guess (models/README.md). Runs a
+ * batch of 2n (reserve for that). */
+nn_status classifier_run_faces_mirrored(classifier_runner *r, const image *img, int n,
+                                        const float *boxes, float *probs, nn_error *err);
 /* Grows the input and the network's memory for batches of up to n crops (one
  * pass over a blank batch) and, when frame_w, frame_h > 0, the crop buffer
  * for faces as large as such a frame, so that later classifier_run_faces

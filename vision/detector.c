@@ -947,9 +947,13 @@ nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float imag
     if (prm->nms_iou >= 0) p.nms_threshold = prm->nms_iou;
     if (prm->top_k != 0) p.top_k = prm->top_k;
     if (prm->keep_top_k != 0) p.keep_top_k = prm->keep_top_k;
+    if (prm->box_vote > 0) p.vote_iou = p.nms_threshold, p.vote_floor = SSD_VOTE_FLOOR;
     p.clip = d->clip == CLIP_BEFORE_NMS;
     int found = 0;
     if (d->area_offset > 0) {
+        if (prm->box_vote > 0)
+            return nn_error_set(err, NN_ERR_ARG,
+                                "detector: box voting is not supported for AIZOO's NMS");
         found = aizoo_detect(d, loc->data, conf->data, &p);
     } else if ((st = ssd_detect_reuse(&d->priors, loc->data, conf->data, &p, d->found, (int)n,
                                       &found, &d->post_scratch, err))) {
@@ -978,11 +982,13 @@ nn_status detector_detect_tensor(detector *d, const nn_tensor *input, float imag
 static nn_status face_ssd_run(detector *d, const image *img, const detector_params *prm,
                               ssd_detection *out, int max_out, int *n_out, nn_error *err) {
     int saved_long_side = d->fssd.input_long_side;
+    bool saved_vote = d->fssd.box_vote;
     if (prm->input_w > 0 || prm->input_h > 0)
         d->fssd.input_long_side = prm->input_w > prm->input_h ? prm->input_w : prm->input_h;
+    if (prm->box_vote >= 0) d->fssd.box_vote = prm->box_vote > 0;
     nn_status st = face_ssd_detect(&d->fssd, img, prm->threshold, prm->nms_iou, out, max_out,
                                    n_out, err);
-    d->fssd.input_long_side = saved_long_side;
+    d->fssd.input_long_side = saved_long_side, d->fssd.box_vote = saved_vote;
     d->timing = (detector_timing){d->fssd.preprocess_ms, d->fssd.forward_ms,
                                   d->fssd.postprocess_ms};
     return st;
@@ -1015,7 +1021,8 @@ nn_status detector_detect(detector *d, const image *img, const detector_params *
 }
 
 detector_params detector_params_default(void) {
-    return (detector_params){.threshold = -1.0f, .nms_iou = -1.0f, .top_k = 0, .keep_top_k = 0};
+    return (detector_params){
+        .threshold = -1.0f, .nms_iou = -1.0f, .top_k = 0, .keep_top_k = 0, .box_vote = -1};
 }
 
 int detector_num_classes(const detector *d) { return d->num_classes; }

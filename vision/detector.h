@@ -33,6 +33,9 @@ typedef struct {
     float nms_iou;        /* < 0: the model's ssd.nms                                         */
     int top_k;            /* candidates per class before NMS; 0: the model's, < 0: all         */
     int keep_top_k;       /* most detections kept; 0: the model's, < 0: all                    */
+    int box_vote;         /* box voting at the NMS IoU (ssd_detect): < 0: the model's default
+                             (our face_ssd: on; Caffe and torchvision SSDs: off, as they
+                             were trained and published); 0: off; > 0: on (not AIZOO)        */
     int input_w, input_h; /* 0: the model's input size; else run the network at this size,
                              with priors regenerated for it (see docs/model-files.md)         */
 } detector_params;

@@ -131,6 +131,7 @@ nn_status face_ssd_build(const face_ssd_spec *spec, int num_classes,
     out->input_scale = 1.0f;
     out->conf_threshold = 0.5f;
     out->nms_threshold = 0.4f;
+    out->box_vote = true;
     builder b = {.m = nn_model_create(3), .last = NN_MODEL_INPUT, .ok = true};
     if (!b.m) return nn_error_set(err, NN_ERR_NOMEM, "face_ssd: out of memory");
     const int *w = spec->widths;
@@ -612,6 +613,7 @@ nn_status face_ssd_detect(face_ssd *f, const image *img, float conf_threshold,
     scaled_size(f, img, &sw, &sh);
     dp.image_w = (float)img->width * w / sw, dp.image_h = (float)img->height * h / sh;
     dp.clip = false;
+    if (f->box_vote) dp.vote_iou = dp.nms_threshold, dp.vote_floor = SSD_VOTE_FLOOR;
     nn_status st =
         ssd_detect_reuse(&f->priors, loc->data, conf->data, &dp, out, max_out, n_out, &f->post, err);
     /* A pass that outgrew the arena left it in several blocks; resetting now

@@ -73,6 +73,7 @@ typedef struct {
     int input_long_side;      /* ... or, when > 0, with the longer side this long */
     float conf_threshold;     /* defaults for face_ssd_detect */
     float nms_threshold;
+    bool box_vote;            /* box voting at the NMS IoU (ssd_detect); on by default */
     /* inference state, reused by every face_ssd_detect: after the first call
      * at a given image size nothing is allocated */
     nn_ctx *ctx;
@@ -125,7 +126,13 @@ nn_status face_ssd_preprocess_reuse(face_ssd *f, const image *img, const float *
 
 /* Detects faces: boxes in image pixels, label = class index (1 = face for a
  * face-only model), score = softmax probability; at most max_out kept (best
- * first). conf_threshold / nms_threshold < 0 take the model's defaults. */
+ * first). conf_threshold / nms_threshold < 0 take the model's defaults.
+ * With f->box_vote, each kept box is the score-weighted mean of the boxes it
+ * suppressed and itself (those scoring above SSD_VOTE_FLOOR, whatever
+ * conf_threshold is, so a face's box does not depend on the threshold): the
+ * SSD's neighbouring priors each place the face a little differently, and
+ * their mean is closer to it than the best-scoring one alone (measured in
+ * models/README.md). */
 nn_status face_ssd_detect(face_ssd *f, const image *img, float conf_threshold,
                           float nms_threshold, ssd_detection *out, int max_out, int *n_out,
                           nn_error *err);

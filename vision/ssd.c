@@ -514,6 +514,32 @@ nn_status ssd_nms(const float *boxes, const float *scores, size_t score_stride, 
 
 /* ---------------------------------------------------------------- detection */
 
+/* Box voting: each kept box becomes the score-weighted mean of the boxes
+ * (itself, and those it suppressed) whose IoU with it is at least vote_iou,
+ * among every prior that scores above vote_floor. The floor is fixed, not
+ * the caller's threshold, so a face gets the same box at any threshold.
+ * voters: scratch for n indices; voted [kept][4]. */
+static void vote_boxes(const float *boxes, const float *scores, size_t stride, int n,
+                       float vote_floor, float vote_iou, const int *keep, int kept, int *voters,
+                       float *voted) {
+    int n_voters = 0;
+    for (int i = 0; i < n; i++)
+        if (scores[(size_t)i * stride] > vote_floor) voters[n_voters++] = i;
+    for (int k = 0; k < kept; k++) {
+        const float *kb = boxes + (size_t)keep[k] * 4;
+        double sum[4] = {0, 0, 0, 0}, wsum = 0;
+        for (int v = 0; v < n_voters; v++) {
+            const float *b = boxes + (size_t)voters[v] * 4;
+            if (ssd_iou(b, kb) < vote_iou) continue;
+            double w = scores[(size_t)voters[v] * stride];
+            for (int i = 0; i < 4; i++) sum[i] += w * b[i];
+            wsum += w;
+        }
+        for (int i = 0; i < 4; i++)
+            voted[(size_t)k * 4 + i] = wsum > 0 ? (float)(sum[i] / wsum) : kb[i];
+    }
+}
+
 ssd_detect_params ssd_detect_default(int num_classes) {
     ssd_detect_params p;
     memset(&p, 0, sizeof p);
@@ -530,8 +556,9 @@ ssd_detect_params ssd_detect_default(int num_classes) {
 
 void ssd_scratch_free(ssd_scratch *s) {
     if (!s) return;
-    free(s->boxes), free(s->best), free(s->best_label), free(s->keep), free(s->cand), free(s->all);
-    free(s->kept), free(s->sort_keys), free(s->sort_tmp);
+    free(s->boxes), free(s->best), free(s->best_label), free(s->keep), free(s->voters);
+    free(s->cand), free(s->all);
+    free(s->kept), free(s->sort_keys), free(s->sort_tmp), free(s->voted);
     memset(s, 0, sizeof *s);
 }
 
@@ -541,26 +568,28 @@ static bool scratch_reserve(ssd_scratch *s, size_t n, size_t n_all) {
         float *boxes = malloc(n * 4 * sizeof(float)), *best = malloc(n * sizeof(float));
         float *kept = malloc(n * 5 * sizeof(float));
         int *best_label = malloc(n * sizeof(int)), *keep = malloc(n * sizeof(int));
+        int *voters = malloc(n * sizeof(int));
         scored *cand = malloc(n * sizeof(scored));
-        if (!boxes || !best || !kept || !best_label || !keep || !cand) {
-            free(boxes), free(best), free(kept), free(best_label), free(keep), free(cand);
+        if (!boxes || !best || !kept || !best_label || !keep || !voters || !cand) {
+            free(boxes), free(best), free(kept), free(best_label), free(keep), free(voters);
+            free(cand);
             return false;
         }
         free(s->boxes), free(s->best), free(s->kept), free(s->best_label), free(s->keep);
-        free(s->cand);
+        free(s->voters), free(s->cand);
         s->boxes = boxes, s->best = best, s->kept = kept, s->best_label = best_label;
-        s->keep = keep, s->cand = cand;
+        s->keep = keep, s->voters = voters, s->cand = cand;
         s->priors_cap = n;
     }
     if (n_all > s->all_cap) { /* n_all >= n: the sort space serves both */
         scored *merged = malloc(n_all * sizeof(scored)), *tmp = malloc(n_all * sizeof(scored));
-        float *keys = malloc(n_all * sizeof(float));
-        if (!merged || !tmp || !keys) {
-            free(merged), free(tmp), free(keys);
+        float *keys = malloc(n_all * sizeof(float)), *voted = malloc(n_all * 4 * sizeof(float));
+        if (!merged || !tmp || !keys || !voted) {
+            free(merged), free(tmp), free(keys), free(voted);
             return false;
         }
-        free(s->all), free(s->sort_tmp), free(s->sort_keys);
-        s->all = merged, s->sort_tmp = tmp, s->sort_keys = keys;
+        free(s->all), free(s->sort_tmp), free(s->sort_keys), free(s->voted);
+        s->all = merged, s->sort_tmp = tmp, s->sort_keys = keys, s->voted = voted;
         s->all_cap = n_all;
     }
     return true;
@@ -592,11 +621,14 @@ nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const flo
     /* Only boxes that can become candidates are read later: those of priors
      * some class scores above the threshold. Decoding just those saves most
      * of the work (an SSD has tens of thousands of priors, a few faces). */
+    bool voting = p->vote_iou > 0.0f;
+    float decode_above = voting ? fminf(p->confidence_threshold, p->vote_floor)
+                                : p->confidence_threshold;
     for (int i = 0; i < n; i++) {
         const float *score = conf + (size_t)i * nc;
         bool candidate = false;
         for (int c = 0; c < nc && !candidate; c++)
-            candidate = c != p->background_label && score[c] > p->confidence_threshold;
+            candidate = c != p->background_label && score[c] > decode_above;
         if (!candidate) continue;
         float *b = boxes + (size_t)i * 4;
         ssd_decode_box(priors->boxes + (size_t)i * 4, priors->variances + (size_t)i * 4,
@@ -618,6 +650,9 @@ nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const flo
         }
         int kept = nms_core(boxes, best, 1, n, p->confidence_threshold, p->nms_threshold,
                             p->top_k, cand, s->kept, sp, keep);
+        if (voting)
+            vote_boxes(boxes, best, 1, n, p->vote_floor, p->vote_iou, keep, kept, s->voters,
+                       s->voted);
         for (int k = 0; k < kept; k++, n_all++) {
             all[n_all].index = keep[k], all[n_all].label = best_label[keep[k]];
             all[n_all].score = best[keep[k]], all[n_all].order = n_all;
@@ -627,6 +662,9 @@ nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const flo
             if (c == p->background_label) continue;
             int kept = nms_core(boxes, conf + c, (size_t)nc, n, p->confidence_threshold,
                                 p->nms_threshold, p->top_k, cand, s->kept, sp, keep);
+            if (voting)
+                vote_boxes(boxes, conf + c, (size_t)nc, n, p->vote_floor, p->vote_iou, keep, kept,
+                           s->voters, s->voted + (size_t)n_all * 4);
             for (int k = 0; k < kept; k++, n_all++) {
                 all[n_all].index = keep[k], all[n_all].label = c;
                 all[n_all].score = conf[(size_t)keep[k] * nc + c], all[n_all].order = n_all;
@@ -644,7 +682,8 @@ nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const flo
         return nn_error_set(err, NN_ERR_LIMIT, "ssd: %d detections but room for %d", n_all,
                             max_out);
     for (int k = 0; k < n_all; k++) {
-        const float *b = boxes + (size_t)all[k].index * 4;
+        const float *b = voting ? s->voted + (size_t)all[k].order * 4
+                                            : boxes + (size_t)all[k].index * 4;
         out[k].x1 = b[0] * p->image_w, out[k].y1 = b[1] * p->image_h;
         out[k].x2 = b[2] * p->image_w, out[k].y2 = b[3] * p->image_h;
         out[k].label = all[k].label, out[k].score = all[k].score;

@@ -133,7 +133,14 @@ typedef struct {
     bool class_agnostic;        /* one NMS over all classes: per prior take the best
                                    non-background class (AIZOO's rule)       */
     float image_w, image_h;     /* pixel size of the output boxes           */
+    float vote_iou;             /* > 0: box voting (see ssd_detect)          */
+    float vote_floor;           /* the boxes that vote score above this,
+                                   usually SSD_VOTE_FLOOR                    */
 } ssd_detect_params;
+
+/* A vote floor low enough that a box's voters do not depend on the
+ * threshold a caller reports faces at (down to 0.01, as SSD's evaluation). */
+#define SSD_VOTE_FLOOR 0.01f
 
 /* Caffe DetectionOutput defaults: background 0, nms 0.3, top_k -1 (all),
  * keep_top_k -1, CENTER_SIZE, no clip, per class; image 1x1 (normalized). */
@@ -146,6 +153,10 @@ ssd_detect_params ssd_detect_default(int num_classes);
  * best keep_top_k by score are kept. Output order: by label ascending, then by
  * score descending (Caffe's order). out has room for max_out detections;
  * more than that is an NN_ERR_LIMIT error (size it with keep_top_k).
+ * Box voting (vote_iou > 0; Gidaris & Komodakis 2015): each kept box is
+ * replaced by the score-weighted mean of the boxes of its class with IoU >=
+ * vote_iou with it (itself included, suppressed ones too) among the priors
+ * scoring above vote_floor; its score stays. 0 (the default): no voting.
  */
 nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *conf,
                      const ssd_detect_params *p, ssd_detection *out, int max_out, int *n_out,
@@ -157,9 +168,10 @@ nn_status ssd_detect(const ssd_priors *priors, const float *loc, const float *co
 typedef struct {
     float *boxes, *best;
     float *kept; /* the boxes NMS keeps, column by column: 5 per prior */
-    int *best_label, *keep;
+    int *best_label, *keep, *voters;
     void *cand, *all; /* (score, index) pairs */
     float *sort_keys; /* room for sorting them */
+    float *voted;     /* box voting: 4 per merged candidate */
     void *sort_tmp;
     size_t priors_cap, all_cap;
 } ssd_scratch;

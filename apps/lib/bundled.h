@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 #define BUNDLED_CLASSIFIER "classifier.nnw"
+/* The pipeline's second classifier: the bundled pair is an ensemble (their
+ * probabilities are averaged; models/README.md). */
+#define BUNDLED_CLASSIFIER_B "classifier_b.nnw"
 #define BUNDLED_DETECTOR "face_detector.nnw"
 
 /* Writes the first candidate that exists into path (or ./models/FILE if none does). */

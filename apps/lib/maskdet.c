@@ -20,10 +20,18 @@
 #define MAX_FOUND 1000 /* detections kept per frame before classification */
 #define CLASSIFY_BATCH 16 /* faces classified per network pass */
 
+static const char *const bundled_classifiers[] = {BUNDLED_CLASSIFIER, BUNDLED_CLASSIFIER_B};
+#define BUNDLED_N_CLASSIFIERS 2
+_Static_assert(MASKDET_MAX_CLASSIFIERS == 4, "the error message in open_classifiers says 4");
+
 struct maskdet {
     detector *det;
     detector_params params;
-    classifier_runner *cls;  /* NULL: the detector's own labels (or detector_only) */
+    /* the classifiers (their probabilities are averaged); none: the detector's
+     * own labels (or detector_only). All have the same classes. */
+    classifier_runner *cls[MASKDET_MAX_CLASSIFIERS];
+    int n_cls;
+    bool mirror;             /* each crop also seen mirrored (test-time augmentation) */
     int cls_mask, cls_no_mask; /* classifier outputs of "mask" and "no_mask"      */
     int cls_background;      /* its "background" output, or -1 when it has none  */
     float face_check_weight; /* w: face score x (1 - w + w P(face))              */
@@ -162,10 +170,25 @@ static void size_input_for(maskdet *md, int width, int height) {
     md->params.input_h = in_h < 1 ? 1 : in_h;
 }
 
+/* Opens one classifier of the list; the second and later ones must have the
+ * first one's classes, in its order (their outputs are averaged). */
 static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
     nn_error e;
-    if (classifier_run_load(path, &md->cls, &e)) return fail_nn(err, &e);
-    const classifier_info *info = classifier_run_info(md->cls);
+    classifier_runner *r;
+    if (classifier_run_load(path, &r, &e)) return fail_nn(err, &e);
+    md->cls[md->n_cls++] = r;
+    const classifier_info *info = classifier_run_info(r);
+    if (md->n_cls > 1) {
+        const classifier_info *first = classifier_run_info(md->cls[0]);
+        bool same = info->n_classes == first->n_classes;
+        for (int c = 0; same && c < info->n_classes; c++)
+            same = !strcmp(info->classes[c], first->classes[c]);
+        if (!same)
+            return fail(err, "%.400s: its classes differ from the first classifier's (an "
+                        "ensemble needs the same classes in the same order)", path);
+        /* the whole batch, mirrored too, in one pass */
+        return classifier_run_reserve(r, 2 * CLASSIFY_BATCH, 0, 0, &e) ? fail_nn(err, &e) : 0;
+    }
     md->cls_mask = md->cls_no_mask = md->cls_background = -1;
     for (int c = 0; c < info->n_classes; c++) {
         if (label_of_class(info->classes[c]) == MASKDET_MASK) md->cls_mask = c;
@@ -174,9 +197,29 @@ static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
     }
     if (md->cls_mask < 0 || md->cls_no_mask < 0)
         return fail(err, "%.400s: a classifier with classes mask and no_mask is needed", path);
-    /* size its memory for full batches now, not in the first frame */
-    if (classifier_run_reserve(md->cls, CLASSIFY_BATCH, 0, 0, &e)) return fail_nn(err, &e);
+    /* size its memory for full batches (mirrored too) now, not in the first frame */
+    if (classifier_run_reserve(r, 2 * CLASSIFY_BATCH, 0, 0, &e)) return fail_nn(err, &e);
     return 0;
+}
+
+/* Opens the classifiers of a comma-separated list of files. */
+static int open_classifiers(maskdet *md, const char *list, maskdet_error *err) {
+    const char *p = list;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char path[4200];
+        if (len == 0 || len >= sizeof path)
+            return fail(err, "maskdet_open: an empty or too long name in the classifier list "
+                        "\"%.400s\"", list);
+        if (md->n_cls == MASKDET_MAX_CLASSIFIERS)
+            return fail(err, "maskdet_open: more than 4 classifiers in the list \"%.400s\"",
+                        list);
+        memcpy(path, p, len), path[len] = 0;
+        if (open_classifier(md, path, err)) return -1;
+        if (!comma) return 0;
+        p = comma + 1;
+    }
 }
 
 int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) {
@@ -213,6 +256,7 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     /* at most MAX_FOUND boxes a frame, the best ones (at low thresholds a
      * detector like AIZOO leaves more) */
     md->params.keep_top_k = MAX_FOUND;
+    if (opt->no_box_vote) md->params.box_vote = 0;
     md->face_threshold = opt->face_threshold;
     md->face_check_weight = opt->face_check_weight > 0 ? opt->face_check_weight
                                                        : MASKDET_FACE_CHECK_WEIGHT;
@@ -238,15 +282,20 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     bool labels_masks = false;
     for (int c = 0; c < n_classes && c < 8; c++) labels_masks |= md->det_label[c] != MASKDET_FACE;
     if (!opt->detector_only && (!labels_masks || opt->classifier_path)) {
-        const char *cls_path = opt->classifier_path;
-        if (!cls_path) {
-            bundled_path(opt->models_dir, "classifier.nnw", path, sizeof path);
-            cls_path = path;
+        int failed = 0;
+        if (opt->classifier_path) {
+            failed = open_classifiers(md, opt->classifier_path, err);
+        } else {
+            for (int i = 0; !failed && i < BUNDLED_N_CLASSIFIERS; i++) {
+                bundled_path(opt->models_dir, bundled_classifiers[i], path, sizeof path);
+                failed = open_classifier(md, path, err);
+            }
         }
-        if (open_classifier(md, cls_path, err)) {
+        if (failed) {
             maskdet_close(md);
             return -1;
         }
+        md->mirror = !opt->no_tta;
         if (opt->no_face_check) md->cls_background = -1;
         /* A checked face score has its own default threshold (maskdet.h); the
          * detector can run at it too, as the check only lowers scores. */
@@ -280,15 +329,18 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
 
 void maskdet_close(maskdet *md) {
     if (!md) return;
-    classifier_run_free(md->cls);
+    for (int i = 0; i < md->n_cls; i++) classifier_run_free(md->cls[i]);
     detector_free(md->det);
     image_free(&md->frame);
     free(md);
 }
 
-/* The classifier's verdict on faces[0..n): the faces go through the network
- * CLASSIFY_BATCH at a time, cropped straight from the frame into the
- * classifier's reused buffers, so no crop is kept and nothing is allocated.
+/* The classifiers' verdict on faces[0..n): the faces go through each network
+ * CLASSIFY_BATCH at a time (twice that with the mirrored crops), cropped
+ * straight from the frame into the classifier's reused buffers, so no crop is
+ * kept and nothing is allocated. The probabilities are averaged over the
+ * classifiers (and the mirror images): an ensemble's mean is a better guess
+ * than any one member's (models/README.md).
  * A classifier with a background class also checks that each box is a face:
  * with P(face) = 1 - P(background), the detector's score is multiplied by
  * 1 - w + w P(face) (w = face_check_weight), and P(mask) is taken among the
@@ -298,20 +350,32 @@ static int classify_faces(maskdet *md, const image *frame, int n, maskdet_face *
                           maskdet_error *err) {
     nn_error e;
     if (md->reserved_w != frame->width || md->reserved_h != frame->height) {
-        if (classifier_run_reserve(md->cls, CLASSIFY_BATCH, frame->width, frame->height, &e))
-            return fail_nn(err, &e);
+        for (int k = 0; k < md->n_cls; k++)
+            if (classifier_run_reserve(md->cls[k], 2 * CLASSIFY_BATCH, frame->width,
+                                       frame->height, &e))
+                return fail_nn(err, &e);
         md->reserved_w = frame->width, md->reserved_h = frame->height;
     }
-    int n_classes = classifier_run_info(md->cls)->n_classes;
+    int n_classes = classifier_run_info(md->cls[0])->n_classes;
     for (int first = 0; first < n; first += CLASSIFY_BATCH) {
         int batch = n - first < CLASSIFY_BATCH ? n - first : CLASSIFY_BATCH;
         float boxes[CLASSIFY_BATCH * 4], probs[CLASSIFY_BATCH * CLASSIFIER_MAX_CLASSES];
+        float one[CLASSIFY_BATCH * CLASSIFIER_MAX_CLASSES];
         for (int i = 0; i < batch; i++) {
             const maskdet_face *f = &faces[first + i];
             float *b = boxes + 4 * i;
             b[0] = f->x1, b[1] = f->y1, b[2] = f->x2, b[3] = f->y2;
         }
-        if (classifier_run_faces(md->cls, frame, batch, boxes, probs, &e)) return fail_nn(err, &e);
+        for (int k = 0; k < md->n_cls; k++) {
+            nn_status st = md->mirror
+                               ? classifier_run_faces_mirrored(md->cls[k], frame, batch, boxes,
+                                                               k ? one : probs, &e)
+                               : classifier_run_faces(md->cls[k], frame, batch, boxes,
+                                                      k ? one : probs, &e);
+            if (st) return fail_nn(err, &e);
+            for (int i = 0; k > 0 && i < batch * n_classes; i++) probs[i] += one[i];
+        }
+        for (int i = 0; md->n_cls > 1 && i < batch * n_classes; i++) probs[i] /= md->n_cls;
         for (int i = 0; i < batch; i++) {
             maskdet_face *f = &faces[first + i];
             const float *p = probs + (size_t)i * n_classes;
@@ -408,19 +472,19 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
     double t1 = now_ms();
     /* A classifier that checks faces may reorder and drop them: it sees every
      * box first, in md->checked; otherwise the boxes go straight to faces. */
-    bool checks = md->cls && md->cls_background >= 0;
+    bool checks = md->n_cls > 0 && md->cls_background >= 0;
     maskdet_face *out = checks ? md->checked : faces;
     int n_out = checks ? n : n < max_faces ? n : max_faces;
     for (int i = 0; i < n_out; i++) {
         const ssd_detection *d = &md->found[i];
         maskdet_face *f = &out[i];
         *f = (maskdet_face){d->x1, d->y1, d->x2, d->y2, MASKDET_FACE, NULL, d->score, d->score};
-        if (!md->cls)
+        if (!md->n_cls)
             f->label = d->label >= 0 && d->label < 8 ? md->det_label[d->label] : MASKDET_FACE;
         f->label_name = label_names[f->label];
     }
     /* also with no face: the first frame of a size sizes the classifier's memory */
-    if (md->cls && classify_faces(md, &frame, n_out, out, err)) return -1;
+    if (md->n_cls > 0 && classify_faces(md, &frame, n_out, out, err)) return -1;
     if (checks) n = keep_checked_faces(md, n, faces, max_faces);
     double t2 = now_ms();
     md->timing.preprocess_ms = dt.preprocess_ms;
@@ -434,14 +498,14 @@ int maskdet_detect(maskdet *md, const uint8_t *rgb, int width, int height, int s
 maskdet_timing maskdet_last_timing(const maskdet *md) { return md->timing; }
 
 float maskdet_default_face_threshold(const maskdet *md) {
-    return md->cls && md->cls_background >= 0 ? MASKDET_CHECKED_FACE_THRESHOLD
+    return md->n_cls > 0 && md->cls_background >= 0 ? MASKDET_CHECKED_FACE_THRESHOLD
                                               : detector_default_threshold(md->det);
 }
 
 const char *maskdet_model_info(const maskdet *md, const char *which, const char *key) {
     if (!strcmp(which, "detector")) return detector_meta(md->det, key);
-    if (!strcmp(which, "classifier") && md->cls) {
-        const classifier_info *info = classifier_run_info(md->cls);
+    if (!strcmp(which, "classifier") && md->n_cls > 0) {
+        const classifier_info *info = classifier_run_info(md->cls[0]);
         if (!strcmp(key, "arch")) return info->arch;
     }
     return NULL;

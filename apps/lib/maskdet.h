@@ -19,8 +19,9 @@
  *
  * The pipeline: a face detector (an SSD, by default the bundled
  * models/face_detector.nnw), then a mask / no-mask classifier on each face
- * crop (by default models/classifier.nnw), cropped with the margin and
- * preprocessing it was trained with. A one-stage detector whose classes are
+ * crop (by default the mean of two, models/classifier.nnw and
+ * models/classifier_b.nnw, each also shown the crop mirrored), cropped with
+ * the margin and preprocessing it was trained with. A one-stage detector whose classes are
  * already mask / no_mask skips the classifier. A classifier trained with a
  * background class (the bundled one) also checks each box the detector
  * found and drops those it finds are not faces.
@@ -53,7 +54,10 @@ typedef struct {
 
 typedef struct {
     const char *detector_path;   /* NULL: the bundled face detector                     */
-    const char *classifier_path; /* NULL: the bundled classifier (face-only detectors)  */
+    const char *classifier_path; /* NULL: the bundled classifiers (face-only detectors);
+                                    one file, or up to MASKDET_MAX_CLASSIFIERS files
+                                    separated by commas: an ensemble, their
+                                    probabilities averaged (same classes needed)     */
     const char *models_dir;      /* where bundled models are; NULL: $MASKDET_MODELS,
                                     then ./models, then models/ beside the program     */
     int detector_only;           /* 1: report faces, do not classify them               */
@@ -62,6 +66,11 @@ typedef struct {
     float face_check_weight;     /* how much that check counts, w in (0, 1]: a face
                                     score becomes the detector's x (1 - w + w P(face));
                                     0: MASKDET_FACE_CHECK_WEIGHT                     */
+    int no_tta;                  /* 1: each classifier sees a face crop once, not also
+                                    mirrored (faster; slightly less accurate)         */
+    int no_box_vote;             /* 1: a face_ssd detector keeps its best box as it is,
+                                    without averaging it with the boxes it suppressed
+                                    (box voting, vision/face_ssd.h)                   */
     float face_threshold;        /* keep faces scoring above this; < 0: the model's
                                     (MASKDET_CHECKED_FACE_THRESHOLD when the
                                     classifier checks faces)                          */
@@ -108,6 +117,7 @@ typedef struct {
  * at 0.7, or better (models/README.md). */
 #define MASKDET_CHECKED_FACE_THRESHOLD 0.5f
 #define MASKDET_MAX_INPUT_SIDE 2048
+#define MASKDET_MAX_CLASSIFIERS 4
 
 maskdet_options maskdet_options_default(void);
 
