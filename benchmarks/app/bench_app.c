@@ -20,6 +20,7 @@
  *
  *   build/bench_app [--frames N] [--threads 1,2] [--width W --height H]
  *                   [--samples DIR] [--models DIR] [--json]
+ *                   [--classifier FILE[,FILE...]] [--no-tta]
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -163,10 +164,9 @@ static long proc_status_kib(const char *key) {
 
 /* --------------------------------------------------------------- runs */
 
-static int run(const char *models_dir, int threads, const image *frames, int n_frames,
+static int run(const maskdet_options *base, int threads, const image *frames, int n_frames,
                int n_measured, run_result *r) {
-    maskdet_options opt = maskdet_options_default();
-    opt.models_dir = models_dir;
+    maskdet_options opt = *base;
     opt.threads = threads;
     maskdet *md;
     maskdet_error err;
@@ -227,12 +227,14 @@ static void peak_memory(long *maxrss_kib, long *hwm_kib) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_app [--frames N] [--threads 1,2] [--width W --height H]\n"
-                    "                 [--samples DIR] [--models DIR] [--json]\n");
+                    "                 [--samples DIR] [--models DIR] [--json]\n"
+                    "                 [--classifier FILE[,FILE...]] [--no-tta]\n");
 }
 
 int main(int argc, char **argv) {
     int n_measured = 60, width = 640, height = 480, thread_counts[8] = {1, 2}, n_counts = 2;
-    const char *samples_dir = "../shared/samples", *models_dir = NULL;
+    const char *samples_dir = "../shared/samples";
+    maskdet_options base = maskdet_options_default(); /* the bundled models */
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -247,7 +249,11 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--samples") && next) {
             samples_dir = argv[++i];
         } else if (!strcmp(a, "--models") && next) {
-            models_dir = argv[++i];
+            base.models_dir = argv[++i];
+        } else if (!strcmp(a, "--classifier") && next) {
+            base.classifier_path = argv[++i];
+        } else if (!strcmp(a, "--no-tta")) {
+            base.no_tta = 1;
         } else if (!strcmp(a, "--threads") && next) {
             n_counts = 0;
             for (char *p = argv[++i]; *p && n_counts < 8;) {
@@ -282,7 +288,7 @@ int main(int argc, char **argv) {
     long base_rss = proc_status_kib("VmRSS"); /* the program and its frames, no models yet */
     run_result results[8];
     for (int k = 0; k < n_counts; k++)
-        if (run(models_dir, thread_counts[k], frames, n_frames, n_measured, &results[k])) return 1;
+        if (run(&base, thread_counts[k], frames, n_frames, n_measured, &results[k])) return 1;
     long maxrss, hwm;
     peak_memory(&maxrss, &hwm);
     for (int i = 0; i < n_frames; i++) image_free(&frames[i]);
@@ -308,8 +314,11 @@ int main(int argc, char **argv) {
         printf("]}\n");
         return 0;
     }
-    printf("maskdet pipeline, %dx%d frames (%s, %d distinct), bundled models\n", width, height,
-           synthetic ? "synthetic" : "photos", n_frames);
+    printf("maskdet pipeline, %dx%d frames (%s, %d distinct), %s%s\n", width, height,
+           synthetic ? "synthetic" : "photos", n_frames,
+           base.classifier_path ? "classifiers " : "bundled models",
+           base.classifier_path ? base.classifier_path : "");
+    if (base.no_tta) printf("each face classified once (--no-tta)\n");
     for (int k = 0; k < n_counts; k++) {
         const run_result *r = &results[k];
         printf("\n%d thread%s, %d frames after a warm-up frame:\n", r->threads,
