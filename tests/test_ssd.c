@@ -475,8 +475,10 @@ END_TEST
 
 /* ------------------------------------------------------------ detection */
 
-/* Three priors (P1 overlaps P0 with IoU 0.68), three classes (0 = background). */
-static void detect_case(ssd_priors *p, float *loc, float *conf) {
+/* Three priors (P1 overlaps P0 with IoU 0.68), three classes (0 = background);
+ * returns the parameters the cases below start from (threshold 0.26, NMS IoU
+ * 0.5, a 200 x 100 image). */
+static ssd_detect_params detect_case(ssd_priors *p, float *loc, float *conf) {
     static const float boxes[3][4] = {{0.1f, 0.1f, 0.3f, 0.3f}, {0.12f, 0.12f, 0.32f, 0.32f}, {0.6f, 0.6f, 0.9f, 0.9f}};
     static const float c[9] = {0.1f, 0.7f, 0.2f, 0.1f, 0.6f, 0.3f, 0.2f, 0.25f, 0.55f};
     ssd_priors_init(p);
@@ -487,16 +489,17 @@ static void detect_case(ssd_priors *p, float *loc, float *conf) {
     for (int i = 0; i < 12; i++) p->variances[i] = VAR[i % 4];
     memset(loc, 0, 12 * sizeof(float));
     memcpy(conf, c, sizeof c);
+    ssd_detect_params prm = ssd_detect_default(3);
+    prm.confidence_threshold = 0.26f;
+    prm.nms_threshold = 0.5f;
+    prm.image_w = 200, prm.image_h = 100;
+    return prm;
 }
 
 START_TEST(detect_by_hand) {
     ssd_priors p;
     float loc[12], conf[9];
-    detect_case(&p, loc, conf);
-    ssd_detect_params prm = ssd_detect_default(3);
-    prm.confidence_threshold = 0.26f;
-    prm.nms_threshold = 0.5f;
-    prm.image_w = 200, prm.image_h = 100;
+    ssd_detect_params prm = detect_case(&p, loc, conf);
     ssd_detection det[8];
     int n;
     nn_error err;
@@ -549,11 +552,7 @@ END_TEST
 START_TEST(detect_box_voting_by_hand) {
     ssd_priors p;
     float loc[12], conf[9];
-    detect_case(&p, loc, conf);
-    ssd_detect_params prm = ssd_detect_default(3);
-    prm.confidence_threshold = 0.26f;
-    prm.nms_threshold = 0.5f;
-    prm.image_w = 200, prm.image_h = 100;
+    ssd_detect_params prm = detect_case(&p, loc, conf);
     prm.vote_iou = 0.5f, prm.vote_floor = SSD_VOTE_FLOOR;
     ssd_detection det[8];
     int n;

@@ -244,19 +244,24 @@ nn_status classifier_run_batch(classifier_runner *r, int n, const image *faces, 
     return run_input(r, n, probs, err);
 }
 
+/* The crops of n face boxes of img into rows 0..n-1 of the input. */
+static nn_status put_faces(classifier_runner *r, const image *img, int n, const float *boxes,
+                           nn_error *err) {
+    for (int i = 0; i < n; i++) {
+        const float *b = boxes + (size_t)i * 4;
+        image face;
+        nn_status st = crop_rect(r, img, b[0], b[1], b[2], b[3], &r->crop, &face, err);
+        if (st || (st = put_crop(r, &face, i, err))) return st;
+    }
+    return NN_OK;
+}
+
 nn_status classifier_run_faces(classifier_runner *r, const image *img, int n, const float *boxes,
                                float *probs, nn_error *err) {
     if (!r || !img || !boxes || !probs)
         return nn_error_set(err, NN_ERR_ARG, "classifier: NULL argument");
     nn_status st = input_for(r, n, err);
-    if (st) return st;
-    for (int i = 0; i < n; i++) {
-        const float *b = boxes + (size_t)i * 4;
-        image face;
-        if ((st = crop_rect(r, img, b[0], b[1], b[2], b[3], &r->crop, &face, err)) ||
-            (st = put_crop(r, &face, i, err)))
-            return st;
-    }
+    if (st || (st = put_faces(r, img, n, boxes, err))) return st;
     return run_input(r, n, probs, err);
 }
 
@@ -277,15 +282,8 @@ nn_status classifier_run_faces_mirrored(classifier_runner *r, const image *img, 
         return nn_error_set(err, NN_ERR_ARG, "classifier: NULL argument");
     if (n < 1 || n > 32768) return nn_error_set(err, NN_ERR_ARG, "batch of %d crops", n);
     nn_status st = input_for(r, 2 * n, err);
-    if (st) return st;
-    for (int i = 0; i < n; i++) {
-        const float *b = boxes + (size_t)i * 4;
-        image face;
-        if ((st = crop_rect(r, img, b[0], b[1], b[2], b[3], &r->crop, &face, err)) ||
-            (st = put_crop(r, &face, i, err)))
-            return st;
-        mirror_row(r, i, n + i);
-    }
+    if (st || (st = put_faces(r, img, n, boxes, err))) return st;
+    for (int i = 0; i < n; i++) mirror_row(r, i, n + i);
     if ((st = run_input(r, 2 * n, r->pair_probs, err))) return st;
     int nc = r->info.n_classes;
     for (int i = 0; i < n; i++)
