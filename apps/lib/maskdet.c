@@ -170,6 +170,10 @@ static void size_input_for(maskdet *md, int width, int height) {
     md->params.input_h = in_h < 1 ? 1 : in_h;
 }
 
+/* The rows of a full classifier batch: CLASSIFY_BATCH crops, and their
+ * mirror images when the classifiers look at those too. */
+static int batch_rows(const maskdet *md) { return md->mirror ? 2 * CLASSIFY_BATCH : CLASSIFY_BATCH; }
+
 /* Opens one classifier of the list; the second and later ones must have the
  * first one's classes, in its order (their outputs are averaged). */
 static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
@@ -186,8 +190,7 @@ static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
         if (!same)
             return fail(err, "%.400s: its classes differ from the first classifier's (an "
                         "ensemble needs the same classes in the same order)", path);
-        /* the whole batch, mirrored too, in one pass */
-        return classifier_run_reserve(r, 2 * CLASSIFY_BATCH, 0, 0, &e) ? fail_nn(err, &e) : 0;
+        return classifier_run_reserve(r, batch_rows(md), 0, 0, &e) ? fail_nn(err, &e) : 0;
     }
     md->cls_mask = md->cls_no_mask = md->cls_background = -1;
     for (int c = 0; c < info->n_classes; c++) {
@@ -197,8 +200,8 @@ static int open_classifier(maskdet *md, const char *path, maskdet_error *err) {
     }
     if (md->cls_mask < 0 || md->cls_no_mask < 0)
         return fail(err, "%.400s: a classifier with classes mask and no_mask is needed", path);
-    /* size its memory for full batches (mirrored too) now, not in the first frame */
-    if (classifier_run_reserve(r, 2 * CLASSIFY_BATCH, 0, 0, &e)) return fail_nn(err, &e);
+    /* size its memory for full batches now, not in the first frame */
+    if (classifier_run_reserve(r, batch_rows(md), 0, 0, &e)) return fail_nn(err, &e);
     return 0;
 }
 
@@ -283,6 +286,7 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
     for (int c = 0; c < n_classes && c < 8; c++) labels_masks |= md->det_label[c] != MASKDET_FACE;
     if (!opt->detector_only && (!labels_masks || opt->classifier_path)) {
         int failed = 0;
+        md->mirror = !opt->no_tta;
         if (opt->classifier_path) {
             failed = open_classifiers(md, opt->classifier_path, err);
         } else {
@@ -295,7 +299,6 @@ int maskdet_open(const maskdet_options *opt, maskdet **out, maskdet_error *err) 
             maskdet_close(md);
             return -1;
         }
-        md->mirror = !opt->no_tta;
         if (opt->no_face_check) md->cls_background = -1;
         /* A checked face score has its own default threshold (maskdet.h); the
          * detector can run at it too, as the check only lowers scores. */
@@ -351,8 +354,8 @@ static int classify_faces(maskdet *md, const image *frame, int n, maskdet_face *
     nn_error e;
     if (md->reserved_w != frame->width || md->reserved_h != frame->height) {
         for (int k = 0; k < md->n_cls; k++)
-            if (classifier_run_reserve(md->cls[k], 2 * CLASSIFY_BATCH, frame->width,
-                                       frame->height, &e))
+            if (classifier_run_reserve(md->cls[k], batch_rows(md), frame->width, frame->height,
+                                       &e))
                 return fail_nn(err, &e);
         md->reserved_w = frame->width, md->reserved_h = frame->height;
     }
