@@ -562,8 +562,9 @@ void ssd_scratch_free(ssd_scratch *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Grows s to n priors and n_all merged candidates (all or nothing). */
-static bool scratch_reserve(ssd_scratch *s, size_t n, size_t n_all) {
+/* Grows s to n priors and n_all merged candidates (all or nothing), with
+ * room for their voted boxes when voting. */
+static bool scratch_reserve(ssd_scratch *s, size_t n, size_t n_all, bool voting) {
     if (n > s->priors_cap) {
         float *boxes = malloc(n * 4 * sizeof(float)), *best = malloc(n * sizeof(float));
         float *kept = malloc(n * 5 * sizeof(float));
@@ -583,14 +584,20 @@ static bool scratch_reserve(ssd_scratch *s, size_t n, size_t n_all) {
     }
     if (n_all > s->all_cap) { /* n_all >= n: the sort space serves both */
         scored *merged = malloc(n_all * sizeof(scored)), *tmp = malloc(n_all * sizeof(scored));
-        float *keys = malloc(n_all * sizeof(float)), *voted = malloc(n_all * 4 * sizeof(float));
-        if (!merged || !tmp || !keys || !voted) {
-            free(merged), free(tmp), free(keys), free(voted);
+        float *keys = malloc(n_all * sizeof(float));
+        if (!merged || !tmp || !keys) {
+            free(merged), free(tmp), free(keys);
             return false;
         }
-        free(s->all), free(s->sort_tmp), free(s->sort_keys), free(s->voted);
-        s->all = merged, s->sort_tmp = tmp, s->sort_keys = keys, s->voted = voted;
+        free(s->all), free(s->sort_tmp), free(s->sort_keys);
+        s->all = merged, s->sort_tmp = tmp, s->sort_keys = keys;
         s->all_cap = n_all;
+    }
+    if (voting && n_all > s->voted_cap) {
+        float *voted = malloc(n_all * 4 * sizeof(float));
+        if (!voted) return false;
+        free(s->voted);
+        s->voted = voted, s->voted_cap = n_all;
     }
     return true;
 }
@@ -612,7 +619,8 @@ nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const flo
         return nn_error_set(err, NN_ERR_LIMIT, "ssd: %d priors x %d classes is too many", n, nc);
     size_t n_cand_max = (size_t)n * (size_t)classes_searched;
 
-    if (!scratch_reserve(s, (size_t)n, n_cand_max))
+    bool voting = p->vote_iou > 0.0f;
+    if (!scratch_reserve(s, (size_t)n, n_cand_max, voting))
         return nn_error_set(err, NN_ERR_NOMEM, "ssd: out of memory for %d priors", n);
     float *boxes = s->boxes, *best = s->best;
     int *best_label = s->best_label, *keep = s->keep;
@@ -621,7 +629,6 @@ nn_status ssd_detect_reuse(const ssd_priors *priors, const float *loc, const flo
     /* Only boxes that can become candidates are read later: those of priors
      * some class scores above the threshold. Decoding just those saves most
      * of the work (an SSD has tens of thousands of priors, a few faces). */
-    bool voting = p->vote_iou > 0.0f;
     float decode_above = voting ? fminf(p->confidence_threshold, p->vote_floor)
                                 : p->confidence_threshold;
     for (int i = 0; i < n; i++) {

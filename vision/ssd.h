@@ -171,9 +171,9 @@ typedef struct {
     int *best_label, *keep, *voters;
     void *cand, *all; /* (score, index) pairs */
     float *sort_keys; /* room for sorting them */
-    float *voted;     /* box voting: 4 per merged candidate */
+    float *voted;     /* box voting: 4 per merged candidate (voted_cap of them) */
     void *sort_tmp;
-    size_t priors_cap, all_cap;
+    size_t priors_cap, all_cap, voted_cap;
 } ssd_scratch;
 void ssd_scratch_free(ssd_scratch *s);
 /* ssd_detect with its buffers in s: the same detections. */
