@@ -55,7 +55,8 @@ static void read_box(const cJSON *arr, double out[4]) {
  * defaults, the pipeline must find most of them (a box with IoU >= 0.4;
  * the two detectors draw face boxes differently), report few other boxes,
  * and label most of the faces it finds correctly. Measured with the bundled
- * models: 18 found, no other box, 17 labelled right (with the classifier
+ * models: 18 found, no other box, 17 labelled right, with box voting and the
+ * classifier pair as with one classifier before them (with the classifier
  * before its face check: 17, 1, 16; with the detector before that: 15, 2,
  * 13, the classifier calling two smiling unmasked faces of sample3 "mask"). */
 START_TEST(sample_faces_found_and_labelled) {
