@@ -446,6 +446,13 @@ static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, flo
         if (ilen == len && !memcmp(iname, name, len)) item = it;
     }
     if (!item || set->format == ANNOT_FORMAT_FOLDERS) return NN_OK; /* another set's photo */
+    /* room for every box of the line at once (a file holds thousands of boxes) */
+    size_t room = out->count + (size_t)cJSON_GetArraySize(dets);
+    if (room > out->count) {
+        loader_sample *grown = realloc(out->items, room * sizeof *grown);
+        if (!grown) return nn_error_set(err, NN_ERR_NOMEM, "out of memory for negatives");
+        out->items = grown;
+    }
     const cJSON *d;
     cJSON_ArrayForEach(d, dets) {
         const cJSON *box = cJSON_GetObjectItemCaseSensitive(d, "box");
@@ -470,9 +477,6 @@ static nn_status negatives_from_line(const cJSON *obj, const annot_set *set, flo
             if (g->class_id >= 0) worst = fmaxf(worst, ssd_iou(b, face));
         }
         if (worst >= max_iou) continue;
-        loader_sample *grown = realloc(out->items, (out->count + 1) * sizeof *grown);
-        if (!grown) return nn_error_set(err, NN_ERR_NOMEM, "out of memory for negatives");
-        out->items = grown;
         out->items[out->count++] = (loader_sample){item->image_path, true,        b[0], b[1],
                                                    b[2],             b[3],        CLASS_BACKGROUND,
                                                    (int)(item - set->items)};

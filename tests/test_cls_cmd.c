@@ -320,10 +320,14 @@ START_TEST(train_with_negatives) {
     /* bad files */
     dsf_write_text(tmp, "bad.jsonl", "{\"image\":\"p0.jpg\",\"detections\":[]}\nnot json\n");
     dsf_write_text(tmp, "nobox.jsonl", "{\"image\":\"p0.jpg\",\"detections\":[{\"box\":[1,2]}]}\n");
+    dsf_write_text(tmp, "text.jsonl",
+                   "{\"image\":\"p0.jpg\",\"detections\":[{\"box\":[60,52,90,63]}]}\n"
+                   "{\"image\":\"p0.jpg\",\"detections\":[{\"box\":[1,2,\"x\",9]}]}\n");
     const char *bad[][2] = {{"bad.jsonl", "bad.jsonl:2: not a JSON object"},
                             {"nobox.jsonl", "nobox.jsonl:1: a detection without a 4-number"},
+                            {"text.jsonl", "text.jsonl:2: a box coordinate is not a number"},
                             {"absent.jsonl", "absent.jsonl: cannot open"}};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         snprintf(args, sizeof args,
                  "train-classifier '%s/photos' --negatives '%s/%s' -o '%s/m2.nnw' --epochs 1 %s",
                  tmp, tmp, bad[i][0], tmp, TINY);
